@@ -1,0 +1,215 @@
+"""Converting the configuration tree to and from plain dicts and YAML, with validation.
+
+Loading rejects unknown keys and bad values with messages that name the field path and the
+allowed range, e.g. ``train.batch_size: must be >= 2, got 0``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from workbench.config.atomic import write_text_atomic
+from workbench.config.errors import ConfigError
+from workbench.config.fields import field_info
+from workbench.config.schema import RunConfig, TaskConfig
+
+TaskTypes = Mapping[str, type[TaskConfig]]
+
+
+def to_dict(obj: Any) -> Any:
+    """A dataclass tree as plain dicts, lists and scalars (what YAML stores)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {key: to_dict(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(value) for value in obj]
+    return obj
+
+
+def parse_config(data: Mapping[str, Any] | None, task_types: TaskTypes) -> RunConfig:
+    """Build a validated RunConfig from a dict; `task_types` maps task names to their Config class."""
+    problems: list[tuple[str, str]] = []
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError([("(top level)", f"must be a mapping of sections, got {type(data).__name__}")])
+    raw_tasks = data.get("tasks", None)
+    rest = {key: value for key, value in data.items() if key != "tasks"}
+    config = _build(RunConfig, rest, "", problems, skip={"tasks"})
+    config.tasks = _parse_tasks(raw_tasks, task_types, problems)
+    problems.extend(cross_field_problems(config))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _parse_tasks(raw: Any, task_types: TaskTypes, problems: list[tuple[str, str]]) -> dict[str, TaskConfig]:
+    if raw is None:
+        problems.append(("tasks", "choose at least one pretext task, e.g. `tasks: {simclr: {}}`"))
+        return {}
+    if not isinstance(raw, Mapping):
+        problems.append(("tasks", f"must be a mapping of task name to settings, got {type(raw).__name__}"))
+        return {}
+    tasks: dict[str, TaskConfig] = {}
+    for name, settings in raw.items():
+        if name not in task_types:
+            known = ", ".join(sorted(task_types)) or "none"
+            problems.append((f"tasks.{name}", f"unknown task; registered tasks: {known}"))
+            continue
+        tasks[str(name)] = _build(task_types[name], settings or {}, f"tasks.{name}", problems)
+    if not tasks and not any(path.startswith("tasks") for path, _ in problems):
+        problems.append(("tasks", "choose at least one pretext task, e.g. `tasks: {simclr: {}}`"))
+    return tasks
+
+
+def _build(cls: type, data: Any, path: str, problems: list[tuple[str, str]], skip: set[str] = frozenset()):
+    """Instantiate dataclass `cls` from `data`, appending (path, message) for each problem found."""
+    if not isinstance(data, Mapping):
+        problems.append((path or "(top level)", f"must be a mapping, got {_describe(data)}"))
+        return cls()
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    for key in data:
+        if key not in fields and key not in skip:
+            allowed = ", ".join(fields)
+            problems.append((_join(path, str(key)), f"unknown setting; allowed here: {allowed}"))
+    values = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        field_path = _join(path, name)
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, data[name] if data[name] is not None else {}, field_path, problems)
+            continue
+        value, message = _coerce(data[name], kind, field_info(f))
+        if message:
+            problems.append((field_path, message))
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+def _coerce(value: Any, kind: Any, info: dict[str, Any]) -> tuple[Any, str | None]:
+    """Check one scalar against its type, bounds and choices; returns (value, error message or None)."""
+    if kind is bool:
+        if not isinstance(value, bool):
+            return None, f"must be true or false, got {_describe(value)}"
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                return None, f"must be a whole number, got {_describe(value)}"
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None, f"must be a number, got {_describe(value)}"
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            return None, f"must be a finite number, got {value}"
+    elif kind is str:
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            return None, f"must be text, got {_describe(value)}"
+    if info["choices"] is not None and value not in info["choices"]:
+        allowed = ", ".join(str(c) for c in info["choices"])
+        return None, f"must be one of {allowed}, got {_describe(value)}"
+    if info["min"] is not None and value < info["min"]:
+        return None, f"must be >= {info['min']}, got {value}"
+    if info["max"] is not None and value > info["max"]:
+        return None, f"must be <= {info['max']}, got {value}"
+    return value, None
+
+
+def cross_field_problems(config: RunConfig) -> list[tuple[str, str]]:
+    """Checks that involve more than one field."""
+    problems = []
+    aug = config.augment
+    if aug.crop_scale_min > aug.crop_scale_max:
+        problems.append(("augment.crop_scale_min",
+                         f"must be <= augment.crop_scale_max ({aug.crop_scale_max}), got {aug.crop_scale_min}"))
+    if config.model.backbone.startswith("vit") and config.data.image_size % config.model.patch_size:
+        problems.append(("model.patch_size", f"must divide data.image_size ({config.data.image_size}), "
+                                             f"got {config.model.patch_size}"))
+    if config.tasks and sum(task.weight for task in config.tasks.values()) <= 0:
+        problems.append(("tasks", "at least one task needs a weight above 0"))
+    return problems
+
+
+def validate(config: RunConfig, task_types: TaskTypes) -> RunConfig:
+    """Re-check a config built or edited in code (e.g. by a form); raises ConfigError."""
+    return parse_config(to_dict(config), task_types)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (Mapping, list)):
+        return f"a {type(value).__name__}"
+    return f"{value!r}" if value is None or isinstance(value, (int, float, bool)) else type(value).__name__
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file; a syntax error becomes a ConfigError naming the line."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError([(str(path), f"is not valid YAML: {error}")]) from None
+    except OSError as error:
+        raise ConfigError([(str(path), f"cannot be read: {error.strerror or error}")]) from None
+
+
+def load_config(path: str | Path, task_types: TaskTypes) -> RunConfig:
+    """Read and validate a YAML config file."""
+    return parse_config(read_yaml(path), task_types)
+
+
+def dump_yaml(config: RunConfig, comments: bool = False) -> str:
+    """The config as YAML; with `comments`, each setting is preceded by its help text and range."""
+    if not comments:
+        return yaml.safe_dump(to_dict(config), sort_keys=False)
+    lines: list[str] = ["# Pretext Workbench run configuration. Every setting, with its default.", ""]
+    for f in dataclasses.fields(config):
+        section = getattr(config, f.name)
+        if f.name == "tasks":
+            lines.append("tasks:  # one or more pretext tasks, trained together on one encoder")
+            for task_name, task_config in section.items():
+                lines.append(f"  {task_name}:")
+                lines.extend(_commented_fields(task_config, indent="    "))
+        else:
+            doc = (type(section).__doc__ or "").strip()
+            lines.append(f"{f.name}:  # {doc}" if doc else f"{f.name}:")
+            lines.extend(_commented_fields(section, indent="  "))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _commented_fields(section: Any, indent: str) -> list[str]:
+    lines = []
+    for f in dataclasses.fields(section):
+        info = field_info(f)
+        note = info["help"]
+        if info["choices"]:
+            note += f" [{', '.join(str(c) for c in info['choices'])}]"
+        elif info["min"] is not None or info["max"] is not None:
+            note += f" [{info['min']} .. {info['max']}]"
+        value = yaml.safe_dump(getattr(section, f.name), default_flow_style=True).strip()
+        value = value.removesuffix("\n...").removesuffix("...").strip()
+        lines.append(f"{indent}# {note}")
+        lines.append(f"{indent}{f.name}: {value}")
+    return lines
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    """Write the config as YAML (atomically: a reader never sees half a file)."""
+    write_text_atomic(Path(path), dump_yaml(config))

@@ -1,0 +1,146 @@
+"""The configuration tree: typed dataclasses with defaults that work, help text and bounds.
+
+A run is fully described by one `RunConfig`; it is saved as the run folder's config.yaml.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workbench.config.fields import setting
+
+
+@dataclass
+class DataConfig:
+    """Where the images are and how they are read."""
+
+    root: str = setting("", "Folder of images (searched recursively). Empty: the built-in demo dataset.",
+                        label="Dataset folder")
+    labels_csv: str = setting("", "Optional CSV of `path,label` rows (paths relative to the folder). "
+                                  "Empty: class sub-folders are the labels, if there are several.",
+                              label="Labels CSV")
+    image_size: int = setting(64, "Images are resized to this square size (pixels) once, when cached.",
+                              min=16, max=1024)
+    channels: int = setting(0, "Channels fed to the encoder: 1 (grayscale), 3 (colour), 0 = decide from the data.",
+                            choices=(0, 1, 3))
+    dicom_window: str = setting("file", "DICOM intensity window: the file's own (WindowCenter/Width), "
+                                        "the manual values below, or automatic (1st-99th percentile).",
+                                choices=("file", "manual", "auto"), label="DICOM window")
+    window_center: float = setting(40.0, "Manual DICOM window level, in the file's units (HU for CT).",
+                                   min=-100000.0, max=100000.0, label="Window level")
+    window_width: float = setting(400.0, "Manual DICOM window width, in the file's units (HU for CT).",
+                                  min=1e-3, max=200000.0, label="Window width")
+    cache_ram_mb: int = setting(2048, "Decoded images larger than this many MB are memory-mapped on disk.",
+                                min=16, max=1_000_000, label="Cache RAM budget (MB)", advanced=True)
+    cache_dir: str = setting("", "Where decoded images are cached. Empty: ~/.cache/pretext-workbench.",
+                             advanced=True)
+    max_images: int = setting(0, "Use at most this many images (0 = all). Handy for quick trials.",
+                              min=0, max=100_000_000)
+
+
+@dataclass
+class AugmentConfig:
+    """Random transforms that make the views a pretext task compares. Applied per sample, on the device."""
+
+    crop_scale_min: float = setting(0.25, "Smallest random crop, as a fraction of the image area.", min=0.01, max=1.0)
+    crop_scale_max: float = setting(1.0, "Largest random crop, as a fraction of the image area.", min=0.01, max=1.0)
+    hflip_p: float = setting(0.5, "Probability of a horizontal flip.", min=0.0, max=1.0, label="Horizontal flip")
+    vflip_p: float = setting(0.0, "Probability of a vertical flip.", min=0.0, max=1.0, label="Vertical flip")
+    rotation_degrees: float = setting(0.0, "Random rotation up to ± this many degrees.", min=0.0, max=180.0)
+    brightness: float = setting(0.4, "Random brightness change up to ± this fraction.", min=0.0, max=1.0)
+    contrast: float = setting(0.4, "Random contrast change up to ± this fraction.", min=0.0, max=1.0)
+    saturation: float = setting(0.4, "Random saturation change (colour images only).", min=0.0, max=1.0)
+    hue: float = setting(0.1, "Random hue shift (colour images only).", min=0.0, max=0.5)
+    color_jitter_p: float = setting(0.8, "Probability of applying brightness/contrast/colour jitter.",
+                                    min=0.0, max=1.0, label="Jitter probability")
+    grayscale_p: float = setting(0.2, "Probability of turning a colour image gray (colour images only).",
+                                 min=0.0, max=1.0, label="Grayscale probability")
+    blur_p: float = setting(0.5, "Probability of a Gaussian blur.", min=0.0, max=1.0, label="Blur probability")
+    blur_sigma_max: float = setting(1.5, "Largest blur sigma, in pixels of the training image.", min=0.1, max=10.0)
+    solarize_p: float = setting(0.0, "Probability of solarizing (inverting the bright values).",
+                                min=0.0, max=1.0, label="Solarize probability")
+    mask_p: float = setting(0.0, "Probability of masking out a random rectangle (cut-out).",
+                            min=0.0, max=1.0, label="Cut-out probability")
+
+
+@dataclass
+class ModelConfig:
+    """The encoder being pretrained."""
+
+    backbone: str = setting("small_cnn", "Encoder architecture. small_cnn is fast enough for a CPU demo.",
+                            choices=("small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"))
+    small_image_stem: bool = setting(True, "ResNets: a 3x3 stem without max-pool, for images of 32-96 px.")
+    patch_size: int = setting(8, "ViTs: size of the square patches, in pixels.", min=2, max=64)
+    init_weights: str = setting("", "Optional local weights file (state dict .pt or .safetensors) to start from.",
+                                advanced=True)
+
+
+@dataclass
+class TaskConfig:
+    """Settings every pretext task has; each task's Config subclasses this."""
+
+    weight: float = setting(1.0, "Weight of this task's loss when several tasks train together.",
+                            min=0.0, max=100.0)
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation loop."""
+
+    steps: int = setting(400, "Number of optimisation steps.", min=1, max=100_000_000)
+    batch_size: int = setting(128, "Images per step (per process).", min=2, max=65536)
+    optimizer: str = setting("adamw", "Optimiser.", choices=("adamw", "sgd"))
+    lr: float = setting(2e-3, "Peak learning rate, reached after the warm-up.", min=1e-7, max=10.0,
+                        label="Learning rate")
+    weight_decay: float = setting(1e-4, "Weight decay.", min=0.0, max=1.0)
+    momentum: float = setting(0.9, "SGD momentum.", min=0.0, max=0.999, advanced=True)
+    warmup_steps: int = setting(20, "Steps of linear warm-up before the cosine decay.", min=0,
+                                max=100_000_000)
+    grad_clip: float = setting(3.0, "Clip the gradient norm to this value (0 = no clipping).", min=0.0,
+                               max=1e6, label="Gradient clip")
+    precision: str = setting("auto", "auto: bf16 autocast where the device supports it, else fp32.",
+                             choices=("auto", "fp32", "bf16"))
+    device: str = setting("auto", "auto: CUDA, then MPS, then CPU.", choices=("auto", "cuda", "mps", "cpu"))
+    seed: int = setting(0, "Random seed: the same seed and config give the same run (on the CPU).",
+                        min=0, max=2**31 - 1)
+    checkpoint_every: int = setting(200, "Save a checkpoint every this many steps (and at the end).",
+                                    min=1, max=100_000_000)
+    log_every: int = setting(5, "Record loss and speed every this many steps.", min=1, max=100_000)
+    threads: int = setting(0, "CPU threads for torch (0 = all cores).", min=0, max=1024, advanced=True)
+
+
+@dataclass
+class EvalConfig:
+    """Cheap health checks during training, on a fixed subsample."""
+
+    every_steps: int = setting(50, "Evaluate every this many steps (and at the end).", min=1,
+                               max=100_000_000, label="Evaluate every (steps)")
+    subset_size: int = setting(512, "Images used for evaluation (a fixed random subset).", min=8,
+                               max=1_000_000)
+    knn_k: int = setting(10, "Neighbours in the kNN probe.", min=1, max=1000, label="kNN k")
+    knn_test_fraction: float = setting(0.3, "Share of the evaluation subset held out for the kNN probe.",
+                                       min=0.05, max=0.9, label="kNN test fraction")
+
+
+@dataclass
+class OutputConfig:
+    """Where the run folder goes."""
+
+    out_dir: str = setting("runs", "Folder holding run folders.", label="Runs folder")
+    name: str = setting("", "Run folder name. Empty: task names and a time stamp.", label="Run name")
+
+
+def _default_tasks() -> dict[str, TaskConfig]:
+    return {}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; saved as the run folder's config.yaml."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tasks: dict[str, TaskConfig] = field(default_factory=_default_tasks)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)

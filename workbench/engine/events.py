@@ -1,0 +1,101 @@
+"""The one event stream of a run. The trainer emits these; the CLI prints them, the GUI bridge
+re-emits them as Qt signals, and the run folder records them in metrics.jsonl."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Union
+
+
+@dataclass(frozen=True)
+class StartedEvent:
+    """The run began (or resumed) at `step`."""
+
+    run_dir: str
+    step: int
+    total_steps: int
+    device: str
+    precision: str
+    num_images: int
+    num_labelled: int
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """Training progress, every `train.log_every` steps."""
+
+    step: int
+    epoch: float
+    total_steps: int
+    values: dict[str, float] = field(default_factory=dict)
+    """loss, lr, images_per_second and each task's own loss (`loss/simclr`) and health values."""
+    eta_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class EvalEvent:
+    """Health of the embeddings: embedding_std, effective_rank, knn_accuracy (when labelled)."""
+
+    step: int
+    epoch: float
+    values: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckpointEvent:
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
+class WarningEvent:
+    """Something the user should know (collapse, divergence, a skipped file); the run goes on."""
+
+    step: int
+    message: str
+
+
+@dataclass(frozen=True)
+class PausedEvent:
+    step: int
+    paused: bool
+
+
+@dataclass(frozen=True)
+class FinishedEvent:
+    """The run ended normally, or was stopped by the user (`stopped`); a checkpoint was saved."""
+
+    step: int
+    run_dir: str
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """The run could not go on; `message` says why and what to try. Last good checkpoint is kept."""
+
+    step: int
+    message: str
+    checkpoint: str | None = None
+
+
+Event = Union[StartedEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent, PausedEvent, FinishedEvent,
+              FailedEvent]
+EventHandler = Callable[[Event], None]
+
+EVENT_TYPES = {cls.__name__: cls for cls in (StartedEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent,
+                                              PausedEvent, FinishedEvent, FailedEvent)}
+
+
+def event_to_record(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict of an event, tagged with its kind."""
+    return {"event": type(event).__name__, **asdict(event)}
+
+
+def record_to_event(record: dict[str, Any]) -> Event | None:
+    """The event a metrics.jsonl record describes (None for an unknown kind)."""
+    record = dict(record)
+    cls = EVENT_TYPES.get(record.pop("event", ""))
+    if cls is None:
+        return None
+    names = cls.__dataclass_fields__
+    return cls(**{key: value for key, value in record.items() if key in names})

@@ -1,0 +1,39 @@
+"""Pretext tasks: one file each, registered by name. Also config loading, which needs the registry."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from workbench.config import RunConfig, io
+from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.registry import (PluginReport, get_task, load_plugins, register_task, registered_tasks,
+                                      task_config_types)
+
+DEFAULT_TASK = "simclr"
+
+
+def default_config() -> RunConfig:
+    """The default run: SimCLR on the small CNN, settings that work on a laptop CPU."""
+    config = RunConfig()
+    config.tasks = {DEFAULT_TASK: get_task(DEFAULT_TASK).Config()}
+    return config
+
+
+def config_from_dict(data: Mapping[str, Any] | None) -> RunConfig:
+    """Validate a config dict against the registered tasks; raises ConfigError naming each bad field."""
+    return io.parse_config(data, task_config_types())
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML config file; raises ConfigError naming each bad field."""
+    return io.load_config(path, task_config_types())
+
+
+def validate_config(config: RunConfig) -> RunConfig:
+    """Re-validate a config edited in code (e.g. by a GUI form)."""
+    return io.validate(config, task_config_types())
+
+
+__all__ = ["Augment", "PretextTask", "TaskOutput", "PluginReport", "get_task", "load_plugins", "register_task",
+           "registered_tasks", "task_config_types", "default_config", "config_from_dict", "load_config",
+           "validate_config", "DEFAULT_TASK"]
