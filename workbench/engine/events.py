@@ -87,8 +87,15 @@ EVENT_TYPES = {cls.__name__: cls for cls in (StartedEvent, StepEvent, EvalEvent,
 
 
 def event_to_record(event: Event) -> dict[str, Any]:
-    """A JSON-ready dict of an event, tagged with its kind."""
-    return {"event": type(event).__name__, **asdict(event)}
+    """A flat JSON-ready dict of an event: its kind, its fields, and its named values at top level
+    (so a metrics.jsonl line reads `{"event": "StepEvent", "step": 5, "epoch": 0.1, "loss": 4.2, ...}`)."""
+    record: dict[str, Any] = {"event": type(event).__name__}
+    for key, value in asdict(event).items():
+        if key == "values":
+            record.update(value)
+        else:
+            record[key] = value
+    return record
 
 
 def record_to_event(record: dict[str, Any]) -> Event | None:
@@ -98,4 +105,7 @@ def record_to_event(record: dict[str, Any]) -> Event | None:
     if cls is None:
         return None
     names = cls.__dataclass_fields__
-    return cls(**{key: value for key, value in record.items() if key in names})
+    kwargs = {key: value for key, value in record.items() if key in names}
+    if "values" in names:
+        kwargs["values"] = {key: value for key, value in record.items() if key not in names}
+    return cls(**kwargs)

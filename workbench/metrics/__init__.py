@@ -1,0 +1,6 @@
+"""Embedding health measures: pure tensor functions."""
+from __future__ import annotations
+
+from workbench.metrics.embedding import alignment, effective_rank, embedding_std, knn_accuracy, uniformity
+
+__all__ = ["alignment", "effective_rank", "embedding_std", "knn_accuracy", "uniformity"]

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from workbench.config import RunConfig, io
 from workbench.tasks.base import Augment, PretextTask, TaskOutput
-from workbench.tasks.registry import (PluginReport, get_task, load_plugins, register_task, registered_tasks,
+from workbench.tasks.registry import (PluginReport, default_plugin_folders, get_task, load_plugins, register_task, registered_tasks,
                                       task_config_types)
 
 DEFAULT_TASK = "simclr"
@@ -35,5 +35,5 @@ def validate_config(config: RunConfig) -> RunConfig:
 
 
 __all__ = ["Augment", "PretextTask", "TaskOutput", "PluginReport", "get_task", "load_plugins", "register_task",
-           "registered_tasks", "task_config_types", "default_config", "config_from_dict", "load_config",
+           "registered_tasks", "task_config_types", "default_plugin_folders", "default_config", "config_from_dict", "load_config",
            "validate_config", "DEFAULT_TASK"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -87,3 +88,13 @@ def _load_plugin(path: Path) -> PluginReport:
         last = traceback.extract_tb(error.__traceback__)[-1]
         return PluginReport(path, (), f"{type(error).__name__}: {error} (line {last.lineno})")
     return PluginReport(path, tuple(sorted(set(_TASKS) - before)))
+
+
+PLUGIN_PATH_VARIABLE = "PRETEXT_WORKBENCH_PLUGINS"
+
+
+def default_plugin_folders() -> list[Path]:
+    """The project's `plugins/` folder, then folders listed in $PRETEXT_WORKBENCH_PLUGINS (os.pathsep-separated)."""
+    folders = [Path(__file__).resolve().parents[2] / "plugins"]
+    folders += [Path(p) for p in os.environ.get(PLUGIN_PATH_VARIABLE, "").split(os.pathsep) if p]
+    return folders

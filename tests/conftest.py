@@ -1,0 +1,17 @@
+"""Test-wide settings: offscreen Qt, a private cache folder, few torch threads."""
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Decoded-image caches and the demo dataset go to a temporary folder, not the user's home."""
+    folder = tmp_path_factory.mktemp("workbench-cache")
+    os.environ["PRETEXT_WORKBENCH_CACHE"] = str(folder)
+    yield folder

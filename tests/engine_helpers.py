@@ -1,0 +1,29 @@
+"""Shared set-up for engine tests: a tiny labelled dataset and a tiny, fast config."""
+from pathlib import Path
+
+from workbench.data.demo import write_demo_dataset
+from workbench.tasks import config_from_dict
+
+
+def tiny_dataset(folder: Path, per_class: int = 6, size: int = 32) -> Path:
+    write_demo_dataset(folder, per_class=per_class, size=size, seed=1)
+    return folder
+
+
+def tiny_config(data_root: Path, out_dir: Path, **sections):
+    """A config that trains in about a second: small CNN, 32 px, batch 8."""
+    data = {
+        "data": {"root": str(data_root), "image_size": 32},
+        "tasks": {"simclr": {}},
+        "train": {"steps": 8, "batch_size": 8, "log_every": 2, "checkpoint_every": 4, "warmup_steps": 2,
+                  "precision": "fp32", "device": "cpu"},
+        "eval": {"every_steps": 4, "subset_size": 24, "knn_k": 3},
+        "output": {"out_dir": str(out_dir)},
+    }
+    for section, values in sections.items():
+        data.setdefault(section, {})
+        if section == "tasks":
+            data[section] = values
+        else:
+            data[section].update(values)
+    return config_from_dict(data)

@@ -1,0 +1,33 @@
+"""The built-in demo dataset: deterministic, complete, generated once."""
+from __future__ import annotations
+
+from workbench.config import DataConfig
+from workbench.data import demo_dataset_dir, load_dataset
+from workbench.data.demo import CLASSES, DEMO_PER_CLASS, write_demo_dataset
+
+
+def folder_bytes(folder):
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*.png"))}
+
+
+def test_demo_generation_is_deterministic(tmp_path):
+    write_demo_dataset(tmp_path / "one", per_class=3, size=32, seed=7)
+    write_demo_dataset(tmp_path / "two", per_class=3, size=32, seed=7)
+    write_demo_dataset(tmp_path / "other", per_class=3, size=32, seed=8)
+    one = folder_bytes(tmp_path / "one")
+    assert one == folder_bytes(tmp_path / "two") and one != folder_bytes(tmp_path / "other")
+    assert sorted(path.name for path in (tmp_path / "one").iterdir()) == sorted(CLASSES)
+    assert len(one) == 12
+
+
+def test_demo_dataset_is_generated_once_and_loads_labelled(tmp_path):
+    folder = demo_dataset_dir(tmp_path)
+    first_file = folder / CLASSES[0] / f"{CLASSES[0]}_0000.png"
+    stamp = first_file.stat().st_mtime_ns
+    assert demo_dataset_dir(tmp_path) == folder and first_file.stat().st_mtime_ns == stamp
+    (folder / ".complete").unlink()  # an interrupted generation is redone
+    assert demo_dataset_dir(tmp_path) == folder and (folder / ".complete").is_file()
+    dataset = load_dataset(DataConfig(root="", cache_dir=str(tmp_path), image_size=32))
+    assert len(dataset) == len(CLASSES) * DEMO_PER_CLASS and dataset.channels == 1
+    assert dataset.class_names == sorted(CLASSES) and dataset.num_labelled == len(dataset)
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".demo-building")] == []

@@ -1,0 +1,193 @@
+"""The decoded cache: every image once as a fixed-size integer tensor, ready to batch onto a device.
+
+On disk, each decoded file is kept under `<cache>/decoded/` keyed by a hash of (dataset folder,
+relative path, size, mtime_ns, image size, DICOM window settings): a changed file is read again, an
+unchanged one is not. Frames are stored with their own channel count; the dataset's channel policy is
+applied when the tensor is assembled, so changing `channels` needs no new decode. Keys are hashed, so
+neither paths nor anything from a file's header is stored in the clear.
+
+When the assembled tensor is larger than `cache_ram_mb`, it lives in a memory-mapped file under
+`<cache>/arrays/` instead of RAM. (Building it still holds the decoded frames in memory once.)
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from workbench.config import DataConfig
+from workbench.config.atomic import write_atomic, write_bytes_atomic
+from workbench.control import CancelToken, Progress
+from workbench.data.scan import DecodedFile, FrameInfo, ScanReport, scan_folder
+
+CACHE_ENV = "PRETEXT_WORKBENCH_CACHE"
+BYTES_PER_MB = 1024 * 1024
+_FORMAT_VERSION = 1
+_GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_STATS_CHUNK = 1024
+
+
+def cache_root(data_cfg: DataConfig | None = None) -> Path:
+    """The cache folder: `data_cfg.cache_dir`, else $PRETEXT_WORKBENCH_CACHE, else ~/.cache/pretext-workbench."""
+    if data_cfg is not None and data_cfg.cache_dir:
+        return Path(data_cfg.cache_dir).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path.home() / ".cache" / "pretext-workbench"
+
+
+@dataclass
+class ImageDataset:
+    """All images of a folder as one integer tensor (N, C, S, S), with labels and channel statistics."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str]
+    report: ScanReport
+    channels: int
+    mean: list[float]
+    std: list[float]
+    memmap_path: Path | None = None
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def num_labelled(self) -> int:
+        return int((self.labels >= 0).sum())
+
+
+class DiskDecodeStore:
+    """Decoded files on disk, one small .npz per file, under hashed names (see the module docstring)."""
+
+    def __init__(self, folder: Path, root: Path, data_cfg: DataConfig) -> None:
+        self.folder = folder
+        self.settings = settings_fingerprint(root, data_cfg)
+        self.hits = 0
+        self.misses = 0
+
+    def _entry(self, relative_path: str, stat: os.stat_result) -> Path:
+        key = _hash(self.settings, relative_path, stat.st_size, stat.st_mtime_ns)
+        return self.folder / key[:2] / f"{key}.npz"
+
+    def lookup(self, relative_path: str, stat: os.stat_result) -> DecodedFile | None:
+        entry = self._entry(relative_path, stat)
+        try:
+            with np.load(entry, allow_pickle=False) as stored:
+                frames = [FrameInfo(**info) for info in json.loads(bytes(stored["meta"]).decode())]
+                pixels = list(stored["pixels"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.misses += 1
+            return None  # absent or damaged: decode again
+        self.hits += 1
+        return DecodedFile(frames, pixels)
+
+    def store(self, relative_path: str, stat: os.stat_result, decoded: DecodedFile) -> None:
+        if decoded.reason is not None or not decoded.pixels:
+            return  # failures are not cached: a fixed permission or codec must be noticed next time
+        meta = json.dumps([vars(info) for info in decoded.frames]).encode()
+        buffer = io.BytesIO()
+        np.savez(buffer, pixels=np.stack(decoded.pixels), meta=np.frombuffer(meta, dtype=np.uint8))
+        write_bytes_atomic(self._entry(relative_path, stat), buffer.getvalue())
+
+
+def settings_fingerprint(root: Path, data_cfg: DataConfig) -> str:
+    """Everything besides the file itself that changes its decoded pixels, as one hash."""
+    window = {"mode": data_cfg.dicom_window}
+    if data_cfg.dicom_window == "manual":
+        window.update(center=data_cfg.window_center, width=data_cfg.window_width)
+    return _hash(_FORMAT_VERSION, str(Path(root).resolve()), data_cfg.image_size, json.dumps(window, sort_keys=True))
+
+
+def needs_memmap(nbytes: int, cache_ram_mb: int) -> bool:
+    """Whether a tensor of `nbytes` exceeds the RAM budget and so goes to a memory-mapped file."""
+    return nbytes > cache_ram_mb * BYTES_PER_MB
+
+
+def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
+                 progress: Progress | None = None) -> ImageDataset:
+    """Scan `data_cfg.root` (the demo dataset when empty), using and filling the decoded cache."""
+    from workbench.data.demo import demo_dataset_dir
+
+    cache = cache_root(data_cfg)
+    root = Path(data_cfg.root).expanduser() if data_cfg.root else demo_dataset_dir(cache)
+    store = DiskDecodeStore(cache / "decoded", root, data_cfg)
+    result = scan_folder(root, data_cfg, cancel=cancel, progress=progress, keep_pixels_at=data_cfg.image_size,
+                         store=store)
+    report = result.report
+    if report.readable == 0:
+        examples = "; ".join(f"{item.path}: {item.reason}" for item in report.skipped[:3]) or "no image files found"
+        raise ValueError(f"no readable images in {root}: {len(report.skipped)} files skipped, e.g. {examples}")
+
+    channels = data_cfg.channels or (3 if any(record.channels == 3 for record in report.images) else 1)
+    dtype = np.uint16 if any(record.bit_depth > 8 for record in report.images) else np.uint8
+    shape = (report.readable, channels, data_cfg.image_size, data_cfg.image_size)
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    memmap_path = None
+    if needs_memmap(nbytes, data_cfg.cache_ram_mb):
+        memmap_path = cache / "arrays" / f"{_hash(store.settings, channels, dtype.__name__)}.npy"
+        array = _write_memmap(memmap_path, shape, dtype, result.pixels, channels)
+    else:
+        array = np.empty(shape, dtype=dtype)
+        _fill(array, result.pixels, channels)
+    del result
+
+    class_names = sorted(report.labels) if report.labels else []
+    index = {name: number for number, name in enumerate(class_names)}
+    labels = torch.tensor([index.get(record.label, -1) for record in report.images], dtype=torch.int64)
+    mean, std = channel_stats(array)
+    return ImageDataset(torch.from_numpy(array), labels, class_names, report, channels, mean, std, memmap_path)
+
+
+def convert_frame(pixels: np.ndarray, channels: int, dtype: type) -> np.ndarray:
+    """One cached (S, S, C) frame to the dataset's channel count and dtype, as (channels, S, S)."""
+    if pixels.dtype == np.uint8 and dtype == np.uint16:
+        pixels = pixels.astype(np.uint16) * 257  # 8-bit to the full 16-bit range
+    if pixels.shape[2] == 3 and channels == 1:
+        top = np.iinfo(pixels.dtype).max
+        gray = np.rint(np.clip(pixels.astype(np.float32) @ _GRAY_WEIGHTS, 0, top)).astype(pixels.dtype)
+        pixels = gray[..., None]
+    elif pixels.shape[2] == 1 and channels == 3:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=dtype)
+
+
+def channel_stats(array: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of an (N, C, S, S) integer array scaled to [0, 1]."""
+    top = float(np.iinfo(array.dtype).max)
+    total = np.zeros(array.shape[1])
+    total_sq = np.zeros(array.shape[1])
+    for start in range(0, array.shape[0], _STATS_CHUNK):
+        chunk = array[start:start + _STATS_CHUNK].astype(np.float64) / top
+        total += chunk.sum(axis=(0, 2, 3))
+        total_sq += (chunk * chunk).sum(axis=(0, 2, 3))
+    count = array.shape[0] * array.shape[2] * array.shape[3]
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0))
+    return [float(value) for value in mean], [float(max(value, 1e-6)) for value in std]
+
+
+def _fill(array: np.ndarray, pixels: list[np.ndarray], channels: int) -> None:
+    for row, frame in enumerate(pixels):
+        array[row] = convert_frame(frame, channels, array.dtype.type)
+
+
+def _write_memmap(path: Path, shape: tuple, dtype: type, pixels: list[np.ndarray], channels: int) -> np.ndarray:
+    def write(tmp: Path) -> None:
+        target = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        _fill(target, pixels, channels)
+        target.flush()
+        del target
+
+    write_atomic(path, write)
+    return np.load(path, mmap_mode="c")  # copy-on-write: writable for torch, the file itself never changes
+
+
+def _hash(*parts) -> str:
+    return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()

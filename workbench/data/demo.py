@@ -1,0 +1,116 @@
+"""The built-in demo dataset: synthetic chest-like grayscale scans in four classes.
+
+Each image is a body ellipse with two darker lung fields, soft-tissue texture and noise, at a random
+position, scale and contrast. The class is given by structure inside a lung: nothing (`normal`), a
+bright round `nodule`, a ring-shaped `cavity`, or a fluid level at the lung base (`effusion`).
+Generation is deterministic: image i of class k depends only on (seed, k, i).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+CLASSES = ("normal", "nodule", "cavity", "effusion")
+DEMO_PER_CLASS = 120
+DEMO_SIZE = 64
+DEMO_SEED = 1234
+DEMO_FOLDER = "demo-v1"
+_COMPLETE_MARKER = ".complete"
+
+
+def demo_dataset_dir(cache_dir: Path | None = None) -> Path:
+    """The demo dataset folder, generated on first use (atomically) under the cache folder."""
+    from workbench.data.cache import cache_root
+
+    base = Path(cache_dir) if cache_dir is not None else cache_root()
+    target = base / DEMO_FOLDER
+    expected = str(len(CLASSES) * DEMO_PER_CLASS)
+    marker = target / _COMPLETE_MARKER
+    if marker.is_file() and marker.read_text().strip() == expected:
+        return target
+    base.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=".demo-building-", dir=base))
+    try:
+        write_demo_dataset(building, DEMO_PER_CLASS, DEMO_SIZE, DEMO_SEED)
+        (building / _COMPLETE_MARKER).write_text(expected)
+        if target.exists():
+            shutil.rmtree(target)  # an incomplete earlier attempt
+        try:
+            os.rename(building, target)
+        except OSError:
+            if not marker.is_file():  # not another process finishing first: a real failure
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
+def write_demo_dataset(folder: Path, per_class: int, size: int, seed: int) -> None:
+    """Write `per_class` PNGs of `size` x `size` pixels into one sub-folder per class."""
+    folder = Path(folder)
+    for class_index, name in enumerate(CLASSES):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for number in range(per_class):
+            rng = np.random.default_rng([seed, class_index, number])
+            pixels = synthetic_scan(rng, name, size)
+            Image.fromarray(np.rint(pixels * 255).astype(np.uint8)).save(
+                folder / name / f"{name}_{number:04d}.png")
+
+
+def synthetic_scan(rng: np.random.Generator, finding: str, size: int) -> np.ndarray:
+    """One float (size, size) image in [0, 1] showing `finding` (one of CLASSES)."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64) / size  # coordinates in [0, 1)
+    cx, cy = 0.5 + rng.uniform(-0.08, 0.08), 0.5 + rng.uniform(-0.08, 0.08)
+    scale = rng.uniform(0.85, 1.1)
+    body_a, body_b = 0.40 * scale, 0.32 * scale * rng.uniform(0.9, 1.1)
+    body = _soft_ellipse(x, y, cx, cy, body_a, body_b, edge=0.015)
+    texture = _smooth_noise(rng, size, cells=6) * 0.05 + _smooth_noise(rng, size, cells=20) * 0.04
+    image = 0.05 + body * (0.55 + texture)
+
+    lungs = []
+    for side in (-1, 1):
+        lx = cx + side * body_a * rng.uniform(0.42, 0.52)
+        ly = cy + rng.uniform(-0.03, 0.03)
+        la, lb = body_a * rng.uniform(0.30, 0.36), body_b * rng.uniform(0.62, 0.75)
+        lung = _soft_ellipse(x, y, lx, ly, la, lb, edge=0.02)
+        image -= lung * 0.40
+        lungs.append((lung, lx, ly, la, lb))
+
+    lung, lx, ly, la, lb = lungs[rng.integers(2)]
+    px = lx + rng.uniform(-0.45, 0.45) * la
+    py = ly + rng.uniform(-0.5, 0.5) * lb
+    radius = rng.uniform(0.045, 0.075) * scale
+    distance = np.hypot(x - px, y - py)
+    if finding == "nodule":
+        image += 0.42 * np.exp(-(distance / radius) ** 2 * 1.5)
+    elif finding == "cavity":
+        ring_radius = radius * 1.3
+        image += 0.34 * np.exp(-((distance - ring_radius) / (0.35 * radius)) ** 2)
+        image -= 0.08 * np.exp(-(distance / (0.8 * ring_radius)) ** 2)
+    elif finding == "effusion":
+        level = ly + lb * rng.uniform(0.05, 0.45)
+        fluid = lung * (1.0 / (1.0 + np.exp(-(y - level) / 0.008)))
+        image += fluid * 0.36
+
+    contrast, brightness = rng.uniform(0.75, 1.25), rng.uniform(-0.08, 0.08)
+    image = (image - 0.35) * contrast + 0.35 + brightness
+    image += rng.normal(0.0, rng.uniform(0.015, 0.04), image.shape)
+    return np.clip(image, 0.0, 1.0)
+
+
+def _soft_ellipse(x, y, cx, cy, a, b, edge):
+    """1 inside the ellipse, 0 outside, with a smooth border of about `edge`."""
+    radius = np.sqrt(((x - cx) / a) ** 2 + ((y - cy) / b) ** 2)
+    return 1.0 / (1.0 + np.exp((radius - 1.0) / (edge / min(a, b))))
+
+
+def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
+    """Zero-mean noise with features about size/cells pixels wide (coarse noise, bicubic upsampled)."""
+    coarse = rng.normal(0.0, 1.0, (cells, cells)).astype(np.float32)
+    smooth = Image.fromarray(coarse).resize((size, size), Image.BICUBIC)
+    return np.asarray(smooth, dtype=np.float64)

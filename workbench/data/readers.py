@@ -1,0 +1,153 @@
+"""Reading one image file into float frames in [0, 1]: Pillow formats and DICOM.
+
+Every failure of a bad file becomes `UnreadableImage` with a short human reason, so a scan can list
+what it skipped and why without ever stopping on one file.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from workbench.config import DataConfig
+
+#: Images above this many pixels are refused (a guard against decompression bombs).
+MAX_PIXELS = 100_000_000
+
+PILLOW_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
+IMAGE_EXTENSIONS = PILLOW_EXTENSIONS | DICOM_EXTENSIONS
+_DICOM_MAGIC_OFFSET = 128
+
+
+class UnreadableImage(Exception):
+    """A file that looks like an image but cannot be read; `reason` says why in a few words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Frame:
+    """One decoded 2-D image: float32 (H, W, C) in [0, 1], C = 1 or 3."""
+
+    pixels: np.ndarray
+    bit_depth: int
+    source_channels: int
+
+
+def has_dicom_preamble(path: Path) -> bool:
+    """True when the file carries the 'DICM' marker after the 128-byte preamble."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(_DICOM_MAGIC_OFFSET)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def is_candidate(path: Path) -> bool:
+    """Whether a scan should try to read this file: an image extension, or a DICOM preamble."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return True
+    return has_dicom_preamble(path)
+
+
+def read_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
+    """Decode every frame of one file; raises only `UnreadableImage` for a bad file."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise UnreadableImage("zero-byte file")
+        if path.suffix.lower() in DICOM_EXTENSIONS or has_dicom_preamble(path):
+            from workbench.data.dicom import read_dicom_frames  # pydicom loads only when needed
+            return read_dicom_frames(path, data_cfg)
+        return [_read_pillow(path)]
+    except UnreadableImage:
+        raise
+    except PermissionError:
+        raise UnreadableImage("permission denied") from None
+    except MemoryError:
+        raise UnreadableImage("not enough memory to decode") from None
+    except Exception as error:  # any other failure of a bad file becomes a reason, never a crash
+        raise UnreadableImage(describe_error(error, path)) from None
+
+
+def describe_error(error: BaseException, path: Path) -> str:
+    """A one-line reason from an exception, without the file's absolute path."""
+    message = str(error).splitlines()[0] if str(error) else ""
+    message = message.replace(str(path), "<file>").replace(str(path.resolve()), "<file>")
+    message = message[:160]
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def bomb_reason(width: int, height: int) -> str:
+    return f"decompression bomb: {width}x{height} pixels exceeds the limit"
+
+
+def _read_pillow(path: Path) -> Frame:
+    with warnings.catch_warnings():
+        # Our own MAX_PIXELS check below replaces Pillow's warning; its hard error is still caught.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except UnidentifiedImageError:
+            raise UnreadableImage("not an image") from None
+        except Image.DecompressionBombError as error:
+            count = re.search(r"\((\d+) pixels\)", str(error))
+            raise UnreadableImage(f"decompression bomb: {count.group(1) if count else 'too many'} pixels "
+                                  "exceeds the limit") from None
+    with image:
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise UnreadableImage(bomb_reason(width, height))
+        kind = image.format or path.suffix.lstrip(".").upper()
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError) as error:
+            if "truncated" in str(error) or isinstance(error, (SyntaxError, EOFError)):
+                raise UnreadableImage(f"truncated {kind}") from None
+            raise UnreadableImage(f"corrupt {kind}: {describe_error(error, path)}") from None
+        source_channels = len(image.getbands())
+        image = ImageOps.exif_transpose(image)
+        return _pillow_to_frame(image, source_channels)
+
+
+def _pillow_to_frame(image: Image.Image, source_channels: int) -> Frame:
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        array = np.asarray(image).astype(np.float32)
+        if mode == "I" and (array.min() < 0 or array.max() > 65535):
+            array = _scale_min_max(array)
+        else:
+            array = array / 65535.0
+        return Frame(array[..., None].astype(np.float32), 16, source_channels)
+    if mode == "F":
+        return Frame(_scale_min_max(np.asarray(image, dtype=np.float32))[..., None], 16, source_channels)
+    if mode in ("P", "PA"):
+        image = image.convert("RGBA").convert("RGB")
+        rgb = np.asarray(image)
+        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+            return Frame(rgb[..., :1].astype(np.float32) / 255.0, 8, source_channels)  # a gray palette
+        return Frame(rgb.astype(np.float32) / 255.0, 8, source_channels)
+    if mode in ("1", "L", "LA", "La"):
+        gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+        return Frame(gray[..., None], 8, source_channels)
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0  # RGB(A/X), CMYK, YCbCr, LAB, HSV
+    return Frame(rgb, 8, source_channels)
+
+
+def _scale_min_max(array: np.ndarray) -> np.ndarray:
+    """Float data (e.g. a float TIFF) scaled by its own range; a constant image becomes zeros."""
+    array = np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(array.min()), float(array.max())
+    if high <= low:
+        return np.zeros_like(array, dtype=np.float32)
+    return (array - low) / (high - low)

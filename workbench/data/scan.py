@@ -1,0 +1,288 @@
+"""Scanning a folder: find candidate files, decode each once, attach labels, report what was skipped.
+
+With `keep_pixels_at=S` every frame is also brought to S x S in the same pass (center crop of the
+longer side to a square, then an antialiased resize), so the cache is built without a second decode.
+Kept pixels are integer arrays (S, S, C): uint8 for 8-bit sources, uint16 for deeper ones.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from workbench.config import DataConfig
+from workbench.control import CancelToken, Progress
+from workbench.data.readers import Frame, UnreadableImage, is_candidate, read_frames
+
+MISSING_FROM_CSV = "listed in labels CSV but not found"
+NOT_AN_IMAGE_IN_CSV = "listed in labels CSV but not an image file"
+
+
+@dataclass
+class ImageRecord:
+    """One readable 2-D image (one frame of a file); `path` is relative to the scanned root, posix."""
+
+    path: str
+    frame: int
+    label: str | None
+    height: int
+    width: int
+    channels: int
+    bit_depth: int
+
+
+@dataclass
+class SkippedFile:
+    """A file that was not used, with the reason in a few words."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ScanReport:
+    """What a scan found: readable images, skipped files and label counts (None when unlabelled)."""
+
+    root: str
+    images: list[ImageRecord] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    labels: dict[str, int] | None = None
+
+    @property
+    def readable(self) -> int:
+        return len(self.images)
+
+    def to_json(self) -> dict:
+        """A JSON-ready summary. Holds the folder's name only, never an absolute path."""
+        heights = [record.height for record in self.images]
+        widths = [record.width for record in self.images]
+        return {
+            "root_name": Path(self.root).name,
+            "readable": self.readable,
+            "files": len({record.path for record in self.images}),
+            "labels": dict(self.labels) if self.labels is not None else None,
+            "unlabelled": sum(record.label is None for record in self.images),
+            "skipped": [{"path": item.path, "reason": item.reason} for item in self.skipped],
+            "height": _spread(heights),
+            "width": _spread(widths),
+            "channels": _counts(record.channels for record in self.images),
+            "bit_depths": _counts(record.bit_depth for record in self.images),
+        }
+
+
+@dataclass
+class ScanResult:
+    """A scan's report and, when asked for, the resized frames aligned with `report.images`."""
+
+    report: ScanReport
+    pixels: list[np.ndarray] | None = None
+
+
+@dataclass
+class FrameInfo:
+    """The facts of one decoded frame that a report needs."""
+
+    height: int
+    width: int
+    channels: int
+    bit_depth: int
+
+
+@dataclass
+class DecodedFile:
+    """What decoding one file gave: its frames' facts and resized pixels, or the reason it failed."""
+
+    frames: list[FrameInfo] = field(default_factory=list)
+    pixels: list[np.ndarray] | None = None
+    reason: str | None = None
+
+
+class DecodeStore(Protocol):
+    """A place that remembers decoded files (the on-disk cache) so a scan need not decode them again."""
+
+    def lookup(self, relative_path: str, stat: os.stat_result) -> DecodedFile | None: ...
+
+    def store(self, relative_path: str, stat: os.stat_result, decoded: DecodedFile) -> None: ...
+
+
+def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, progress: Progress | None = None,
+                keep_pixels_at: int | None = None, store: DecodeStore | None = None) -> ScanResult:
+    """Walk `root`, decode each candidate file once and return the report (and resized frames).
+
+    `store`, when given, is asked first for every file (a hit is not decoded) and told every new decode.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"not a folder: {root}")
+    csv_labels = read_labels_csv(root, data_cfg.labels_csv) if data_cfg.labels_csv else None
+    candidates = list_candidates(root)
+    report = ScanReport(root=str(root))
+    kept: list[np.ndarray] | None = [] if keep_pixels_at else None
+    limit = data_cfg.max_images or None
+    for done, (relative, path) in enumerate(candidates):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if limit is not None and report.readable >= limit:
+            break
+        decoded = _decoded_file(relative, path, data_cfg, keep_pixels_at, store)
+        if decoded.reason is not None:
+            report.skipped.append(SkippedFile(relative, decoded.reason))
+        else:
+            take = len(decoded.frames) if limit is None else min(len(decoded.frames), limit - report.readable)
+            label = csv_labels.get(relative) if csv_labels is not None else None
+            for index, info in enumerate(decoded.frames[:take]):
+                report.images.append(ImageRecord(relative, index, label, info.height, info.width,
+                                                 info.channels, info.bit_depth))
+            if kept is not None:
+                kept.extend(decoded.pixels[:take])
+        if progress is not None:
+            progress(done + 1, len(candidates))
+    if progress is not None:
+        progress(len(candidates), len(candidates))
+    if csv_labels is not None:
+        report.skipped.extend(_csv_rows_without_image(root, csv_labels, {rel for rel, _ in candidates}))
+    else:
+        _label_by_subfolder(report.images)
+    report.labels = count_labels(report.images)
+    return ScanResult(report, kept)
+
+
+def list_candidates(root: Path) -> list[tuple[str, Path]]:
+    """Candidate image files under `root` as (relative posix path, path), sorted, hidden entries skipped.
+
+    Follows symbolic links to folders but visits each real folder once, so a link loop ends.
+    """
+    found = []
+    visited: set[tuple[int, int]] = set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        stat = os.stat(folder)
+        identity = (stat.st_dev, stat.st_ino)
+        if identity in visited:
+            subfolders[:] = []
+            continue
+        visited.add(identity)
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if not name.startswith(".") and path.is_file() and is_candidate(path):
+                found.append((path.relative_to(root).as_posix(), path))
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+def read_labels_csv(root: Path, labels_csv: str) -> dict[str, str]:
+    """`path,label` rows as {relative path: label}; a relative CSV path is tried under `root` first."""
+    csv_path = Path(labels_csv).expanduser()
+    if not csv_path.is_absolute() and (root / csv_path).is_file():
+        csv_path = root / csv_path
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"path", "label"} <= {name.strip() for name in reader.fieldnames}:
+                raise ValueError(f"labels CSV {csv_path.name} needs a header row `path,label`")
+            rows = [{key.strip(): (value or "").strip() for key, value in row.items() if key} for row in reader]
+    except OSError as error:
+        raise ValueError(f"cannot read labels CSV {csv_path.name}: {error.strerror}") from None
+    labels = {}
+    for row in rows:
+        relative = Path(row["path"].replace("\\", "/")).as_posix()
+        if row["label"]:
+            labels[relative] = row["label"]
+    return labels
+
+
+def count_labels(images: list[ImageRecord]) -> dict[str, int] | None:
+    """Images per class, sorted by class name; None when no image has a label."""
+    counts: dict[str, int] = {}
+    for record in images:
+        if record.label is not None:
+            counts[record.label] = counts.get(record.label, 0) + 1
+    return dict(sorted(counts.items())) or None
+
+
+def square_resize(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Center-crop (H, W, C) float pixels to a square, then resize to size x size with antialiasing."""
+    height, width = pixels.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = torch.from_numpy(np.ascontiguousarray(pixels[top:top + side, left:left + side]))
+    batch = square.permute(2, 0, 1)[None]
+    resized = F.interpolate(batch, size=(size, size), mode="bilinear", antialias=side > size, align_corners=False)
+    return resized[0].permute(1, 2, 0).clamp_(0.0, 1.0).numpy()
+
+
+def quantize(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Float [0, 1] pixels to uint8 (bit depth 8) or uint16 (deeper)."""
+    top, dtype = (255, np.uint8) if bit_depth <= 8 else (65535, np.uint16)
+    return np.rint(np.clip(pixels, 0.0, 1.0) * top).astype(dtype)
+
+
+def decode_file(path: Path, data_cfg: DataConfig, keep_pixels_at: int | None) -> DecodedFile:
+    """Decode one file: frames' facts and (optionally) square integer pixels, or the failure reason."""
+    try:
+        frames: list[Frame] = read_frames(path, data_cfg)
+    except UnreadableImage as error:
+        return DecodedFile(reason=error.reason)
+    if not frames:
+        return DecodedFile(reason="no frames")
+    infos = [FrameInfo(frame.pixels.shape[0], frame.pixels.shape[1], frame.pixels.shape[2], frame.bit_depth)
+             for frame in frames]
+    pixels = None
+    if keep_pixels_at:
+        pixels = [quantize(square_resize(frame.pixels, keep_pixels_at), frame.bit_depth) for frame in frames]
+    return DecodedFile(infos, pixels)
+
+
+def _decoded_file(relative: str, path: Path, data_cfg: DataConfig, keep_pixels_at: int | None,
+                  store: DecodeStore | None) -> DecodedFile:
+    if store is None:
+        return decode_file(path, data_cfg, keep_pixels_at)
+    try:
+        stat = path.stat()
+    except OSError:
+        return DecodedFile(reason="file vanished during the scan")
+    decoded = store.lookup(relative, stat)
+    if decoded is None:
+        decoded = decode_file(path, data_cfg, keep_pixels_at)
+        store.store(relative, stat, decoded)
+    return decoded
+
+
+def _label_by_subfolder(images: list[ImageRecord]) -> None:
+    """First path component is the label when at least two sub-folders hold images; root images stay None."""
+    folders = {record.path.split("/", 1)[0] for record in images if "/" in record.path}
+    if len(folders) < 2:
+        return
+    for record in images:
+        if "/" in record.path:
+            record.label = record.path.split("/", 1)[0]
+
+
+def _csv_rows_without_image(root: Path, labels: dict[str, str], candidates: set[str]) -> list[SkippedFile]:
+    missing = []
+    for relative in sorted(labels):
+        if relative in candidates:
+            continue
+        reason = NOT_AN_IMAGE_IN_CSV if (root / relative).is_file() else MISSING_FROM_CSV
+        missing.append(SkippedFile(relative, reason))
+    return missing
+
+
+def _spread(values: list[int]) -> dict | None:
+    if not values:
+        return None
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def _counts(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[str(value)] = counts.get(str(value), 0) + 1
+    return dict(sorted(counts.items()))

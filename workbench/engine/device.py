@@ -1,0 +1,80 @@
+"""Choosing the training device and numeric precision, and describing them to the user."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+
+def resolve_device(preference: str = "auto") -> torch.device:
+    """The device to train on: CUDA, then MPS, then CPU for "auto"; an explicit choice must exist."""
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if preference == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RuntimeError("train.device is 'mps' but Apple MPS is not available; use 'auto' or 'cpu'")
+    return torch.device(preference)
+
+
+@lru_cache(maxsize=1)
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bf16 instructions (AVX512-BF16 or AMX), where bf16 autocast pays off."""
+    try:
+        flags = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_precision(preference: str, device: torch.device) -> str:
+    """"bf16" or "fp32": auto picks bf16 on CUDA GPUs that support it and on CPUs with native bf16."""
+    if preference != "auto":
+        return preference
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_supports_bf16() else "fp32"
+    return "fp32"
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context for a step: bf16 mixed precision, or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    kind: str
+    name: str
+    memory_gb: float | None
+    threads: int
+
+
+def device_info(device: torch.device) -> DeviceInfo:
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return DeviceInfo("cuda", props.name, props.total_memory / 2**30, torch.get_num_threads())
+    if device.type == "mps":
+        return DeviceInfo("mps", "Apple GPU (MPS)", None, torch.get_num_threads())
+    return DeviceInfo("cpu", "CPU", None, torch.get_num_threads())
+
+
+def describe_device(preference: str = "auto", precision: str = "auto") -> str:
+    """One line for status bars and logs, e.g. "CPU · 2 threads · bf16 autocast"."""
+    device = resolve_device(preference) if preference != "cuda" or torch.cuda.is_available() else torch.device("cpu")
+    info = device_info(device)
+    mode = "bf16 autocast" if resolve_precision(precision, device) == "bf16" else "fp32"
+    if info.kind == "cuda":
+        return f"{info.name} · {info.memory_gb:.0f} GB · {mode}"
+    if info.kind == "mps":
+        return f"{info.name} · {mode}"
+    return f"CPU · {info.threads} threads · {mode}"

@@ -1,0 +1,66 @@
+"""Cheap, bounded health checks during training: embedding spread, rank and a kNN probe."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from workbench.metrics import effective_rank, embedding_std, knn_accuracy
+
+COLLAPSE_STD = 0.1
+"""Below this embedding_std the embeddings have (nearly) collapsed to a point."""
+
+
+@dataclass(frozen=True)
+class EvalSubset:
+    """A fixed sample of the dataset, and a fixed train/test split of its labelled part for the kNN probe."""
+
+    indices: torch.Tensor
+    knn_train: torch.Tensor
+    knn_test: torch.Tensor
+
+    @property
+    def has_probe(self) -> bool:
+        return len(self.knn_train) > 0 and len(self.knn_test) > 0
+
+
+def choose_eval_subset(labels: torch.Tensor, size: int, test_fraction: float, seed: int) -> EvalSubset:
+    """Pick the evaluation subset (labelled images first) and split it for the probe, reproducibly."""
+    generator = torch.Generator().manual_seed(seed + 7919)
+    order = torch.randperm(len(labels), generator=generator)
+    labelled = order[labels[order] >= 0]
+    unlabelled = order[labels[order] < 0]
+    indices = torch.cat([labelled, unlabelled])[:size]
+    subset_labels = labels[indices]
+    positions = torch.nonzero(subset_labels >= 0).flatten()
+    if len(torch.unique(subset_labels[positions])) < 2:
+        empty = torch.empty(0, dtype=torch.long)
+        return EvalSubset(indices, empty, empty)
+    num_test = max(1, int(round(len(positions) * test_fraction)))
+    return EvalSubset(indices, positions[num_test:], positions[:num_test])
+
+
+@torch.no_grad()
+def embed(encoder: nn.Module, images: torch.Tensor, normalize, device: torch.device, batch_size: int,
+          autocast_context) -> torch.Tensor:
+    """Embeddings (float32, on the device) of cached images, in evaluation mode and without augmentation."""
+    was_training = encoder.training
+    encoder.eval()
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        batch = normalize(images[start:start + batch_size].to(device, non_blocking=True))
+        with autocast_context():
+            chunks.append(encoder(batch).float())
+    encoder.train(was_training)
+    return torch.cat(chunks)
+
+
+def health_values(embeddings: torch.Tensor, labels: torch.Tensor, subset: EvalSubset, k: int) -> dict[str, float]:
+    """embedding_std, effective_rank and (when the subset has labels) knn_accuracy."""
+    values = {"embedding_std": embedding_std(embeddings), "effective_rank": effective_rank(embeddings)}
+    if subset.has_probe:
+        labels = labels.to(embeddings.device)
+        values["knn_accuracy"] = knn_accuracy(embeddings[subset.knn_train], labels[subset.knn_train],
+                                              embeddings[subset.knn_test], labels[subset.knn_test], k)
+    return values

@@ -1,0 +1,136 @@
+"""A run is a folder: config.yaml, metrics.jsonl, checkpoints/, exports/. Nothing else holds its state."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from workbench.engine.events import Event, event_to_record, record_to_event
+
+CONFIG_NAME = "config.yaml"
+METRICS_NAME = "metrics.jsonl"
+CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
+
+
+class RunFolder:
+    """Paths and records of one run folder."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_NAME
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS_NAME
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.path / "exports"
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def checkpoints(self) -> list[Path]:
+        """Checkpoint files, oldest step first."""
+        if not self.checkpoints_dir.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.checkpoints_dir.iterdir()
+                 if (m := CHECKPOINT_PATTERN.match(p.name))]
+        return [path for _, path in sorted(found)]
+
+    def latest_checkpoint(self) -> Path | None:
+        checkpoints = self.checkpoints()
+        return checkpoints[-1] if checkpoints else None
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints_dir / f"step_{step:08d}.pt"
+
+    def read_events(self) -> list[Event]:
+        """All events recorded so far (a torn last line, from a killed writer, is ignored)."""
+        return MetricsTail(self.metrics_path).poll()
+
+    def append_event(self, event: Event) -> None:
+        """Record one event as a line of metrics.jsonl (flushed, so watchers see it at once)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(event_to_record(event), allow_nan=True)
+        with open(self.metrics_path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def truncate_events_after(self, step: int) -> None:
+        """Drop records past `step` (used on resume, so the history has no steps twice)."""
+        if not self.metrics_path.is_file():
+            return
+        kept = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("step", 0) <= step and record.get("event") not in ("FinishedEvent", "FailedEvent"):
+                kept.append(line)
+        tmp = self.metrics_path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        os.replace(tmp, self.metrics_path)
+
+
+def new_run_dir(out_dir: str | Path, name: str, task_names: list[str]) -> Path:
+    """A fresh folder under `out_dir`: the given name, or task names and a time stamp; never reused."""
+    base = name or f"{'+'.join(task_names)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidate = Path(out_dir) / base
+    suffix = 2
+    while candidate.exists():
+        candidate = Path(out_dir) / f"{base}-{suffix}"
+        suffix += 1
+    return candidate
+
+
+def list_runs(out_dir: str | Path) -> list[RunFolder]:
+    """Run folders under `out_dir`, newest first."""
+    root = Path(out_dir)
+    if not root.is_dir():
+        return []
+    runs = [RunFolder(p) for p in root.iterdir() if p.is_dir() and (p / CONFIG_NAME).is_file()]
+    return sorted(runs, key=lambda run: run.config_path.stat().st_mtime, reverse=True)
+
+
+class MetricsTail:
+    """Reads metrics.jsonl incrementally: each `poll()` returns the events appended since the last."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._offset = 0
+
+    def poll(self) -> list[Event]:
+        try:
+            with open(self.path, "rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                if size < self._offset:  # the file was rewritten (a resume truncated it): start over
+                    self._offset = 0
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next poll
+        self._offset += len(complete)
+        events = []
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            try:
+                event = record_to_event(json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                continue
+            if event is not None:
+                events.append(event)
+        return events

@@ -1,0 +1,360 @@
+"""The training loop: a plain object that emits events and honours pause / resume / cancel between steps."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from workbench.config import RunConfig, save_config
+from workbench.config.atomic import write_text_atomic
+from workbench.control import CancelledError, RunControl
+from workbench.data import BatchAugmenter, ImageDataset, load_dataset
+from workbench.engine import distributed
+from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from workbench.engine.device import autocast, resolve_device, resolve_precision
+from workbench.engine.evaluation import COLLAPSE_STD, choose_eval_subset, embed, health_values
+from workbench.engine.events import (CheckpointEvent, EvalEvent, Event, EventHandler, FailedEvent,
+                                     FinishedEvent, PausedEvent, StartedEvent, StepEvent, WarningEvent)
+from workbench.engine.model import MultiTaskModel
+from workbench.engine.runs import RunFolder, new_run_dir
+from workbench.engine.schedule import learning_rate
+from workbench.tasks import load_config
+
+CONV_BACKBONES = ("small_cnn", "resnet18", "resnet50")
+GPU_CACHE_SHARE = 0.5
+"""Hold the decoded images on the GPU when they take at most this share of its free memory."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class _Window:
+    """Sums over the steps since the last StepEvent (kept as tensors: no host sync per step)."""
+
+    loss: torch.Tensor | None = None
+    task_losses: dict[str, torch.Tensor] | None = None
+    task_metrics: dict[str, torch.Tensor] | None = None
+    finite: torch.Tensor | None = None
+    steps: int = 0
+    started: float = 0.0
+
+    def reset(self) -> None:
+        self.loss = self.task_losses = self.task_metrics = self.finite = None
+        self.steps = 0
+        self.started = time.perf_counter()
+
+
+class Trainer:
+    """Trains one run. Construct it, then call `run(on_event)`; another thread may pause or cancel via `control`.
+
+    With `resume=True`, `run_dir` names an existing run folder whose config and latest checkpoint are used.
+    """
+
+    def __init__(self, config: RunConfig | None = None, run_dir: str | Path | None = None,
+                 control: RunControl | None = None, resume: bool = False,
+                 dataset: ImageDataset | None = None):
+        if resume:
+            if run_dir is None:
+                raise ValueError("resume needs the run folder to continue")
+            folder = RunFolder(run_dir)
+            if not folder.exists():
+                raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
+            config = load_config(folder.config_path)
+        if config is None:
+            raise ValueError("a config is needed to start a run")
+        self.config = config
+        self.control = control or RunControl()
+        self.resume = resume
+        self._dataset = dataset
+        self.dist = distributed.init_distributed(config.train.device)
+        path = str(run_dir) if run_dir else str(new_run_dir(config.output.out_dir, config.output.name,
+                                                              list(config.tasks)))
+        self.run_dir = Path(distributed.broadcast_text(path, self.dist))
+        self.folder = RunFolder(self.run_dir)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.step = 0
+        self._last_checkpoint: Path | None = None
+
+    # ----------------------------------------------------------------- public
+    def run(self, on_event: EventHandler | None = None) -> Event:
+        """Train to the end (or until stopped); returns the final FinishedEvent or FailedEvent."""
+        self._on_event = on_event or (lambda event: None)
+        try:
+            self.prepare()
+            return self._loop()
+        except NonFiniteLoss:
+            return self._fail(f"The loss became NaN or infinite at step {self.step}: training diverged. "
+                              "Try a lower learning rate, stronger gradient clipping or fp32 precision.")
+        except torch.cuda.OutOfMemoryError:
+            smaller = max(2, self.config.train.batch_size // 2)
+            return self._fail(f"The GPU ran out of memory at step {self.step} with batch size "
+                              f"{self.config.train.batch_size}. Try train.batch_size: {smaller}, or a smaller "
+                              "image size or backbone.")
+        except CancelledError:
+            return self._emit(FinishedEvent(self.step, str(self.run_dir), stopped=True))
+        except (CheckpointError, ValueError, FileNotFoundError) as error:
+            return self._fail(str(error))
+        except Exception as error:
+            self._fail(f"Unexpected error: {type(error).__name__}: {error}")
+            raise
+        finally:
+            distributed.shutdown(self.dist)
+
+    # ------------------------------------------------------------ preparation
+    def prepare(self) -> None:
+        """Load the data, build the model and optimiser, restore a checkpoint when resuming."""
+        cfg = self.config
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed + self.dist.rank)
+        self.device = resolve_device(cfg.train.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.precision = resolve_precision(cfg.train.precision, self.device)
+
+        dataset = self._dataset or load_dataset(cfg.data, cancel=self.control)
+        self.dataset = dataset
+        if len(dataset) < 2:
+            raise ValueError(f"the dataset has {len(dataset)} readable image(s); training needs at least 2")
+        self.batch_size = min(cfg.train.batch_size, len(dataset) // self.dist.world_size)
+        if self.batch_size < 2:
+            raise ValueError(f"{len(dataset)} images cannot be split into batches of at least 2 images "
+                             f"on {self.dist.world_size} processes")
+        self.images = self._place_images(dataset.images)
+        self.labels = dataset.labels
+
+        self.model = MultiTaskModel(cfg, dataset.channels).to(self.device)
+        self.channels_last = cfg.model.backbone in CONV_BACKBONES and (
+            self.device.type == "cuda" or self.precision == "bf16")
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = self._make_optimizer()
+        self.augmenter = BatchAugmenter(cfg.augment, dataset.channels, cfg.data.image_size, dataset.mean,
+                                        dataset.std)
+        self.generator = torch.Generator(device=self.device).manual_seed(cfg.train.seed * 1000 + self.dist.rank)
+        self.eval_subset = choose_eval_subset(self.labels, cfg.eval.subset_size, cfg.eval.knn_test_fraction,
+                                              cfg.train.seed)
+        self.trained = (DistributedDataParallel(self.model, device_ids=[self.device.index]
+                                                if self.device.type == "cuda" else None)
+                        if self.dist.enabled else self.model)
+        if self.resume:
+            self._restore()
+        elif self.dist.is_main:
+            save_config(cfg, self.folder.config_path)
+            self._write_scan_report()
+        self._collapsed = False
+
+    def _place_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Decoded images where the step reads them fastest: on the GPU when they fit, else pinned."""
+        if self.device.type != "cuda":
+            return images
+        free, _ = torch.cuda.mem_get_info(self.device)
+        if images.numel() * images.element_size() <= GPU_CACHE_SHARE * free:
+            return images.to(self.device)
+        return images.pin_memory()
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        train = self.config.train
+        params = self.model.trainable_parameters()
+        if train.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+        return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
+
+    def _write_scan_report(self) -> None:
+        report = self.dataset.report.to_json()
+        write_text_atomic(self.run_dir / "scan_report.json", json.dumps(report, indent=1))
+
+    # ------------------------------------------------------------ checkpoints
+    def _checkpoint_state(self) -> dict:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "augment_rng": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "input_spec": self.input_spec(),
+        }
+
+    def input_spec(self) -> dict:
+        """What an exported encoder needs to know about its input (no paths, no patient data)."""
+        data = self.config.data
+        return {"backbone": self.config.model.backbone, "embed_dim": int(self.model.encoder.embed_dim),
+                "channels": int(self.dataset.channels), "image_size": int(data.image_size),
+                "mean": [float(v) for v in self.dataset.mean], "std": [float(v) for v in self.dataset.std],
+                "pixel_range": 255.0 if self.dataset.images.dtype == torch.uint8 else 65535.0,
+                "dicom_window": data.dicom_window, "window_center": data.window_center,
+                "window_width": data.window_width, "class_names": list(self.dataset.class_names),
+                "tasks": list(self.config.tasks)}
+
+    def _save_checkpoint(self) -> None:
+        if not self.dist.is_main:
+            return
+        path = self.folder.checkpoint_path(self.step)
+        save_checkpoint(self._checkpoint_state(), path)
+        self._last_checkpoint = path
+        self._emit(CheckpointEvent(self.step, str(path)))
+
+    def _restore(self) -> None:
+        path = self.folder.latest_checkpoint()
+        if path is None:
+            raise FileNotFoundError(f"{self.run_dir} has no checkpoint to resume from")
+        state = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["augment_rng"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.step = int(state["step"])
+        self._last_checkpoint = path
+        if self.dist.is_main:
+            self.folder.truncate_events_after(self.step)
+
+    # ------------------------------------------------------------------- loop
+    def _loop(self) -> Event:
+        cfg = self.config
+        total = cfg.train.steps
+        self._emit(StartedEvent(str(self.run_dir), self.step, total, str(self.device), self.precision,
+                                len(self.dataset), int(self.dataset.num_labelled)))
+        if self.step == 0:
+            self._evaluate()  # the random-init reference level
+        window = _Window()
+        window.reset()
+        run_started, run_start_step = time.perf_counter(), self.step
+        batches = self.batches()
+        while self.step < total:
+            if self.control.paused:
+                self._emit(PausedEvent(self.step, True))
+                self.control.wait_while_paused()
+                self._emit(PausedEvent(self.step, False))
+                window.reset()
+            if self.control.cancelled:
+                return self._finish(stopped=True)
+            self.train_step(next(batches), window=window)
+            self.step += 1
+            at_end = self.step == total
+            if self.step % cfg.train.log_every == 0 or at_end:
+                self._log(window, run_started, run_start_step)
+                window.reset()
+            if self.step % cfg.eval.every_steps == 0 or at_end:
+                self._evaluate()
+            if self.step % cfg.train.checkpoint_every == 0 and not at_end:
+                self._check_finite(window)  # never save weights that a NaN step has spoiled
+                self._save_checkpoint()
+        return self._finish(stopped=False)
+
+    def batches(self):
+        """Index batches for this rank, epoch after epoch; each epoch's order depends only on (seed, epoch)."""
+        n, world = len(self.dataset), self.dist.world_size
+        per_epoch = n // (self.batch_size * world)
+        epoch, position = divmod(self.step, per_epoch)
+        while True:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.config.train.seed + epoch))
+            shard = order[self.dist.rank::world]
+            for i in range(position, per_epoch):
+                yield shard[i * self.batch_size:(i + 1) * self.batch_size]
+            epoch, position = epoch + 1, 0
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """One random view of each image of a batch already on the device."""
+        views = self.augmenter(images, self.generator)
+        return views.contiguous(memory_format=torch.channels_last) if self.channels_last else views
+
+    def train_step(self, indices: torch.Tensor, augment=None, window: _Window | None = None) -> None:
+        """One optimiser step on the images at `indices`; views come from `augment` (default: the augmenter)."""
+        cfg = self.config.train
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step, cfg.steps, cfg.lr, cfg.warmup_steps)
+        images = self.images[indices].to(self.device, non_blocking=True)
+        with autocast(self.device, self.precision):
+            loss, outputs = self.trained(images, augment or self.augment)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.trainable_parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.model.on_step_end(self.step, cfg.steps)
+        if window is not None:
+            self._accumulate(window, loss.detach(), outputs)
+
+    @staticmethod
+    def _accumulate(window: _Window, loss: torch.Tensor, outputs) -> None:
+        finite = torch.isfinite(loss)
+        window.finite = finite if window.finite is None else window.finite & finite
+        window.loss = loss if window.loss is None else window.loss + loss
+        task_values = {f"loss/{name}": out.loss.detach().float() for name, out in outputs.items()}
+        metrics = {f"{name}/{key}": value.detach().float() for name, out in outputs.items()
+                   for key, value in out.metrics.items()}
+        for attr, values in (("task_losses", task_values), ("task_metrics", metrics)):
+            current = getattr(window, attr)
+            setattr(window, attr, values if current is None else {k: current[k] + v for k, v in values.items()})
+        window.steps += 1
+
+    def _log(self, window: _Window, run_started: float, run_start_step: int) -> None:
+        if window.steps == 0:
+            return
+        self._check_finite(window)
+        elapsed = time.perf_counter() - window.started
+        images_per_second = window.steps * self.batch_size * self.dist.world_size / max(elapsed, 1e-9)
+        values = {"loss": float(window.loss) / window.steps,
+                  "lr": self.optimizer.param_groups[0]["lr"],
+                  "images_per_second": images_per_second}
+        if len(self.config.tasks) > 1:
+            values.update({k: float(v) / window.steps for k, v in window.task_losses.items()})
+        values.update({k: float(v) / window.steps for k, v in window.task_metrics.items()})
+        done_steps = self.step - run_start_step
+        seconds_per_step = (time.perf_counter() - run_started) / max(done_steps, 1)
+        eta = seconds_per_step * (self.config.train.steps - self.step)
+        self._emit(StepEvent(self.step, self._epoch(), self.config.train.steps, values, eta))
+
+    @staticmethod
+    def _check_finite(window: _Window) -> None:
+        if window.finite is not None and not bool(window.finite):  # a host sync: only at log/checkpoint steps
+            raise NonFiniteLoss()
+
+    def _epoch(self) -> float:
+        return self.step * self.batch_size * self.dist.world_size / len(self.dataset)
+
+    def _evaluate(self) -> None:
+        if not self.dist.is_main:
+            return
+        subset = self.eval_subset
+        embeddings = embed(self.model.encoder, self.images[subset.indices.to(self.images.device)],
+                           self.augmenter.normalize, self.device, max(self.batch_size, 64),
+                           lambda: autocast(self.device, self.precision))
+        values = health_values(embeddings, self.labels[subset.indices], subset, self.config.eval.knn_k)
+        if not all(math.isfinite(v) for v in values.values()):
+            raise NonFiniteLoss()
+        self._emit(EvalEvent(self.step, self._epoch(), values))
+        collapsed = values["embedding_std"] < COLLAPSE_STD
+        if collapsed and not self._collapsed and self.step > 0:
+            self._emit(WarningEvent(self.step, (
+                f"The embeddings are collapsing (embedding_std {values['embedding_std']:.3f} < {COLLAPSE_STD}): "
+                "the encoder maps every image to nearly the same point. Try a lower learning rate, a larger "
+                "batch, stronger augmentations, or a task with negatives (SimCLR).")))
+        self._collapsed = collapsed
+
+    # ------------------------------------------------------------------- ends
+    def _finish(self, stopped: bool) -> Event:
+        self._save_checkpoint()
+        return self._emit(FinishedEvent(self.step, str(self.run_dir), stopped))
+
+    def _fail(self, message: str) -> Event:
+        checkpoint = str(self._last_checkpoint) if self._last_checkpoint else None
+        if checkpoint:
+            message += f" The last good checkpoint is kept: {Path(checkpoint).name}."
+        return self._emit(FailedEvent(self.step, message, checkpoint))
+
+    def _emit(self, event: Event) -> Event:
+        if self.dist.is_main:
+            if self.run_dir.is_dir():
+                self.folder.append_event(event)
+            self._on_event(event)
+        return event

@@ -1,0 +1,50 @@
+"""`load_encoder`: an exported encoder back as a callable torch module, whatever the format."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from workbench.export.exporter import FILE_NAMES, SPEC_NAME, build_encoder
+
+
+class OnnxEncoder(nn.Module):
+    """Runs an ONNX export with onnxruntime behind the same interface as the torch encoders."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        array = images.detach().cpu().float().numpy()
+        (embeddings,) = self.session.run(["embeddings"], {"images": np.ascontiguousarray(array)})
+        return torch.from_numpy(embeddings)
+
+
+def load_encoder(path: str | Path) -> nn.Module:
+    """Load an export (its folder, or its model file). The module takes (B, C, S, S) floats in [0, 1] and
+    returns (B, D) embeddings; its `input_spec` attribute holds the content of encoder.json."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    spec_path = folder / SPEC_NAME
+    if not spec_path.is_file():
+        raise FileNotFoundError(f"{folder} holds no {SPEC_NAME}: not a Pretext Workbench export")
+    description = json.loads(spec_path.read_text(encoding="utf-8"))
+    model_file = folder / FILE_NAMES[description["format"]]
+    if description["format"] == "safetensors":
+        module = build_encoder({**description["input"], "embed_dim": description["embed_dim"]},
+                               description["model"])
+        module.load_state_dict(load_file(str(model_file)))
+    elif description["format"] == "torchscript":
+        module = torch.jit.load(str(model_file), map_location="cpu")
+    else:
+        module = OnnxEncoder(model_file)
+    module.eval()
+    module.input_spec = description
+    return module

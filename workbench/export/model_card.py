@@ -1,0 +1,70 @@
+"""The model card written beside every export: what the encoder is, how it was trained, how to use it.
+
+It names no file paths and no DICOM tag values: only counts, settings and metrics."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.config import RunConfig
+from workbench.engine.events import EvalEvent, StartedEvent
+from workbench.engine.runs import RunFolder
+
+
+def write_model_card(path: Path, description: dict, config: RunConfig, folder: RunFolder) -> None:
+    """Write MODEL_CARD.md for an export described by `description` (the encoder.json content)."""
+    events = folder.read_events()
+    evals = [event for event in events if isinstance(event, EvalEvent)]
+    started = next((event for event in events if isinstance(event, StartedEvent)), None)
+    spec = description["input"]
+    lines = [
+        f"# Encoder: {config.model.backbone} pretrained with {', '.join(description['tasks'])}",
+        "",
+        "Self-supervised image encoder trained with Pretext Workbench. It maps an image to an embedding "
+        f"of {description['embed_dim']} numbers; similar images get similar embeddings. Use it as frozen "
+        "features for a small classifier, for retrieval, or as the starting point for fine-tuning.",
+        "",
+        "## Input",
+        f"- {spec['channels']} channel(s), {spec['image_size']} x {spec['image_size']} pixels, float32 in [0, 1]",
+        "- normalisation is built in (mean " + ", ".join(f"{v:.4f}" for v in spec["mean"]) + "; std "
+        + ", ".join(f"{v:.4f}" for v in spec["std"]) + ")",
+        f"- DICOM intensity window used in training: {_window_text(spec)}",
+        "",
+        "## Training",
+        f"- pretext task(s): {', '.join(f'{name} (weight {config.tasks[name].weight:g})' for name in config.tasks)}",
+        f"- steps: {description['step']} of {config.train.steps}, batch size {config.train.batch_size}, "
+        f"{config.train.optimizer} at learning rate {config.train.lr:g}",
+    ]
+    if started is not None:
+        lines.append(f"- images: {started.num_images} ({started.num_labelled} labelled); device: {started.device}, "
+                     f"precision {started.precision}")
+    if evals:
+        first, last = evals[0], evals[-1]
+        lines += ["", "## Embedding health (evaluation subset)", "| metric | at start (random init) | at end |",
+                  "|---|---|---|"]
+        for key, value in last.values.items():
+            lines.append(f"| {key} | {first.values.get(key, float('nan')):.3f} | {value:.3f} |")
+    lines += [
+        "",
+        "## Use",
+        "```python",
+        "from workbench import load_encoder",
+        "encoder = load_encoder('path/to/this/folder')",
+        f"embeddings = encoder(images)  # images: ({spec['channels']}, {spec['image_size']}, "
+        f"{spec['image_size']}) floats in [0, 1], batched",
+        "```",
+        "",
+        "## Limitations",
+        "- Trained without labels on one dataset: embeddings reflect that data's variation and may not transfer.",
+        "- Not a diagnostic device. Validate any downstream model on held-out data before relying on it.",
+        "- The training data's file names and patient identifiers are not recorded in this export.",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _window_text(spec: dict) -> str:
+    if spec["dicom_window"] == "manual":
+        return f"level {spec['window_center']:g}, width {spec['window_width']:g}"
+    if spec["dicom_window"] == "auto":
+        return "automatic (1st-99th percentile of each image)"
+    return "each file's own WindowCenter/WindowWidth (automatic where absent)"

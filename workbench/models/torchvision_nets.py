@@ -1,0 +1,37 @@
+"""ResNets and ViTs from torchvision, adapted to 1 or 3 channels and small images. Never downloads weights."""
+from __future__ import annotations
+
+from torch import nn
+from torchvision import models
+
+
+def resnet_body(depth: int, in_channels: int, small_image_stem: bool) -> tuple[nn.Module, int]:
+    """A torchvision ResNet-`depth` without its classifier; returns (network, feature size)."""
+    builders = {18: models.resnet18, 50: models.resnet50}
+    net = builders[depth](weights=None)
+    if small_image_stem:
+        # 3x3 stride-1 stem without max-pool keeps spatial detail in 32-96 px images (as for CIFAR).
+        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+    elif in_channels != 3:
+        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    embed_dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, embed_dim
+
+
+def vit_body(in_channels: int, image_size: int, patch_size: int, hidden_dim: int, depth: int,
+             heads: int) -> tuple[nn.Module, int]:
+    """A torchvision VisionTransformer whose output is the class token; returns (network, feature size)."""
+    if image_size % patch_size:
+        raise ValueError(f"ViT: image size {image_size} is not a multiple of the patch size {patch_size}")
+    net = models.VisionTransformer(image_size=image_size, patch_size=patch_size, num_layers=depth,
+                                   num_heads=heads, hidden_dim=hidden_dim, mlp_dim=4 * hidden_dim)
+    if in_channels != 3:
+        # torchvision hard-codes 3 input channels in the patch embedding.
+        conv = nn.Conv2d(in_channels, hidden_dim, kernel_size=patch_size, stride=patch_size)
+        nn.init.trunc_normal_(conv.weight, std=(1.0 / (in_channels * patch_size**2)) ** 0.5)
+        nn.init.zeros_(conv.bias)
+        net.conv_proj = conv
+    net.heads = nn.Identity()
+    return net, hidden_dim
