@@ -1,0 +1,384 @@
+"""The desktop app: the main window (workflow steps in a sidebar, one panel each) and `main()`."""
+from __future__ import annotations
+
+import html
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtCore import QByteArray, QSize, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QMainWindow, QMessageBox, QStackedWidget, QWidget)
+
+from workbench import __version__
+from workbench.config import ConfigError, RunConfig, save_config
+from workbench.engine.presets import PRESETS, preset_config
+from workbench.gui import settings
+from workbench.gui.panels.augment import AugmentPanel
+from workbench.gui.panels.dataset import DatasetPanel
+from workbench.gui.panels.export import ExportPanel
+from workbench.gui.panels.runs import RunsPanel
+from workbench.gui.panels.tasks import TasksPanel
+from workbench.gui.panels.train import TrainPanel
+from workbench.gui.style import apply_style
+from workbench.gui.workers import BackgroundJob, readable_error
+from workbench.tasks import PluginReport, load_config, load_plugins, registered_tasks, validate_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_FOLDER = PROJECT_ROOT / "plugins"
+RESOURCES = PROJECT_ROOT / "resources"
+FIRST_PRESET = "Quick CPU demo"
+STEPS = ("Dataset", "Pretext tasks", "Augmentations", "Train & monitor", "Export", "Runs")
+VALIDATE_DELAY_MS = 250
+
+
+class MainWindow(QMainWindow):
+    """Dataset → Pretext tasks → Augmentations → Train & monitor → Export, with the Runs list at hand."""
+
+    def __init__(self, config: RunConfig | None = None, plugin_reports: Sequence[PluginReport] = (),
+                 scan_on_open: bool = True):
+        super().__init__()
+        self.setWindowTitle("Pretext Workbench")
+        self.setObjectName("mainWindow")
+        icon = RESOURCES / "icons" / "app.svg"
+        if icon.exists():
+            self.setWindowIcon(QIcon(str(icon)))
+        self.dataset_panel = DatasetPanel()
+        self.tasks_panel = TasksPanel(registered_tasks(), list(PRESETS))
+        self.augment_panel = AugmentPanel()
+        self.train_panel = TrainPanel()
+        self.export_panel = ExportPanel()
+        self.runs_panel = RunsPanel()
+        self.panels = (self.dataset_panel, self.tasks_panel, self.augment_panel, self.train_panel,
+                       self.export_panel, self.runs_panel)
+        self._build_layout()
+        self._build_menus()
+        self._build_status_bar()
+        self._validate_timer = QTimer(self)
+        self._validate_timer.setSingleShot(True)
+        self._validate_timer.setInterval(VALIDATE_DELAY_MS)
+        self._validate_timer.timeout.connect(self.validate)
+        self._connect_panels()
+        self.apply_config(config or preset_config(FIRST_PRESET), rescan=False)
+        self._report_plugins(plugin_reports)
+        self._restore_geometry()
+        self.runs_panel.refresh()
+        self._describe_device()
+        if scan_on_open:
+            QTimer.singleShot(0, self.dataset_panel.scan)
+
+    # -- layout ---------------------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        central = QWidget(self)
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.steps = QListWidget(central)
+        self.steps.setObjectName("workflowSteps")
+        self.steps.setAccessibleName("Workflow steps")
+        self.steps.setFixedWidth(210)
+        for number, title in enumerate(STEPS, start=1):
+            text = f"{number}   {title}" if title != "Runs" else f"      {title}"
+            item = QListWidgetItem(text, self.steps)
+            item.setSizeHint(QSize(180, 44))
+        self.stack = QStackedWidget(central)
+        for panel in self.panels:
+            self.stack.addWidget(panel)
+        self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.steps.setCurrentRow(0)
+        layout.addWidget(self.steps)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+    def show_step(self, title: str) -> None:
+        """Switch to the panel named `title` (one of STEPS)."""
+        self.steps.setCurrentRow(STEPS.index(title))
+
+    def _action(self, menu, text: str, slot, shortcut: QKeySequence | str | None = None,
+                name: str | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if name:
+            action.setObjectName(name)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&Open dataset folder…", self.dataset_panel.choose_folder,
+                     QKeySequence.StandardKey.Open, "actionOpenFolder")
+        self.recent_menu = file_menu.addMenu("Recent folders")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Load config…", self.load_config_dialog, "Ctrl+L", "actionLoadConfig")
+        self._action(file_menu, "&Save config…", self.save_config_dialog, QKeySequence.StandardKey.Save,
+                     "actionSaveConfig")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Export encoder…", lambda: self.show_step("Export"), "Ctrl+E", "actionExport")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "actionQuit")
+
+        run_menu = bar.addMenu("&Run")
+        self.start_action = self._action(run_menu, "&Start training", self.start_training, "Ctrl+R",
+                                         "actionStart")
+        self.pause_action = self._action(run_menu, "&Pause / resume", self.train_panel.toggle_pause, "Ctrl+P",
+                                         "actionPause")
+        self.stop_action = self._action(run_menu, "S&top", self.train_panel.stop, "Ctrl+.", "actionStop")
+        run_menu.addSeparator()
+        presets_menu = run_menu.addMenu("Presets")
+        for name in PRESETS:
+            self._action(presets_menu, name, lambda _checked=False, chosen=name: self.apply_preset(chosen))
+
+        view_menu = bar.addMenu("&View")
+        for number, title in enumerate(STEPS, start=1):
+            self._action(view_menu, title, lambda _checked=False, chosen=title: self.show_step(chosen),
+                         f"Ctrl+{number}")
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About Pretext Workbench", self._about)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in settings.recent_folders():
+            self._action(self.recent_menu, folder,
+                         lambda _checked=False, chosen=folder: self.open_dataset(chosen))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def _build_status_bar(self) -> None:
+        self.device_label = QLabel("Device: checking…", self)
+        self.device_label.setObjectName("deviceDescription")
+        self.device_label.setAccessibleName("Training device")
+        self.statusBar().addPermanentWidget(self.device_label)
+
+    def _describe_device(self) -> None:
+        from workbench.engine.device import describe_device
+
+        preference = self.train_panel.train_form.values().device
+        job = BackgroundJob(lambda _cancel, _progress: describe_device(preference), self)
+        job.succeeded.connect(lambda text: self.device_label.setText(f"Device: {text}"))
+        job.failed.connect(lambda message, _details: self.device_label.setText(f"Device: {message}"))
+        job.ended.connect(job.deleteLater)
+        self._device_job = job
+        job.start()
+
+    def _connect_panels(self) -> None:
+        for panel in (self.dataset_panel, self.tasks_panel, self.augment_panel, self.train_panel):
+            panel.changed.connect(self._validate_timer.start)
+        self.dataset_panel.scanned.connect(self._on_scanned)
+        self.tasks_panel.preset_chosen.connect(self.apply_preset)
+        self.tasks_panel.save_requested.connect(self.save_config_dialog)
+        self.tasks_panel.load_requested.connect(self.load_config_dialog)
+        self.train_panel.start_requested.connect(self.start_training)
+        self.train_panel.run_started.connect(self._on_run_started)
+        self.train_panel.run_ended.connect(self._on_run_ended)
+        self.train_panel.output_form.changed.connect(
+            lambda: self.runs_panel.set_out_dir(self.train_panel.output_form.values().out_dir or "runs"))
+        self.runs_panel.resume_requested.connect(self.resume_run)
+        self.runs_panel.export_requested.connect(self._export_run)
+
+    # -- the config, assembled from the panels --------------------------------------------------------
+    def current_config(self) -> RunConfig:
+        """The run config as the panels show it (not yet validated)."""
+        config = RunConfig()
+        config.data = self.dataset_panel.data_config()
+        config.augment = self.augment_panel.augment_config()
+        config.tasks = self.tasks_panel.tasks_config()
+        return self.train_panel.apply_to(config)
+
+    def apply_config(self, config: RunConfig, rescan: bool = True) -> None:
+        """Show `config` in every panel (rescanning when the dataset folder changed)."""
+        folder_changed = config.data.root != self.dataset_panel.root
+        self.dataset_panel.set_data_config(config.data)
+        self.augment_panel.set_augment_config(config.augment)
+        self.tasks_panel.set_tasks_config(config.tasks)
+        self.train_panel.show_config(config)
+        self.runs_panel.set_out_dir(config.output.out_dir or "runs")
+        if rescan and folder_changed:
+            self.dataset_panel.scan()
+        self.validate()
+
+    def forms(self):
+        return [form for panel in (self.dataset_panel, self.tasks_panel, self.augment_panel, self.train_panel)
+                for form in panel.forms()]
+
+    def validate(self) -> list[tuple[str, str]]:
+        """Check the config; mark each problem at its field. Returns all problems (empty when valid)."""
+        try:
+            validate_config(self.current_config())
+            problems: list[tuple[str, str]] = []
+        except ConfigError as error:
+            problems = list(error.problems)
+        remaining = problems
+        for form in self.forms():
+            remaining = form.show_problems(remaining)
+        self.tasks_panel.show_general_problems([p for p in remaining if p[0] == "tasks"])
+        others = [p for p in remaining if p[0] != "tasks"]
+        if others:
+            self.statusBar().showMessage("; ".join(f"{path}: {message}" for path, message in others), 10000)
+        return problems
+
+    def apply_preset(self, name: str) -> None:
+        """Use the preset's settings, keeping the chosen dataset."""
+        config = preset_config(name)
+        config.data = self.dataset_panel.data_config()
+        config.output = self.train_panel.output_form.values()
+        self.apply_config(config, rescan=False)
+        self.statusBar().showMessage(f"Preset “{name}” applied.", 5000)
+
+    def open_dataset(self, folder: str) -> None:
+        self.show_step("Dataset")
+        self.dataset_panel.open_folder(folder)
+
+    def _on_scanned(self, _result) -> None:
+        self.augment_panel.load_preview_images(self.dataset_panel.data_config())
+        self.validate()
+
+    # -- config files ---------------------------------------------------------------------------------
+    def save_config_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save configuration", "config.yaml", "YAML (*.yaml *.yml)")
+        if path:
+            self.save_config_file(path)
+
+    def save_config_file(self, path: str | Path) -> bool:
+        """Save the current settings as YAML (the same file the command line reads)."""
+        if self.validate():
+            self.tasks_panel.banner.show_message("Fix the settings marked in red before saving.", "error")
+            return False
+        try:
+            save_config(self.current_config(), path)
+        except OSError as error:
+            self.tasks_panel.banner.show_message(f"Could not save {html.escape(str(path))}: "
+                                                 f"{html.escape(readable_error(error))}", "error")
+            return False
+        self.statusBar().showMessage(f"Configuration saved to {path}", 5000)
+        return True
+
+    def load_config_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load configuration", "", "YAML (*.yaml *.yml)")
+        if path:
+            self.load_config_file(path)
+
+    def load_config_file(self, path: str | Path) -> bool:
+        """Load a YAML config; a bad file is explained and changes nothing."""
+        try:
+            config = load_config(path)
+        except ConfigError as error:
+            lines = "<br>".join(html.escape(f"{p}: {m}") for p, m in error.problems)
+            self.tasks_panel.banner.show_message(f"<b>{html.escape(str(path))} was not loaded:</b><br>{lines}",
+                                                 "error")
+            self.show_step("Pretext tasks")
+            return False
+        self.apply_config(config)
+        self.statusBar().showMessage(f"Configuration loaded from {path}", 5000)
+        return True
+
+    # -- training -------------------------------------------------------------------------------------
+    def start_training(self) -> None:
+        """Validate the settings and start a run (problems are shown at their fields instead)."""
+        if self.train_panel.is_training():
+            return
+        problems = self.validate()
+        if problems:
+            self.train_panel.banner.show_message(
+                "<b>Some settings need fixing before training:</b><br>"
+                + "<br>".join(html.escape(f"{path}: {message}") for path, message in problems), "error")
+            self._show_step_of(problems[0][0])
+            return
+        self.show_step("Train & monitor")
+        self.train_panel.start(self.current_config())
+
+    def _show_step_of(self, field_path: str) -> None:
+        section = field_path.split(".")[0]
+        step = {"data": "Dataset", "tasks": "Pretext tasks", "augment": "Augmentations"}.get(section,
+                                                                                              "Train & monitor")
+        self.show_step(step)
+
+    def resume_run(self, run_dir: str) -> None:
+        """Continue a stopped or failed run from its latest checkpoint."""
+        if self.train_panel.is_training():
+            self.runs_panel.banner.show_message("A run is already training; stop it first.", "warning")
+            return
+        try:
+            config = load_config(Path(run_dir) / "config.yaml")
+        except ConfigError as error:
+            self.runs_panel.banner.show_message(f"This run cannot be resumed: {html.escape(str(error))}", "error")
+            return
+        self.show_step("Train & monitor")
+        self.train_panel.start(config, run_dir=run_dir, resume=True)
+
+    def _on_run_started(self, run_dir: str) -> None:
+        self.export_panel.set_run(run_dir)
+        self.runs_panel.refresh()
+
+    def _on_run_ended(self, run_dir: str) -> None:
+        if run_dir:
+            self.export_panel.set_run(run_dir)
+        self.runs_panel.refresh()
+
+    def _export_run(self, run_dir: str) -> None:
+        self.export_panel.set_run(run_dir)
+        self.show_step("Export")
+
+    # -- window life ----------------------------------------------------------------------------------
+    def _report_plugins(self, reports: Sequence[PluginReport]) -> None:
+        broken = [report for report in reports if report.error]
+        if broken:
+            lines = "<br>".join(html.escape(f"{report.path.name}: {report.error}") for report in broken)
+            self.tasks_panel.banner.show_message(f"<b>Some plugins could not be loaded:</b><br>{lines}", "warning")
+
+    def _restore_geometry(self) -> None:
+        geometry = settings.app_settings().value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1360, 860)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Pretext Workbench",
+                          f"<b>Pretext Workbench {__version__}</b><p>Self-supervised pretraining of image "
+                          "encoders: choose images, a pretext task and augmentations, train, watch, export.</p>")
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self.train_panel.is_training():
+            answer = QMessageBox.question(
+                self, "Stop training?", "A run is still training. Stop it and close? A checkpoint is saved, "
+                                        "so it can be resumed later from the Runs list.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self.train_panel.stop_and_wait()
+        settings.app_settings().setValue("window/geometry", self.saveGeometry())
+        self.dataset_panel.shutdown()
+        self.augment_panel.shutdown()
+        event.accept()
+
+
+def _show_unexpected_error(kind, value, trace) -> None:
+    """Last resort: an error nobody caught becomes a readable dialog, not only a terminal traceback."""
+    details = "".join(traceback.format_exception(kind, value, trace))
+    sys.__stderr__.write(details)
+    box = QMessageBox(QMessageBox.Icon.Critical, "Something went wrong",
+                      f"{readable_error(value)}\n\nYour settings are unchanged; you can carry on.")
+    box.setDetailedText(details)
+    box.exec()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Open the workbench window on the demo dataset with the "Quick CPU demo" preset."""
+    app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv)
+    app.setOrganizationName(settings.ORGANISATION)
+    app.setApplicationName(settings.APPLICATION)
+    app.setApplicationDisplayName("Pretext Workbench")
+    apply_style(app)
+    sys.excepthook = _show_unexpected_error
+    reports = load_plugins([PLUGIN_FOLDER])
+    window = MainWindow(plugin_reports=reports)
+    window.show()
+    return app.exec()

@@ -1,0 +1,1 @@
+"""The workflow panels of the main window, one module each."""

@@ -1,0 +1,208 @@
+"""Step 3, Augmentations: the random transforms, and a live preview of the views a task compares."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                               QVBoxLayout, QWidget)
+
+from workbench.config import AugmentConfig, DataConfig
+from workbench.gui.forms import ConfigForm
+from workbench.gui.thumbnails import pixels_to_qimage
+from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.workers import BackgroundJob
+
+PREVIEW_IMAGES = 4
+VIEWS = 2
+TILE = 132
+
+
+def preview_views(dataset: Any, aug_cfg: AugmentConfig, seed: int) -> list[list[np.ndarray]]:
+    """For each preview image: the cached image and VIEWS augmented views, as HxWxC floats in 0..1."""
+    import torch
+
+    from workbench.data import BatchAugmenter
+
+    images = torch.as_tensor(np.asarray(dataset.images[:PREVIEW_IMAGES]))
+    size = int(images.shape[-1])
+    augmenter = BatchAugmenter(aug_cfg, dataset.channels, size, dataset.mean, dataset.std)
+    generator = torch.Generator().manual_seed(seed)
+    mean = torch.as_tensor(np.asarray(dataset.mean, dtype=np.float32)).view(1, -1, 1, 1)
+    std = torch.as_tensor(np.asarray(dataset.std, dtype=np.float32)).view(1, -1, 1, 1)
+    with torch.no_grad():
+        views = [(augmenter(images, generator).float() * std + mean).clamp(0, 1) for _ in range(VIEWS)]
+    scale = float(torch.iinfo(images.dtype).max) if not images.dtype.is_floating_point else 1.0
+    originals = images.float() / scale
+    rows = []
+    for index in range(images.shape[0]):
+        row = [originals[index]] + [view[index] for view in views]
+        rows.append([tensor.permute(1, 2, 0).numpy() for tensor in row])
+    return rows
+
+
+class AugmentPanel(QWidget):
+    """The augmentation form beside a preview grid: each row is one image and the views drawn from it."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("augmentPanel")
+        self.dataset: Any = None
+        self._seed = 0
+        self._load_job: BackgroundJob | None = None
+        self._view_job: BackgroundJob | None = None
+        self._views_pending = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 14)
+        layout.setSpacing(10)
+        layout.addWidget(panel_header(
+            "Augmentations", "Each training step shows the model random variations (views) of every image. "
+                             "The model learns to ignore what the views change, so change only what does not "
+                             "matter for your images."))
+        self.banner = Banner("Augmentation message", self)
+        layout.addWidget(self.banner)
+        columns = QHBoxLayout()
+        columns.setSpacing(16)
+        self.form = ConfigForm(AugmentConfig, "augment", parent=self)
+        self.form.changed.connect(self._on_form_changed)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        holder = QWidget(scroll)
+        QVBoxLayout(holder).addWidget(self.form)
+        scroll.setWidget(holder)
+        columns.addWidget(scroll, 3)
+        columns.addWidget(self._preview_box(), 2)
+        layout.addLayout(columns, 1)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.refresh_views)
+
+    def _preview_box(self) -> QWidget:
+        box = QGroupBox("Preview: each image and two random views", self)
+        layout = QVBoxLayout(box)
+        self.preview_grid = QGridLayout()
+        self.preview_grid.setSpacing(6)
+        for column, title in enumerate(["Image"] + [f"View {i + 1}" for i in range(VIEWS)]):
+            header = QLabel(title, box)
+            header.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            header.setProperty("role", "subtitle")
+            self.preview_grid.addWidget(header, 0, column)
+        self.tiles: list[list[QLabel]] = []
+        for row in range(PREVIEW_IMAGES):
+            tiles = []
+            for column in range(VIEWS + 1):
+                tile = QLabel(box)
+                tile.setFixedSize(TILE, TILE)
+                tile.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                tile.setFrameShape(QFrame.Shape.StyledPanel)
+                tile.setAccessibleName(f"Preview image {row + 1}, " + ("original" if column == 0 else
+                                                                        f"view {column}"))
+                self.preview_grid.addWidget(tile, row + 1, column)
+                tiles.append(tile)
+            self.tiles.append(tiles)
+        layout.addLayout(self.preview_grid)
+        self.status_label = QLabel("The preview appears once the dataset is scanned.", box)
+        self.status_label.setProperty("role", "caption")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        self.resample_button = QPushButton("Resample views", box)
+        self.resample_button.setObjectName("resampleViews")
+        self.resample_button.setAccessibleName("Resample augmented views")
+        self.resample_button.clicked.connect(self.resample)
+        layout.addWidget(self.resample_button)
+        layout.addStretch(1)
+        return box
+
+    # -- config ---------------------------------------------------------------------------------------
+    def augment_config(self) -> AugmentConfig:
+        return self.form.values()
+
+    def set_augment_config(self, config: AugmentConfig) -> None:
+        self.form.set_values(config)
+        self._debounce.start()
+
+    def forms(self) -> list[ConfigForm]:
+        return [self.form]
+
+    def _on_form_changed(self) -> None:
+        self.changed.emit()
+        self._debounce.start()
+
+    # -- preview --------------------------------------------------------------------------------------
+    def load_preview_images(self, data_cfg: DataConfig) -> None:
+        """Decode a few images of the dataset (off the GUI thread) for the preview."""
+        from workbench.data import load_dataset
+
+        if self._load_job is not None:
+            self._load_job.cancel()
+        config = replace(data_cfg, max_images=PREVIEW_IMAGES)
+        job = BackgroundJob(lambda cancel, progress: load_dataset(config, cancel, progress), self)
+        job.succeeded.connect(lambda dataset, job=job: self._on_loaded(job, dataset))
+        job.failed.connect(lambda message, _details: self.banner.show_message(
+            f"Preview images could not be loaded: {message}", "warning"))
+        job.ended.connect(lambda job=job: self._forget(job))
+        self._load_job = job
+        self.status_label.setText("Loading preview images…")
+        job.start()
+
+    def _on_loaded(self, job: BackgroundJob, dataset: Any) -> None:
+        if job is self._load_job:
+            self.dataset = dataset
+            self.refresh_views()
+
+    def resample(self) -> None:
+        self._seed += 1
+        self.refresh_views()
+
+    def refresh_views(self) -> None:
+        """Draw new views with the current settings (one computation at a time; the latest wins)."""
+        if self.dataset is None:
+            return
+        if self._view_job is not None:
+            self._views_pending = True
+            return
+        dataset, config, seed = self.dataset, self.augment_config(), self._seed
+        job = BackgroundJob(lambda _cancel, _progress: preview_views(dataset, config, seed), self)
+        job.succeeded.connect(self._show_views)
+        job.failed.connect(lambda message, _details: self.banner.show_message(
+            f"The preview could not be drawn with these settings: {message}", "warning"))
+        job.ended.connect(lambda job=job: self._forget(job))
+        self._view_job = job
+        job.start()
+
+    def _show_views(self, rows: list[list[np.ndarray]]) -> None:
+        if self.banner.level() == "warning":
+            self.banner.clear()
+        for row, images in zip(self.tiles, rows):
+            for tile, pixels in zip(row, images):
+                pixmap = QPixmap.fromImage(pixels_to_qimage(pixels))
+                tile.setPixmap(pixmap.scaled(TILE - 4, TILE - 4, Qt.AspectRatioMode.KeepAspectRatio,
+                                             Qt.TransformationMode.SmoothTransformation))
+        self.status_label.setText("Views change with every training step. Resample to see others.")
+
+    def _forget(self, job: BackgroundJob) -> None:
+        if job is self._load_job:
+            self._load_job = None
+        if job is self._view_job:
+            self._view_job = None
+            if self._views_pending:
+                self._views_pending = False
+                self.refresh_views()
+        job.deleteLater()
+
+    def preview_ready(self) -> bool:
+        """True once the tiles show views (used by tests)."""
+        return self.tiles[0][1].pixmap() is not None and not self.tiles[0][1].pixmap().isNull()
+
+    def shutdown(self) -> None:
+        for job in (self._load_job, self._view_job):
+            if job is not None:
+                job.cancel()
+                job.wait()

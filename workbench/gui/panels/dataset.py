@@ -1,0 +1,395 @@
+"""Step 1, Dataset: choose a folder, scan it off the GUI thread, see what was found and what was skipped."""
+from __future__ import annotations
+
+import collections
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QListView, QMenu, QProgressBar, QPushButton, QSplitter, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QToolButton, QVBoxLayout, QWidget, QScrollArea)
+
+from workbench.config import DataConfig
+from workbench.gui import settings
+from workbench.gui.forms import ConfigForm
+from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
+from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.workers import BackgroundJob, format_seconds
+
+READING_FIELDS = ("image_size", "channels", "labels_csv", "max_images", "cache_ram_mb", "cache_dir")
+WINDOW_FIELDS = ("dicom_window", "window_center", "window_width")
+
+
+def summarise(report: Any) -> dict[str, Any]:
+    """Counts for the summary line: images, per-class counts, sizes, channels and bit depths."""
+    images = report.images
+    sizes = collections.Counter((image.width, image.height) for image in images)
+    return {
+        "images": len(images),
+        "files": len({image.path for image in images}),
+        "classes": collections.Counter(image.label for image in images if image.label is not None),
+        "unlabelled": sum(1 for image in images if image.label is None),
+        "sizes": sizes,
+        "channels": collections.Counter(image.channels for image in images),
+        "bit_depths": collections.Counter(image.bit_depth for image in images),
+        "skipped": len(report.skipped),
+    }
+
+
+def describe_summary(summary: dict[str, Any]) -> str:
+    """The summary as a few readable lines."""
+    if not summary["images"]:
+        return "No readable images found."
+    sizes = summary["sizes"]
+    widths = [w for w, _ in sizes]
+    heights = [h for _, h in sizes]
+    common, common_count = sizes.most_common(1)[0]
+    size_text = (f"all {common[0]} × {common[1]} px" if len(sizes) == 1 else
+                 f"{min(widths)}–{max(widths)} × {min(heights)}–{max(heights)} px "
+                 f"(most common {common[0]} × {common[1]}, {common_count} images)")
+    channels = ", ".join(f"{count} with {c} channel{'s' if c != 1 else ''}"
+                         for c, count in sorted(summary["channels"].items()))
+    depths = ", ".join(f"{count} at {d}-bit" for d, count in sorted(summary["bit_depths"].items()))
+    classes = summary["classes"]
+    label_text = (f"{len(classes)} classes" if classes else "no labels (kNN probe off)")
+    if classes and summary["unlabelled"]:
+        label_text += f", {summary['unlabelled']} unlabelled"
+    frames = f" from {summary['files']} files" if summary["files"] != summary["images"] else ""
+    return (f"<b>{summary['images']:,} images</b>{frames} · {label_text} · "
+            f"{summary['skipped']} skipped<br>Sizes: {size_text}<br>Channels: {channels}<br>Bit depth: {depths}")
+
+
+class DatasetPanel(QWidget):
+    """Folder choice, scan with progress and cancel, thumbnails, per-class counts, skipped files, reading settings."""
+
+    scanned = Signal(object)
+    """A scan finished: the ScanResult."""
+    changed = Signal()
+    """The data settings changed."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("datasetPanel")
+        self.setAcceptDrops(True)
+        self.root = ""
+        """The dataset folder; '' means the built-in demo dataset."""
+        self.scan_result: Any = None
+        self._scanned_config: DataConfig | None = None
+        self._job: BackgroundJob | None = None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 14)
+        layout.setSpacing(10)
+        layout.addWidget(panel_header(
+            "Dataset", "Choose a folder of images (PNG, JPEG, TIFF, DICOM…), or drop one here. Sub-folders "
+                       "become classes, used only to measure how good the embeddings are."))
+        layout.addLayout(self._folder_row())
+        layout.addLayout(self._progress_row())
+        self.banner = Banner("Dataset message", self)
+        layout.addWidget(self.banner)
+        self.summary_label = QLabel("No folder scanned yet.", self)
+        self.summary_label.setObjectName("datasetSummary")
+        self.summary_label.setAccessibleName("Dataset summary")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.summary_label)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self._thumbnail_view())
+        splitter.addWidget(self._side_tabs())
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([640, 420])
+        layout.addWidget(splitter, 1)
+
+        self._window_timer = QTimer(self)
+        self._window_timer.setSingleShot(True)
+        self._window_timer.setInterval(300)
+        self._window_timer.timeout.connect(self._apply_window)
+        self._refresh_recent_menu()
+
+    # -- layout ---------------------------------------------------------------------------------------
+    def _folder_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.folder_edit = QLineEdit(self)
+        self.folder_edit.setObjectName("datasetFolder")
+        self.folder_edit.setAccessibleName("Dataset folder")
+        self.folder_edit.setPlaceholderText("Built-in demo dataset")
+        self.folder_edit.returnPressed.connect(lambda: self.open_folder(self.folder_edit.text().strip()))
+        row.addWidget(self.folder_edit, 1)
+        self.open_button = QPushButton("Open folder…", self)
+        self.open_button.setObjectName("openFolder")
+        self.open_button.setAccessibleName("Open dataset folder")
+        self.open_button.clicked.connect(self.choose_folder)
+        row.addWidget(self.open_button)
+        self.recent_button = QToolButton(self)
+        self.recent_button.setText("Recent")
+        self.recent_button.setObjectName("recentFolders")
+        self.recent_button.setAccessibleName("Recent dataset folders")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self)
+        self.recent_button.setMenu(self.recent_menu)
+        row.addWidget(self.recent_button)
+        demo = QPushButton("Demo dataset", self)
+        demo.setObjectName("useDemoDataset")
+        demo.setAccessibleName("Use the built-in demo dataset")
+        demo.clicked.connect(lambda: self.open_folder(""))
+        row.addWidget(demo)
+        self.rescan_button = QPushButton("Rescan", self)
+        self.rescan_button.setObjectName("rescan")
+        self.rescan_button.setAccessibleName("Scan the folder again")
+        self.rescan_button.clicked.connect(self.scan)
+        row.addWidget(self.rescan_button)
+        return row
+
+    def _progress_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("scanProgress")
+        self.progress.setAccessibleName("Scan progress")
+        self.progress.setFormat("Scanning… %v / %m files")
+        row.addWidget(self.progress, 1)
+        self.eta_label = QLabel(self)
+        row.addWidget(self.eta_label)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setObjectName("cancelScan")
+        self.cancel_button.setAccessibleName("Cancel scan")
+        self.cancel_button.clicked.connect(self.cancel_scan)
+        row.addWidget(self.cancel_button)
+        self._progress_widgets = (self.progress, self.eta_label, self.cancel_button)
+        for widget in self._progress_widgets:
+            widget.setVisible(False)
+        return row
+
+    def _thumbnail_view(self) -> QWidget:
+        self.thumbnails = ThumbnailModel(self)
+        self.thumbnail_view = QListView(self)
+        self.thumbnail_view.setObjectName("thumbnailGrid")
+        self.thumbnail_view.setAccessibleName("Image thumbnails")
+        self.thumbnail_view.setViewMode(QListView.ViewMode.IconMode)
+        self.thumbnail_view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.thumbnail_view.setMovement(QListView.Movement.Static)
+        self.thumbnail_view.setUniformItemSizes(True)
+        self.thumbnail_view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.thumbnail_view.setBatchSize(200)
+        self.thumbnail_view.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        self.thumbnail_view.setGridSize(QSize(THUMBNAIL_SIZE + 20, THUMBNAIL_SIZE + 30))
+        self.thumbnail_view.setSpacing(4)
+        self.thumbnail_view.setWordWrap(False)
+        self.thumbnail_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.thumbnail_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.thumbnail_view.setModel(self.thumbnails)
+        return self.thumbnail_view
+
+    def _side_tabs(self) -> QWidget:
+        tabs = QTabWidget(self)
+        tabs.setObjectName("datasetDetails")
+        self.class_table = self._table(["Class", "Images"], "classCounts", "Images per class")
+        tabs.addTab(self.class_table, "Classes")
+        self.skipped_table = self._table(["File", "Why it was skipped"], "skippedFiles", "Skipped files")
+        tabs.addTab(self.skipped_table, "Skipped files")
+
+        settings_page = QWidget(self)
+        settings_layout = QVBoxLayout(settings_page)
+        reading = QGroupBox("Reading", settings_page)
+        self.reading_form = ConfigForm(DataConfig, "data", fields=READING_FIELDS, parent=reading)
+        QVBoxLayout(reading).addWidget(self.reading_form)
+        settings_layout.addWidget(reading)
+        window = QGroupBox("DICOM window (level / width)", settings_page)
+        self.window_form = ConfigForm(DataConfig, "data", fields=WINDOW_FIELDS, parent=window)
+        QVBoxLayout(window).addWidget(self.window_form)
+        settings_layout.addWidget(window)
+        settings_layout.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(settings_page)
+        tabs.addTab(scroll, "Reading settings")
+        self.reading_form.changed.connect(self._on_reading_changed)
+        self.window_form.changed.connect(self._on_window_changed)
+        self.tabs = tabs
+        return tabs
+
+    def _table(self, headers: list[str], name: str, accessible: str) -> QTableWidget:
+        table = QTableWidget(0, len(headers), self)
+        table.setObjectName(name)
+        table.setAccessibleName(accessible)
+        table.setHorizontalHeaderLabels(headers)
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        table.setAlternatingRowColors(True)
+        return table
+
+    # -- config ---------------------------------------------------------------------------------------
+    def data_config(self, base: DataConfig | None = None) -> DataConfig:
+        """The data section as edited here (folder and reading settings) over `base`."""
+        config = self.window_form.values(self.reading_form.values(base or DataConfig()))
+        return replace(config, root=self.root)
+
+    def set_data_config(self, config: DataConfig) -> None:
+        """Show `config` (does not rescan; call `scan` for that)."""
+        self.reading_form.set_values(config)
+        self.window_form.set_values(config)
+        self._set_root(config.root)
+
+    def forms(self) -> list[ConfigForm]:
+        return [self.reading_form, self.window_form]
+
+    def _set_root(self, root: str) -> None:
+        self.root = root
+        self.folder_edit.setText(root)
+
+    # -- folder choice --------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", self.root or str(Path.home()))
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str) -> None:
+        """Use `folder` ('' for the demo dataset) and scan it."""
+        if folder:
+            if not Path(folder).is_dir():
+                self.banner.show_message(f"“{folder}” is not a folder that exists.", "error")
+                return
+            settings.remember_folder(folder)
+            self._refresh_recent_menu()
+        self._set_root(folder)
+        self.changed.emit()
+        self.scan()
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = settings.recent_folders()
+        for folder in folders:
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda _checked=False, chosen=folder: self.open_folder(chosen))
+        self.recent_button.setEnabled(bool(folders))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if self._dropped_folder(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        folder = self._dropped_folder(event)
+        if folder is not None:
+            event.acceptProposedAction()
+            self.open_folder(folder)
+
+    @staticmethod
+    def _dropped_folder(event: QDragEnterEvent | QDropEvent) -> str | None:
+        for url in event.mimeData().urls():
+            path = Path(url.toLocalFile())
+            if url.isLocalFile() and path.is_dir():
+                return str(path)
+            if url.isLocalFile() and path.is_file():
+                return str(path.parent)
+        return None
+
+    # -- scanning -------------------------------------------------------------------------------------
+    def scanning(self) -> bool:
+        return self._job is not None and self._job.is_running()
+
+    def scan(self) -> None:
+        """Scan the chosen folder on a worker thread (a running scan is cancelled first)."""
+        from workbench.data import demo_dataset_dir, scan_folder
+
+        if self._job is not None:
+            self._job.cancel()
+        config = self.data_config()
+        root = Path(self.root) if self.root else demo_dataset_dir()
+        self.folder_edit.setPlaceholderText(f"Built-in demo dataset ({root})")
+        self.banner.clear()
+        job = BackgroundJob(lambda cancel, progress: scan_folder(root, config, cancel=cancel, progress=progress),
+                            self)
+        job.progress.connect(self._on_progress)
+        job.succeeded.connect(lambda result, job=job, config=config: self._on_scanned(job, result, config))
+        job.failed.connect(lambda message, _details, job=job: self._on_failed(job, message))
+        job.cancelled.connect(lambda job=job: self._on_cancelled(job))
+        job.ended.connect(lambda job=job: self._on_ended(job))
+        self._job = job
+        self.progress.setRange(0, 0)
+        self.eta_label.clear()
+        for widget in self._progress_widgets:
+            widget.setVisible(True)
+        job.start()
+
+    def cancel_scan(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+
+    def _on_progress(self, done: int, total: int, eta: float) -> None:
+        if self.sender() is not self._job:
+            return
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.eta_label.setText(f"about {format_seconds(eta)} left" if eta >= 0 else "")
+
+    def _on_scanned(self, job: BackgroundJob, result: Any, config: DataConfig) -> None:
+        if job is not self._job:
+            return
+        self.scan_result = result
+        self._scanned_config = config
+        report = result.report
+        summary = summarise(report)
+        self.summary_label.setText(describe_summary(summary))
+        self._fill_table(self.class_table, sorted(summary["classes"].items()))
+        self._fill_table(self.skipped_table, [(item.path, item.reason) for item in report.skipped])
+        self.tabs.setTabText(1, f"Skipped files ({len(report.skipped)})")
+        self.thumbnails.set_images(report.root, report.images, config)
+        if not report.images:
+            self.banner.show_message("No readable images in this folder. The “Skipped files” tab says why each "
+                                     "file was left out.", "warning")
+        self.scanned.emit(result)
+
+    def _on_failed(self, job: BackgroundJob, message: str) -> None:
+        if job is self._job:
+            self.banner.show_message(f"The folder could not be scanned: {message}", "error")
+
+    def _on_cancelled(self, job: BackgroundJob) -> None:
+        if job is self._job:
+            self.banner.show_message("Scan cancelled. The previous results (if any) are still shown.", "info")
+
+    def _on_ended(self, job: BackgroundJob) -> None:
+        if job is self._job:
+            self._job = None
+            for widget in self._progress_widgets:
+                widget.setVisible(False)
+        job.deleteLater()
+
+    @staticmethod
+    def _fill_table(table: QTableWidget, rows: list[tuple[Any, Any]]) -> None:
+        table.setRowCount(len(rows))
+        for row, (first, second) in enumerate(rows):
+            table.setItem(row, 0, QTableWidgetItem(str(first)))
+            item = QTableWidgetItem(f"{second:,}" if isinstance(second, int) else str(second))
+            if isinstance(second, int):
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            table.setItem(row, 1, item)
+
+    # -- settings changes -----------------------------------------------------------------------------
+    def _on_reading_changed(self) -> None:
+        self.changed.emit()
+        scanned = self._scanned_config
+        if scanned is not None and self.data_config().labels_csv != scanned.labels_csv:
+            self.scan()
+
+    def _on_window_changed(self) -> None:
+        self.changed.emit()
+        self._window_timer.start()
+
+    def _apply_window(self) -> None:
+        self.thumbnails.set_data_config(self.data_config())
+
+    def shutdown(self) -> None:
+        """Stop background work (window closing)."""
+        if self._job is not None:
+            self._job.cancel()
+            self._job.wait()
+        self.thumbnails.shutdown()

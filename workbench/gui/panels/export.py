@@ -1,0 +1,158 @@
+"""Step 5, Export: write a run's encoder in a format other tools can load, with a model card."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QButtonGroup, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget, QFileDialog)
+
+from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.workers import BackgroundJob
+
+FORMAT_HELP = {
+    "safetensors": "Weights only, with the config to rebuild the encoder in Python (PyTorch). Smallest, safest.",
+    "torchscript": "A self-contained PyTorch program: load with torch.jit.load, no Workbench code needed.",
+    "onnx": "Runs anywhere ONNX Runtime does (C++, C#, Java, web), and in many DICOM viewers' AI plug-ins.",
+}
+
+
+class ExportPanel(QWidget):
+    """Choose the run and a format, export on a worker thread, see where the files went."""
+
+    exported = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("exportPanel")
+        self._job: BackgroundJob | None = None
+        self.last_export: Path | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 14)
+        layout.setSpacing(12)
+        layout.addWidget(panel_header(
+            "Export", "Save the trained encoder so other programs can turn images into embeddings. Images go "
+                      "in as [0, 1] pixels at the training size; normalisation is built in."))
+        run_box = QGroupBox("Run", self)
+        run_form = QFormLayout(run_box)
+        run_row = QHBoxLayout()
+        self.run_edit = QLineEdit(run_box)
+        self.run_edit.setObjectName("exportRunFolder")
+        self.run_edit.setAccessibleName("Run folder to export")
+        self.run_edit.setPlaceholderText("Train a run first, or choose a run folder")
+        run_row.addWidget(self.run_edit, 1)
+        browse = QPushButton("Browse…", run_box)
+        browse.setAccessibleName("Browse for a run folder")
+        browse.clicked.connect(self._browse)
+        run_row.addWidget(browse)
+        run_form.addRow("Run folder", run_row)
+        layout.addWidget(run_box)
+
+        format_box = QGroupBox("Format", self)
+        format_layout = QVBoxLayout(format_box)
+        self.format_group = QButtonGroup(self)
+        self.format_buttons: dict[str, QRadioButton] = {}
+        from workbench.export import FORMATS
+
+        for fmt in FORMATS:
+            button = QRadioButton(fmt, format_box)
+            button.setObjectName(f"exportFormat.{fmt}")
+            button.setAccessibleName(f"Export as {fmt}")
+            self.format_group.addButton(button)
+            format_layout.addWidget(button)
+            caption = QLabel(FORMAT_HELP.get(fmt, ""), format_box)
+            caption.setProperty("role", "caption")
+            caption.setWordWrap(True)
+            caption.setContentsMargins(24, 0, 0, 6)
+            format_layout.addWidget(caption)
+            self.format_buttons[fmt] = button
+        self.format_buttons[FORMATS[0]].setChecked(True)
+        layout.addWidget(format_box)
+
+        row = QHBoxLayout()
+        self.export_button = QPushButton("Export", self)
+        self.export_button.setObjectName("exportButton")
+        self.export_button.setAccessibleName("Export the encoder")
+        self.export_button.setProperty("primary", True)
+        self.export_button.clicked.connect(self.export)
+        row.addWidget(self.export_button)
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("exportProgress")
+        self.progress.setAccessibleName("Export progress")
+        self.progress.setVisible(False)
+        row.addWidget(self.progress, 1)
+        self.open_button = QPushButton("Open export folder", self)
+        self.open_button.setObjectName("openExportFolder")
+        self.open_button.setAccessibleName("Open the export folder")
+        self.open_button.setVisible(False)
+        self.open_button.clicked.connect(self._open_folder)
+        row.addWidget(self.open_button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.banner = Banner("Export message", self)
+        layout.addWidget(self.banner)
+        layout.addStretch(1)
+
+    def set_run(self, run_dir: str | Path) -> None:
+        self.run_edit.setText(str(run_dir))
+
+    def chosen_format(self) -> str:
+        return next(fmt for fmt, button in self.format_buttons.items() if button.isChecked())
+
+    def set_format(self, fmt: str) -> None:
+        self.format_buttons[fmt].setChecked(True)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Run folder to export", self.run_edit.text())
+        if folder:
+            self.set_run(folder)
+
+    def exporting(self) -> bool:
+        return self._job is not None
+
+    def export(self) -> None:
+        """Export the chosen run in the chosen format, off the GUI thread."""
+        from workbench.export import export_run
+
+        run_dir = self.run_edit.text().strip()
+        if not run_dir:
+            self.banner.show_message("Choose a run folder to export (train one first).", "error")
+            return
+        if self._job is not None:
+            return
+        fmt = self.chosen_format()
+        job = BackgroundJob(lambda cancel, progress: export_run(run_dir, fmt, cancel=cancel, progress=progress),
+                            self)
+        job.progress.connect(lambda done, total, _eta: (self.progress.setRange(0, total),
+                                                        self.progress.setValue(done)))
+        job.succeeded.connect(self._on_exported)
+        job.failed.connect(lambda message, _details: self.banner.show_message(
+            f"<b>Export failed.</b> {html.escape(message)}", "error"))
+        job.ended.connect(self._on_ended)
+        self._job = job
+        self.banner.clear()
+        self.open_button.setVisible(False)
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.export_button.setEnabled(False)
+        job.start()
+
+    def _on_exported(self, path: Path) -> None:
+        self.last_export = Path(path)
+        self.banner.show_message(f"Exported to <b>{html.escape(str(path))}</b><br>The folder also holds "
+                                 "encoder.json (input size, channels, normalisation) and MODEL_CARD.md.", "info")
+        self.open_button.setVisible(True)
+        self.exported.emit(str(path))
+
+    def _on_ended(self) -> None:
+        job, self._job = self._job, None
+        self.progress.setVisible(False)
+        self.export_button.setEnabled(True)
+        if job is not None:
+            job.deleteLater()
+
+    def _open_folder(self) -> None:
+        if self.last_export is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_export.parent)))

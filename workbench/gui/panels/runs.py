@@ -1,0 +1,254 @@
+"""Runs: every run folder under the runs folder, with status and final metrics; overlay curves of several
+runs; watch a folder being written by the CLI or a `torchrun` job, live."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from workbench.engine.events import FailedEvent, FinishedEvent, StartedEvent
+from workbench.engine.runs import MetricsTail, RunFolder, list_runs
+from workbench.gui.history import MetricHistory
+from workbench.gui.plots import MonitorPlots
+from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.workers import BackgroundJob
+
+WATCH_POLL_MS = 1000
+COLUMNS = ("Run", "Status", "Step", "Loss", "kNN accuracy", "Last change")
+
+
+@dataclass
+class RunSummary:
+    """One run folder as the list shows it."""
+
+    path: Path
+    status: str
+    step: int
+    total_steps: int
+    history: MetricHistory
+    modified: float
+
+
+def summarise_run(folder: RunFolder) -> RunSummary:
+    """Status and curves of a run folder, from its metrics.jsonl."""
+    history = MetricHistory()
+    status, step, total = "not started", 0, 0
+    for event in folder.read_events():
+        history.add(event)
+        step = max(step, getattr(event, "step", 0) or 0)
+        if isinstance(event, StartedEvent):
+            status, total = "incomplete", event.total_steps
+        elif isinstance(event, FinishedEvent):
+            status = "stopped" if event.stopped else "finished"
+        elif isinstance(event, FailedEvent):
+            status = "failed"
+    modified = folder.metrics_path.stat().st_mtime if folder.metrics_path.exists() else \
+        folder.config_path.stat().st_mtime
+    return RunSummary(folder.path, status, step, total, history, modified)
+
+
+class RunsPanel(QWidget):
+    """The run list with overlaid curves of the selected runs."""
+
+    resume_requested = Signal(str)
+    export_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("runsPanel")
+        self.out_dir = Path("runs")
+        self.runs: list[RunSummary] = []
+        self._job: BackgroundJob | None = None
+        self._watch_tail: MetricsTail | None = None
+        self._watch_history: MetricHistory | None = None
+        self._watch_folder: RunFolder | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 14)
+        layout.setSpacing(10)
+        layout.addWidget(panel_header(
+            "Runs", "Every run in the runs folder. Select several to compare their curves; resume a stopped "
+                    "run; or watch a run folder that a command-line or cluster job is writing."))
+        buttons = QHBoxLayout()
+        self.refresh_button = self._button("Refresh", "refreshRuns", "Refresh the run list", self.refresh)
+        self.watch_button = self._button("Watch folder…", "watchRun", "Watch a run folder live", self.choose_watch)
+        self.resume_button = self._button("Resume", "resumeRun", "Resume the selected run", self._resume)
+        self.export_button = self._button("Export…", "exportRun", "Export the selected run", self._export)
+        self.open_button = self._button("Open folder", "openRunFolder", "Open the selected run folder",
+                                        self._open_folder)
+        for button in (self.refresh_button, self.watch_button, self.resume_button, self.export_button,
+                       self.open_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.folder_label = QLabel(self)
+        self.folder_label.setProperty("role", "caption")
+        buttons.addWidget(self.folder_label)
+        layout.addLayout(buttons)
+        self.banner = Banner("Runs message", self)
+        layout.addWidget(self.banner)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setObjectName("runList")
+        self.table.setAccessibleName("Run list")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._show_selected)
+        splitter.addWidget(self.table)
+        self.plots = MonitorPlots(self)
+        splitter.addWidget(self.plots)
+        splitter.setSizes([220, 480])
+        layout.addWidget(splitter, 1)
+        self._watch_timer = QTimer(self)
+        self._watch_timer.setInterval(WATCH_POLL_MS)
+        self._watch_timer.timeout.connect(self._poll_watched)
+        self._update_buttons()
+
+    def _button(self, text: str, name: str, accessible: str, slot) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setObjectName(name)
+        button.setAccessibleName(accessible)
+        button.clicked.connect(slot)
+        return button
+
+    # -- listing --------------------------------------------------------------------------------------
+    def set_out_dir(self, out_dir: str | Path) -> None:
+        if Path(out_dir) != self.out_dir:
+            self.out_dir = Path(out_dir)
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the run folders (off the GUI thread: metrics files can be long)."""
+        if self._job is not None:
+            return
+        out_dir = self.out_dir
+        self.folder_label.setText(f"Runs folder: {out_dir.resolve()}")
+        job = BackgroundJob(lambda _cancel, _progress: [summarise_run(run) for run in list_runs(out_dir)], self)
+        job.succeeded.connect(self._show_runs)
+        job.failed.connect(lambda message, _details: self.banner.show_message(
+            f"The runs folder could not be read: {message}", "error"))
+        job.ended.connect(self._on_job_ended)
+        self._job = job
+        job.start()
+
+    def _on_job_ended(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job.deleteLater()
+
+    def loading(self) -> bool:
+        return self._job is not None
+
+    def _show_runs(self, runs: list[RunSummary]) -> None:
+        selected = {run.path for run in self.selected_runs()}
+        self.runs = runs
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(runs))
+        for row, run in enumerate(runs):
+            loss = run.history.latest("loss_smoothed")
+            knn = run.history.latest("knn_accuracy")
+            cells = (run.path.name, run.status, f"{run.step:,} / {run.total_steps:,}",
+                     "–" if loss is None else f"{loss:.4f}", "–" if knn is None else f"{knn:.1%}",
+                     time.strftime("%Y-%m-%d %H:%M", time.localtime(run.modified)))
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(str(run.path))
+                self.table.setItem(row, column, item)
+            if run.path in selected:
+                self.table.selectRow(row)
+        self.table.blockSignals(False)
+        self._show_selected()
+
+    def selected_runs(self) -> list[RunSummary]:
+        rows = sorted({index.row() for index in self.table.selectedIndexes()})
+        return [self.runs[row] for row in rows if row < len(self.runs)]
+
+    def select_run(self, path: str | Path) -> bool:
+        """Select the run in `path` (True when it is in the list)."""
+        for row, run in enumerate(self.runs):
+            if run.path.resolve() == Path(path).resolve():
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def _show_selected(self) -> None:
+        if self._watch_folder is not None:
+            self.stop_watching()
+        self.plots.set_runs([(run.path.name, run.history) for run in self.selected_runs()])
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        selected = self.selected_runs()
+        one = len(selected) == 1
+        self.resume_button.setEnabled(one and selected[0].status in ("stopped", "failed", "incomplete"))
+        self.export_button.setEnabled(one)
+        self.open_button.setEnabled(one)
+
+    # -- actions --------------------------------------------------------------------------------------
+    def _resume(self) -> None:
+        selected = self.selected_runs()
+        if len(selected) == 1:
+            self.resume_requested.emit(str(selected[0].path))
+
+    def _export(self) -> None:
+        selected = self.selected_runs()
+        if len(selected) == 1:
+            self.export_requested.emit(str(selected[0].path))
+
+    def _open_folder(self) -> None:
+        selected = self.selected_runs()
+        if len(selected) == 1:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(selected[0].path)))
+
+    # -- watching -------------------------------------------------------------------------------------
+    def choose_watch(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Watch a run folder", str(self.out_dir))
+        if folder:
+            self.watch(folder)
+
+    def watch(self, folder: str | Path) -> None:
+        """Follow the run folder `folder` live (polling its metrics.jsonl once a second)."""
+        run = RunFolder(folder)
+        if not run.exists() and not run.metrics_path.exists():
+            self.banner.show_message(f"“{folder}” is not a run folder (it has no config.yaml or metrics.jsonl).",
+                                     "error")
+            return
+        self.table.clearSelection()
+        self._watch_folder = run
+        self._watch_tail = MetricsTail(run.metrics_path)
+        self._watch_history = MetricHistory()
+        self.plots.set_runs([(run.name, self._watch_history)])
+        self._poll_watched()
+        self._watch_timer.start()
+
+    def watching(self) -> MetricHistory | None:
+        """The history of the watched run, or None."""
+        return self._watch_history
+
+    def stop_watching(self) -> None:
+        self._watch_timer.stop()
+        self._watch_folder = self._watch_tail = self._watch_history = None
+        self.banner.clear()
+
+    def _poll_watched(self) -> None:
+        if self._watch_tail is None or self._watch_history is None:
+            return
+        events: list[Any] = self._watch_tail.poll()
+        self._watch_history.extend(events)
+        last = self._watch_history.last_step
+        progress = f" — step {last.step:,} of {last.total_steps:,}" if last else " — waiting for the first step"
+        ended = next((e for e in reversed(events) if isinstance(e, (FinishedEvent, FailedEvent))), None)
+        if ended is not None:
+            progress += " (the run has ended)"
+        self.banner.show_message(f"Watching <b>{self._watch_folder.path}</b>{progress}", "info")

@@ -1,0 +1,162 @@
+"""Step 2, Pretext tasks: what each task asks the model to solve, which ones to train (with weights),
+and each task's settings in a form generated from its config dataclass."""
+from __future__ import annotations
+
+import html
+import inspect
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from workbench.config import TaskConfig
+from workbench.gui.forms import ConfigForm
+from workbench.gui.widgets import Banner, panel_header
+
+
+def explanation_html(task_class: type) -> str:
+    """A task's docstring as paragraphs of HTML (the plain-language explanation shown in the panel)."""
+    doc = inspect.cleandoc(task_class.__doc__ or "")
+    paragraphs = [" ".join(part.split()) for part in doc.split("\n\n") if part.strip()]
+    return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+
+
+class TaskCard(QFrame):
+    """One registered task: a check box to use it, its explanation, and its settings form."""
+
+    changed = Signal()
+
+    def __init__(self, name: str, task_class: type, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.name = name
+        self.setObjectName(f"taskCard.{name}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 12)
+        layout.setSpacing(6)
+        top = QHBoxLayout()
+        self.checkbox = QCheckBox(f"{task_class.__name__}  ({name})", self)
+        self.checkbox.setObjectName(f"task.{name}.enabled")
+        self.checkbox.setAccessibleName(f"Train with {task_class.__name__}")
+        font = self.checkbox.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        font.setBold(True)
+        self.checkbox.setFont(font)
+        top.addWidget(self.checkbox)
+        top.addStretch(1)
+        self.more_button = QToolButton(self)
+        self.more_button.setText("How it works")
+        self.more_button.setCheckable(True)
+        self.more_button.setAccessibleName(f"Explain {task_class.__name__}")
+        self.more_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.more_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.more_button.setAutoRaise(True)
+        top.addWidget(self.more_button)
+        layout.addLayout(top)
+        summary = QLabel(task_class.description or "", self)
+        summary.setWordWrap(True)
+        layout.addWidget(summary)
+        self.explanation = QLabel(explanation_html(task_class), self)
+        self.explanation.setWordWrap(True)
+        self.explanation.setTextFormat(Qt.TextFormat.RichText)
+        self.explanation.setProperty("role", "subtitle")
+        self.explanation.setVisible(False)
+        layout.addWidget(self.explanation)
+        self.more_button.toggled.connect(self.explanation.setVisible)
+        self.more_button.toggled.connect(lambda on: self.more_button.setArrowType(
+            Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow))
+        self.form = ConfigForm(task_class.Config, f"tasks.{name}", parent=self)
+        self.form.setEnabled(False)
+        layout.addWidget(self.form)
+        self.checkbox.toggled.connect(self.form.setEnabled)
+        self.checkbox.toggled.connect(lambda _on: self.changed.emit())
+        self.form.changed.connect(self.changed)
+
+    def task_config(self) -> TaskConfig:
+        return self.form.values()
+
+    def set_task_config(self, config: TaskConfig | None) -> None:
+        """Use the task with `config`, or unselect it (None)."""
+        self.checkbox.setChecked(config is not None)
+        self.form.set_values(config if config is not None else self.form.config_type())
+
+
+class TasksPanel(QWidget):
+    """All registered tasks, presets, and Save / Load config buttons (handled by the main window)."""
+
+    changed = Signal()
+    preset_chosen = Signal(str)
+    save_requested = Signal()
+    load_requested = Signal()
+
+    def __init__(self, tasks: dict[str, type], presets: list[str], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("tasksPanel")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 14)
+        layout.setSpacing(10)
+        layout.addWidget(panel_header(
+            "Pretext tasks", "A pretext task is a puzzle made from unlabelled images; solving it teaches the "
+                             "encoder useful features. Choose one, or several trained together with weights."))
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Start from a preset:", self))
+        self.preset_combo = QComboBox(self)
+        self.preset_combo.setObjectName("presetChoice")
+        self.preset_combo.setAccessibleName("Preset")
+        self.preset_combo.addItems(presets)
+        row.addWidget(self.preset_combo)
+        apply_button = QPushButton("Apply preset", self)
+        apply_button.setObjectName("applyPreset")
+        apply_button.setAccessibleName("Apply preset")
+        apply_button.clicked.connect(lambda: self.preset_chosen.emit(self.preset_combo.currentText()))
+        row.addWidget(apply_button)
+        row.addStretch(1)
+        load_button = QPushButton("Load config…", self)
+        load_button.setObjectName("loadConfig")
+        load_button.setAccessibleName("Load configuration file")
+        load_button.clicked.connect(self.load_requested)
+        row.addWidget(load_button)
+        save_button = QPushButton("Save config…", self)
+        save_button.setObjectName("saveConfig")
+        save_button.setAccessibleName("Save configuration file")
+        save_button.clicked.connect(self.save_requested)
+        row.addWidget(save_button)
+        layout.addLayout(row)
+        self.banner = Banner("Tasks message", self)
+        layout.addWidget(self.banner)
+
+        cards_box = QWidget(self)
+        cards_layout = QVBoxLayout(cards_box)
+        cards_layout.setContentsMargins(0, 0, 8, 0)
+        cards_layout.setSpacing(12)
+        self.cards: dict[str, TaskCard] = {}
+        for name, task_class in sorted(tasks.items()):
+            card = TaskCard(name, task_class, cards_box)
+            card.changed.connect(self.changed)
+            cards_layout.addWidget(card)
+            self.cards[name] = card
+        cards_layout.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(cards_box)
+        layout.addWidget(scroll, 1)
+
+    def tasks_config(self) -> dict[str, TaskConfig]:
+        """The chosen tasks and their settings."""
+        return {name: card.task_config() for name, card in self.cards.items() if card.checkbox.isChecked()}
+
+    def set_tasks_config(self, tasks: dict[str, TaskConfig]) -> None:
+        for name, card in self.cards.items():
+            card.set_task_config(tasks.get(name))
+
+    def forms(self) -> list[ConfigForm]:
+        return [card.form for card in self.cards.values()]
+
+    def show_general_problems(self, problems: list[tuple[str, Any]]) -> None:
+        """Problems about the task choice as a whole (e.g. none chosen)."""
+        if problems:
+            self.banner.show_message("<br>".join(html.escape(message) for _path, message in problems), "error")
+        elif self.banner.level() == "error":
+            self.banner.clear()

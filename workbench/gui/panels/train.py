@@ -1,0 +1,292 @@
+"""Step 4, Train & monitor: model and training settings, Start / Pause / Stop, progress and live curves."""
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
+                               QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from workbench.config import EvalConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
+from workbench.engine.events import (CheckpointEvent, EvalEvent, Event, FailedEvent, FinishedEvent, PausedEvent,
+                                     StartedEvent, StepEvent, WarningEvent)
+from workbench.gui.bridge import TrainingBridge
+from workbench.gui.forms import ConfigForm
+from workbench.gui.history import MetricHistory
+from workbench.gui.plots import MonitorPlots
+from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.workers import format_seconds
+
+LOG_LINES = 5000
+
+
+class TrainPanel(QWidget):
+    """Settings on the left; controls, progress, warnings, curves and the log on the right."""
+
+    changed = Signal()
+    start_requested = Signal()
+    run_started = Signal(str)
+    run_ended = Signal(str)
+    """The run folder, when a run finished, stopped or failed."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("trainPanel")
+        self.bridge: TrainingBridge | None = None
+        self.history = MetricHistory()
+        self.last_run_dir = ""
+        self.final_event: Event | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 14)
+        layout.setSpacing(10)
+        layout.addWidget(panel_header(
+            "Train & monitor", "Start training and watch it: the loss should fall, the embedding spread must "
+                               "stay out of the red collapse zone, and the kNN accuracy should rise."))
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self._settings_column())
+        splitter.addWidget(self._monitor_column())
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 5)
+        splitter.setSizes([460, 860])
+        layout.addWidget(splitter, 1)
+        self._set_state("idle")
+
+    # -- layout ---------------------------------------------------------------------------------------
+    def _settings_column(self) -> QWidget:
+        holder = QWidget(self)
+        column = QVBoxLayout(holder)
+        column.setContentsMargins(0, 0, 8, 0)
+        self.model_form = ConfigForm(ModelConfig, "model")
+        self.train_form = ConfigForm(TrainConfig, "train")
+        self.eval_form = ConfigForm(EvalConfig, "eval")
+        self.output_form = ConfigForm(OutputConfig, "output")
+        for title, form in (("Model", self.model_form), ("Training", self.train_form),
+                            ("Health checks", self.eval_form), ("Output", self.output_form)):
+            box = QGroupBox(title, holder)
+            QVBoxLayout(box).addWidget(form)
+            column.addWidget(box)
+            form.changed.connect(self.changed)
+        column.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(holder)
+        scroll.setMinimumWidth(420)
+        return scroll
+
+    def _monitor_column(self) -> QWidget:
+        box = QWidget(self)
+        column = QVBoxLayout(box)
+        column.setContentsMargins(8, 0, 0, 0)
+        column.setSpacing(8)
+        controls = QHBoxLayout()
+        self.start_button = self._button("Start", "startTraining", "Start training", self.start_requested.emit)
+        self.start_button.setProperty("primary", True)
+        self.pause_button = self._button("Pause", "pauseTraining", "Pause or resume training", self.toggle_pause)
+        self.stop_button = self._button("Stop", "stopTraining", "Stop training", self.stop)
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            controls.addWidget(button)
+        controls.addSpacing(12)
+        self.progress = QProgressBar(box)
+        self.progress.setObjectName("trainingProgress")
+        self.progress.setAccessibleName("Training progress")
+        self.progress.setFormat("step %v / %m")
+        controls.addWidget(self.progress, 1)
+        column.addLayout(controls)
+        stats = QHBoxLayout()
+        self.stat_labels: dict[str, QLabel] = {}
+        for key, title in (("step", "Step"), ("epoch", "Epoch"), ("speed", "Images/s"), ("eta", "Time left"),
+                           ("loss", "Loss"), ("knn", "kNN accuracy")):
+            cell = QVBoxLayout()
+            caption = QLabel(title, box)
+            caption.setProperty("role", "caption")
+            value = QLabel("–", box)
+            value.setProperty("role", "metric")
+            value.setObjectName(f"stat.{key}")
+            value.setAccessibleName(title)
+            cell.addWidget(caption)
+            cell.addWidget(value)
+            stats.addLayout(cell)
+            stats.addSpacing(18)
+            self.stat_labels[key] = value
+        stats.addStretch(1)
+        column.addLayout(stats)
+        self.banner = Banner("Training message", box)
+        column.addWidget(self.banner)
+        tabs = QTabWidget(box)
+        self.plots = MonitorPlots(box)
+        self.plots.set_runs([("this run", self.history)])
+        tabs.addTab(self.plots, "Curves")
+        self.log = QPlainTextEdit(box)
+        self.log.setObjectName("trainingLog")
+        self.log.setAccessibleName("Training log")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(LOG_LINES)
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        tabs.addTab(self.log, "Log")
+        self.tabs = tabs
+        column.addWidget(tabs, 1)
+        return box
+
+    def _button(self, text: str, name: str, accessible: str, slot) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setObjectName(name)
+        button.setAccessibleName(accessible)
+        button.setMinimumWidth(90)
+        button.clicked.connect(slot)
+        return button
+
+    # -- config ---------------------------------------------------------------------------------------
+    def forms(self) -> list[ConfigForm]:
+        return [self.model_form, self.train_form, self.eval_form, self.output_form]
+
+    def apply_to(self, config: RunConfig) -> RunConfig:
+        """`config` with this panel's sections (model, train, eval, output)."""
+        config.model = self.model_form.values(config.model)
+        config.train = self.train_form.values(config.train)
+        config.eval = self.eval_form.values(config.eval)
+        config.output = self.output_form.values(config.output)
+        return config
+
+    def show_config(self, config: RunConfig) -> None:
+        self.model_form.set_values(config.model)
+        self.train_form.set_values(config.train)
+        self.eval_form.set_values(config.eval)
+        self.output_form.set_values(config.output)
+
+    # -- running --------------------------------------------------------------------------------------
+    def is_training(self) -> bool:
+        return self.bridge is not None
+
+    def start(self, config: RunConfig, run_dir: str | Path | None = None, resume: bool = False) -> None:
+        """Train `config` (already validated) in the background; or resume the run in `run_dir`."""
+        if self.bridge is not None:
+            return
+        self.history = MetricHistory()
+        self.plots.set_runs([("this run", self.history)])
+        self.final_event = None
+        self.banner.clear()
+        self.progress.setRange(0, config.train.steps)
+        self.progress.setValue(0)
+        for label in self.stat_labels.values():
+            label.setText("–")
+        self._log("Resuming " + str(run_dir) if resume else "Starting a new run…")
+        bridge = TrainingBridge(config, run_dir=run_dir, resume=resume, parent=self)
+        bridge.event.connect(self.handle_event)
+        bridge.ended.connect(self._on_bridge_ended)
+        self.bridge = bridge
+        self._set_state("running")
+        bridge.start()
+
+    def toggle_pause(self) -> None:
+        if self.bridge is None:
+            return
+        if self.bridge.paused:
+            self.bridge.resume_training()
+            self._set_state("running")
+            self._log("Resumed.")
+        else:
+            self.bridge.pause()
+            self._set_state("pausing")
+            self._log("Pausing after the current step…")
+
+    def stop(self) -> None:
+        """Stop after the current step; the trainer saves a checkpoint, so the run can be resumed."""
+        if self.bridge is None:
+            return
+        self.bridge.stop()
+        self._set_state("stopping")
+        self._log("Stopping: saving a checkpoint…")
+
+    def stop_and_wait(self) -> None:
+        """Stop the run and wait for its thread (closing the window)."""
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge.wait()
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        busy = state in ("running", "pausing", "paused", "stopping")
+        self.start_button.setEnabled(not busy)
+        self.pause_button.setEnabled(state in ("running", "pausing", "paused"))
+        self.stop_button.setEnabled(state in ("running", "pausing", "paused"))
+        self.pause_button.setText("Resume" if state in ("pausing", "paused") else "Pause")
+        for form in self.forms():
+            form.setEnabled(not busy)
+
+    # -- events ---------------------------------------------------------------------------------------
+    def handle_event(self, event: Event) -> None:
+        """Apply one engine event (delivered on the GUI thread by the bridge)."""
+        self.history.add(event)
+        if isinstance(event, StepEvent):
+            self._show_step(event)
+        elif isinstance(event, EvalEvent):
+            self._show_eval(event)
+        elif isinstance(event, StartedEvent):
+            self.last_run_dir = event.run_dir
+            self.progress.setRange(0, event.total_steps)
+            self.progress.setValue(event.step)
+            self._log(f"Run folder: {event.run_dir}\nDevice: {event.device} ({event.precision}); "
+                      f"{event.num_images:,} images, {event.num_labelled:,} labelled; "
+                      f"from step {event.step} to {event.total_steps}.")
+            self.run_started.emit(event.run_dir)
+        elif isinstance(event, PausedEvent):
+            if self.state != "stopping":
+                self._set_state("paused" if event.paused else "running")
+            self._log(f"{'Paused' if event.paused else 'Resumed'} at step {event.step}.")
+        elif isinstance(event, CheckpointEvent):
+            self._log(f"Checkpoint saved at step {event.step}: {event.path}")
+        elif isinstance(event, WarningEvent):
+            self.banner.show_message(html.escape(event.message), "warning")
+            self._log(f"Warning at step {event.step}: {event.message}")
+        elif isinstance(event, FinishedEvent):
+            self.final_event = event
+            self.last_run_dir = event.run_dir
+            verb = "Stopped" if event.stopped else "Finished"
+            self.banner.show_message(f"{verb} at step {event.step}. The run is saved in "
+                                     f"<b>{html.escape(event.run_dir)}</b>"
+                                     + (" and can be resumed from the Runs list." if event.stopped else "."),
+                                     "info")
+            self._log(f"{verb} at step {event.step}.")
+        elif isinstance(event, FailedEvent):
+            self.final_event = event
+            kept = f" The last good checkpoint is kept: {event.checkpoint}" if event.checkpoint else ""
+            self.banner.show_message(f"<b>Training stopped with an error.</b> {html.escape(event.message)}"
+                                     f"{html.escape(kept)}", "error")
+            self._log(f"Failed at step {event.step}: {event.message}")
+            if self.bridge is not None and self.bridge.traceback_text:
+                self._log(self.bridge.traceback_text)
+
+    def _show_step(self, event: StepEvent) -> None:
+        values = event.values
+        self.progress.setMaximum(event.total_steps)
+        self.progress.setValue(event.step)
+        self.stat_labels["step"].setText(f"{event.step:,} / {event.total_steps:,}")
+        self.stat_labels["epoch"].setText(f"{event.epoch:.2f}")
+        if "images_per_second" in values:
+            self.stat_labels["speed"].setText(f"{values['images_per_second']:,.0f}")
+        self.stat_labels["eta"].setText(format_seconds(event.eta_seconds) or "–")
+        if "loss" in values:
+            self.stat_labels["loss"].setText(f"{values['loss']:.4f}")
+
+    def _show_eval(self, event: EvalEvent) -> None:
+        values = event.values
+        if "knn_accuracy" in values:
+            self.stat_labels["knn"].setText(f"{values['knn_accuracy']:.1%}")
+        parts = [f"{name} {value:.4g}" for name, value in values.items() if isinstance(value, (int, float))]
+        self._log(f"Evaluation at step {event.step}: " + ", ".join(parts))
+
+    def _on_bridge_ended(self) -> None:
+        bridge = self.bridge
+        self.bridge = None
+        self._set_state("idle")
+        self.plots.refresh()
+        if bridge is not None:
+            bridge.deleteLater()
+        self.run_ended.emit(self.last_run_dir)
+
+    def _log(self, text: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")

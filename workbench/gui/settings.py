@@ -1,0 +1,39 @@
+"""Where the app remembers things between launches (window geometry, recent folders).
+
+Set the environment variable PRETEXT_WORKBENCH_SETTINGS to an .ini path to keep the settings there
+instead of the system's usual place (tests do this, so they never touch a user's settings).
+"""
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QSettings
+
+ORGANISATION = "PretextWorkbench"
+APPLICATION = "Pretext Workbench"
+SETTINGS_ENV = "PRETEXT_WORKBENCH_SETTINGS"
+MAX_RECENT_FOLDERS = 8
+
+
+def app_settings() -> QSettings:
+    """The app's settings store (an .ini file when PRETEXT_WORKBENCH_SETTINGS is set)."""
+    path = os.environ.get(SETTINGS_ENV)
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings(ORGANISATION, APPLICATION)
+
+
+def recent_folders() -> list[str]:
+    """Recently opened dataset folders, newest first."""
+    value = app_settings().value("recent_folders", [])
+    if isinstance(value, str):  # QSettings returns a bare string for a one-element list
+        value = [value]
+    return [str(item) for item in value or []]
+
+
+def remember_folder(folder: str) -> list[str]:
+    """Put `folder` at the top of the recent list; returns the new list."""
+    folders = [folder] + [item for item in recent_folders() if item != folder]
+    folders = folders[:MAX_RECENT_FOLDERS]
+    app_settings().setValue("recent_folders", folders)
+    return folders

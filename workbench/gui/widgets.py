@@ -1,0 +1,64 @@
+"""Small widgets shared by the panels: a message banner and a titled panel header."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+
+
+class Banner(QFrame):
+    """A dismissable message shown inside the window (never only in a terminal)."""
+
+    dismissed = Signal()
+
+    def __init__(self, name: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.setAccessibleName(name)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.label, 1)
+        close = QToolButton(self)
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setAccessibleName(f"Dismiss {name.lower()}")
+        close.clicked.connect(self.clear)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.setVisible(False)
+
+    def show_message(self, text: str, level: str = "info") -> None:
+        """Show `text`; `level` is info, warning or error."""
+        self.setProperty("level", level)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.label.setText(text)
+        self.setVisible(True)
+
+    def text(self) -> str:
+        return self.label.text() if not self.isHidden() else ""
+
+    def level(self) -> str:
+        return str(self.property("level") or "")
+
+    def clear(self) -> None:
+        self.setVisible(False)
+        self.label.clear()
+        self.dismissed.emit()
+
+
+def panel_header(title: str, subtitle: str, parent: QWidget | None = None) -> QWidget:
+    """The title line and one-line explanation at the top of a workflow panel."""
+    box = QWidget(parent)
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 6)
+    layout.setSpacing(2)
+    heading = QLabel(title, box)
+    heading.setProperty("role", "title")
+    layout.addWidget(heading)
+    explanation = QLabel(subtitle, box)
+    explanation.setProperty("role", "subtitle")
+    explanation.setWordWrap(True)
+    layout.addWidget(explanation)
+    return box
