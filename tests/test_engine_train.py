@@ -9,7 +9,8 @@ from engine_helpers import tiny_config, tiny_dataset
 from workbench.config import TaskConfig, setting
 from workbench.control import RunControl
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint
-from workbench.engine.events import (CheckpointEvent, EvalEvent, FailedEvent, FinishedEvent, PausedEvent,
+from workbench.engine.embedding_map import read_embedding_map
+from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, FailedEvent, FinishedEvent, PausedEvent,
                                      StartedEvent, StepEvent)
 from workbench.engine.runs import MetricsTail, RunFolder, list_runs
 from workbench.engine.trainer import Trainer
@@ -48,6 +49,11 @@ def test_training_writes_a_complete_run_folder(data_root, tmp_path):
     assert state["step"] == 8 and state["input_spec"]["channels"] == 1
     assert folder.read_events() == [e for e in events]
     assert list_runs(tmp_path)[0].path == folder.path
+    embedding_map = read_embedding_map(folder.path / "embedding_map.json")
+    assert embedding_map["step"] == 8 and len(embedding_map["points"]) == 24
+    assert len(embedding_map["paths"]) == 24 and not any(p.startswith("/") for p in embedding_map["paths"])
+    assert sorted(set(embedding_map["labels"])) == [0, 1, 2, 3]
+    assert [e.step for e in events if isinstance(e, EmbeddingMapEvent)] == [0, 4, 8]
 
 
 def test_learning_rate_warms_up_then_decays(data_root, tmp_path):

@@ -41,6 +41,14 @@ class EvalEvent:
 
 
 @dataclass(frozen=True)
+class EmbeddingMapEvent:
+    """A new 2-D map of the evaluation embeddings was written (see `workbench.engine.embedding_map`)."""
+
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
 class CheckpointEvent:
     step: int
     path: str
@@ -78,12 +86,12 @@ class FailedEvent:
     checkpoint: str | None = None
 
 
-Event = Union[StartedEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent, PausedEvent, FinishedEvent,
-              FailedEvent]
+Event = Union[StartedEvent, StepEvent, EvalEvent, EmbeddingMapEvent, CheckpointEvent, WarningEvent, PausedEvent,
+              FinishedEvent, FailedEvent]
 EventHandler = Callable[[Event], None]
 
-EVENT_TYPES = {cls.__name__: cls for cls in (StartedEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent,
-                                              PausedEvent, FinishedEvent, FailedEvent)}
+EVENT_TYPES = {cls.__name__: cls for cls in (StartedEvent, StepEvent, EvalEvent, EmbeddingMapEvent, CheckpointEvent,
+                                              WarningEvent, PausedEvent, FinishedEvent, FailedEvent)}
 
 
 def event_to_record(event: Event) -> dict[str, Any]:

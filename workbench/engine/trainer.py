@@ -19,8 +19,9 @@ from workbench.engine import distributed
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from workbench.engine.device import autocast, resolve_device, resolve_precision
 from workbench.engine.evaluation import COLLAPSE_STD, choose_eval_subset, embed, health_values
-from workbench.engine.events import (CheckpointEvent, EvalEvent, Event, EventHandler, FailedEvent,
-                                     FinishedEvent, PausedEvent, StartedEvent, StepEvent, WarningEvent)
+from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
+from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, EventHandler,
+                                     FailedEvent, FinishedEvent, PausedEvent, StartedEvent, StepEvent, WarningEvent)
 from workbench.engine.model import MultiTaskModel
 from workbench.engine.runs import RunFolder, new_run_dir
 from workbench.engine.schedule import learning_rate
@@ -333,6 +334,11 @@ class Trainer:
         if not all(math.isfinite(v) for v in values.values()):
             raise NonFiniteLoss()
         self._emit(EvalEvent(self.step, self._epoch(), values))
+        map_path = self.run_dir / MAP_NAME
+        records = [self.dataset.report.images[i] for i in subset.indices.tolist()]
+        write_embedding_map(map_path, self.step, embeddings, self.labels[subset.indices], records,
+                            self.dataset.class_names)
+        self._emit(EmbeddingMapEvent(self.step, str(map_path)))
         collapsed = values["embedding_std"] < COLLAPSE_STD
         if collapsed and not self._collapsed and self.step > 0:
             self._emit(WarningEvent(self.step, (

@@ -2,5 +2,6 @@
 from __future__ import annotations
 
 from workbench.metrics.embedding import alignment, effective_rank, embedding_std, knn_accuracy, uniformity
+from workbench.metrics.projection import pca_2d
 
-__all__ = ["alignment", "effective_rank", "embedding_std", "knn_accuracy", "uniformity"]
+__all__ = ["alignment", "effective_rank", "embedding_std", "knn_accuracy", "pca_2d", "uniformity"]
