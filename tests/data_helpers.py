@@ -61,3 +61,12 @@ def copy_dicom(name: str | Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return target
+
+
+def write_bare_dicom(name: str, target: Path) -> Path:
+    """Re-write a shipped DICOM with no preamble and no meta header (as some old exports are)."""
+    dataset = pydicom.dcmread(DICOM_FILES / name)
+    dataset.file_meta = pydicom.dataset.FileMetaDataset()
+    dataset.preamble = None
+    pydicom.dcmwrite(target, dataset, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    return target

@@ -9,7 +9,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from data_helpers import (DICOM_FILES, MONOCHROME1_CR, copy_dicom, write_gray_png, write_png_header_only, write_rgb,
+from data_helpers import (DICOM_FILES, MONOCHROME1_CR, copy_dicom, write_bare_dicom, write_gray_png, write_png_header_only, write_rgb,
                           write_tiff16, write_truncated_png)
 from workbench.config import DataConfig
 from workbench.data.readers import UnreadableImage, is_candidate, read_frames
@@ -164,6 +164,12 @@ def test_monochrome1_without_extension_is_inverted(tmp_path):
     center, width = float(dataset.WindowCenter), float(dataset.WindowWidth)
     expected = 1 - np.clip((modality_values(path) - (center - width / 2)) / width, 0, 1)
     np.testing.assert_allclose(single(path).pixels[..., 0], expected, atol=1e-6)
+
+
+def test_dcm_without_preamble_is_force_read(tmp_path):
+    bare = write_bare_dicom("CT_small.dcm", tmp_path / "old_export.dcm")
+    assert bare.read_bytes()[128:132] != b"DICM"
+    np.testing.assert_allclose(single(bare).pixels, single(DICOM_FILES / "CT_small.dcm").pixels, atol=1e-6)
 
 
 def test_multi_frame_files_give_one_frame_each():

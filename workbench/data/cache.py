@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,24 +23,16 @@ import numpy as np
 import torch
 
 from workbench.config import DataConfig
-from workbench.config.atomic import write_atomic, write_bytes_atomic
+from workbench.config.atomic import write_atomic
 from workbench.control import CancelToken, Progress
+from workbench.data.demo import demo_dataset_dir
+from workbench.data.locations import cache_root
 from workbench.data.scan import DecodedFile, FrameInfo, ScanReport, scan_folder
 
-CACHE_ENV = "PRETEXT_WORKBENCH_CACHE"
 BYTES_PER_MB = 1024 * 1024
 _FORMAT_VERSION = 1
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _STATS_CHUNK = 1024
-
-
-def cache_root(data_cfg: DataConfig | None = None) -> Path:
-    """The cache folder: `data_cfg.cache_dir`, else $PRETEXT_WORKBENCH_CACHE, else ~/.cache/pretext-workbench."""
-    if data_cfg is not None and data_cfg.cache_dir:
-        return Path(data_cfg.cache_dir).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path.home() / ".cache" / "pretext-workbench"
 
 
 @dataclass
@@ -69,8 +62,6 @@ class DiskDecodeStore:
     def __init__(self, folder: Path, root: Path, data_cfg: DataConfig) -> None:
         self.folder = folder
         self.settings = settings_fingerprint(root, data_cfg)
-        self.hits = 0
-        self.misses = 0
 
     def _entry(self, relative_path: str, stat: os.stat_result) -> Path:
         key = _hash(self.settings, relative_path, stat.st_size, stat.st_mtime_ns)
@@ -83,9 +74,7 @@ class DiskDecodeStore:
                 frames = [FrameInfo(**info) for info in json.loads(bytes(stored["meta"]).decode())]
                 pixels = list(stored["pixels"])
         except (OSError, ValueError, KeyError, TypeError):
-            self.misses += 1
             return None  # absent or damaged: decode again
-        self.hits += 1
         return DecodedFile(frames, pixels)
 
     def store(self, relative_path: str, stat: os.stat_result, decoded: DecodedFile) -> None:
@@ -94,7 +83,7 @@ class DiskDecodeStore:
         meta = json.dumps([vars(info) for info in decoded.frames]).encode()
         buffer = io.BytesIO()
         np.savez(buffer, pixels=np.stack(decoded.pixels), meta=np.frombuffer(meta, dtype=np.uint8))
-        write_bytes_atomic(self._entry(relative_path, stat), buffer.getvalue())
+        _replace_file(self._entry(relative_path, stat), buffer.getvalue())
 
 
 def settings_fingerprint(root: Path, data_cfg: DataConfig) -> str:
@@ -113,8 +102,6 @@ def needs_memmap(nbytes: int, cache_ram_mb: int) -> bool:
 def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
                  progress: Progress | None = None) -> ImageDataset:
     """Scan `data_cfg.root` (the demo dataset when empty), using and filling the decoded cache."""
-    from workbench.data.demo import demo_dataset_dir
-
     cache = cache_root(data_cfg)
     root = Path(data_cfg.root).expanduser() if data_cfg.root else demo_dataset_dir(cache)
     store = DiskDecodeStore(cache / "decoded", root, data_cfg)
@@ -187,6 +174,22 @@ def _write_memmap(path: Path, shape: tuple, dtype: type, pixels: list[np.ndarray
 
     write_atomic(path, write)
     return np.load(path, mmap_mode="c")  # copy-on-write: writable for torch, the file itself never changes
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename: readers see the old entry or the new one, never half of one.
+
+    No fsync: an entry lost in a power cut is simply decoded again, and thousands of fsyncs are slow.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".entry-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _hash(*parts) -> str:

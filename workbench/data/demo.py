@@ -1,8 +1,9 @@
 """The built-in demo dataset: synthetic chest-like grayscale scans in four classes.
 
 Each image is a body ellipse with two darker lung fields, soft-tissue texture and noise, at a random
-position, scale and contrast. The class is given by structure inside a lung: nothing (`normal`), a
-bright round `nodule`, a ring-shaped `cavity`, or a fluid level at the lung base (`effusion`).
+position, scale and contrast. The class is given by structure inside the lungs: nothing (`normal`), one
+to three bright round nodules (`nodule`), one or two ring-shaped cavities (`cavity`), or a fluid
+level at the base of one lung (`effusion`).
 Generation is deterministic: image i of class k depends only on (seed, k, i).
 """
 from __future__ import annotations
@@ -15,21 +16,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from workbench.data.locations import cache_root
+
 CLASSES = ("normal", "nodule", "cavity", "effusion")
 DEMO_PER_CLASS = 120
 DEMO_SIZE = 64
 DEMO_SEED = 1234
 DEMO_FOLDER = "demo-v1"
 _COMPLETE_MARKER = ".complete"
+_GENERATOR_VERSION = 2  # bump when the pictures change, so an older copy is regenerated
 
 
 def demo_dataset_dir(cache_dir: Path | None = None) -> Path:
     """The demo dataset folder, generated on first use (atomically) under the cache folder."""
-    from workbench.data.cache import cache_root
-
     base = Path(cache_dir) if cache_dir is not None else cache_root()
     target = base / DEMO_FOLDER
-    expected = str(len(CLASSES) * DEMO_PER_CLASS)
+    expected = f"{len(CLASSES) * DEMO_PER_CLASS} images, generator {_GENERATOR_VERSION}"
     marker = target / _COMPLETE_MARKER
     if marker.is_file() and marker.read_text().strip() == expected:
         return target
@@ -69,7 +71,7 @@ def synthetic_scan(rng: np.random.Generator, finding: str, size: int) -> np.ndar
     scale = rng.uniform(0.85, 1.1)
     body_a, body_b = 0.40 * scale, 0.32 * scale * rng.uniform(0.9, 1.1)
     body = _soft_ellipse(x, y, cx, cy, body_a, body_b, edge=0.015)
-    texture = _smooth_noise(rng, size, cells=6) * 0.05 + _smooth_noise(rng, size, cells=20) * 0.04
+    texture = _smooth_noise(rng, size, cells=6) * 0.04 + _smooth_noise(rng, size, cells=20) * 0.03
     image = 0.05 + body * (0.55 + texture)
 
     lungs = []
@@ -81,21 +83,23 @@ def synthetic_scan(rng: np.random.Generator, finding: str, size: int) -> np.ndar
         image -= lung * 0.40
         lungs.append((lung, lx, ly, la, lb))
 
-    lung, lx, ly, la, lb = lungs[rng.integers(2)]
-    px = lx + rng.uniform(-0.45, 0.45) * la
-    py = ly + rng.uniform(-0.5, 0.5) * lb
-    radius = rng.uniform(0.045, 0.075) * scale
-    distance = np.hypot(x - px, y - py)
-    if finding == "nodule":
-        image += 0.42 * np.exp(-(distance / radius) ** 2 * 1.5)
-    elif finding == "cavity":
-        ring_radius = radius * 1.3
-        image += 0.34 * np.exp(-((distance - ring_radius) / (0.35 * radius)) ** 2)
-        image -= 0.08 * np.exp(-(distance / (0.8 * ring_radius)) ** 2)
-    elif finding == "effusion":
-        level = ly + lb * rng.uniform(0.05, 0.45)
+    count = rng.integers(1, 4) if finding == "nodule" else rng.integers(1, 3)
+    for _ in range(count if finding in ("nodule", "cavity") else 0):
+        _, lx, ly, la, lb = lungs[rng.integers(2)]
+        px, py = lx + rng.uniform(-0.45, 0.45) * la, ly + rng.uniform(-0.5, 0.5) * lb
+        radius = rng.uniform(0.055, 0.085) * scale
+        distance = np.hypot(x - px, y - py)
+        if finding == "nodule":
+            image += 0.45 * np.exp(-(distance / radius) ** 2 * 1.5)
+        else:
+            ring_radius = radius * 1.3
+            image += 0.38 * np.exp(-((distance - ring_radius) / (0.35 * radius)) ** 2)
+            image -= 0.08 * np.exp(-(distance / (0.8 * ring_radius)) ** 2)
+    if finding == "effusion":
+        lung, _, ly, _, lb = lungs[rng.integers(2)]
+        level = ly + lb * rng.uniform(-0.2, 0.35)
         fluid = lung * (1.0 / (1.0 + np.exp(-(y - level) / 0.008)))
-        image += fluid * 0.36
+        image += fluid * 0.38
 
     contrast, brightness = rng.uniform(0.75, 1.25), rng.uniform(-0.08, 0.08)
     image = (image - 0.35) * contrast + 0.35 + brightness

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.dataset import FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from workbench.config import DataConfig
 from workbench.data.readers import MAX_PIXELS, Frame, UnreadableImage, bomb_reason, describe_error
@@ -28,7 +30,6 @@ def read_dicom_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
     if rows * columns > MAX_PIXELS:
         raise UnreadableImage(bomb_reason(columns, rows))
     pixels = _decode_pixels(dataset, path)
-    frame_count = int(dataset.get("NumberOfFrames", 1) or 1)
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     samples = int(dataset.get("SamplesPerPixel", 1) or 1)
     bits_stored = int(dataset.get("BitsStored", dataset.get("BitsAllocated", 8)) or 8)
@@ -37,7 +38,7 @@ def read_dicom_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
     if photometric == "PALETTE COLOR":
         pixels = apply_color_lut(pixels, dataset)
         samples, bits_stored = 3, 16 if pixels.dtype == np.uint16 else 8
-    per_frame = pixels if frame_count > 1 else pixels[None]
+    per_frame = pixels if pixels.ndim == (4 if samples == 3 else 3) else pixels[None]  # (frames, H, W[, 3])
     if samples == 3:
         scale = float(np.iinfo(per_frame.dtype).max) if per_frame.dtype.kind in "ui" else 1.0
         scale = min(scale, float(2 ** bits_stored - 1))
@@ -103,6 +104,17 @@ def _open(path: Path) -> tuple[pydicom.Dataset, bool]:
                 raise UnreadableImage(f"not a DICOM file ({describe_error(error, path)})") from None
 
 
+def _syntax_from_encoding(dataset: pydicom.Dataset) -> UID | None:
+    """For a file without a meta header: the uncompressed transfer syntax pydicom found it written in."""
+    implicit, little = getattr(dataset, "original_encoding", (None, None))
+    if implicit is None:
+        return None
+    syntax = ImplicitVRLittleEndian if implicit else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    dataset.file_meta = getattr(dataset, "file_meta", None) or FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = syntax
+    return syntax
+
+
 def _looks_like_dicom(dataset: pydicom.Dataset) -> bool:
     """A force-read dataset that has any of the identifying elements every real DICOM object carries."""
     return any(keyword in dataset for keyword in ("SOPClassUID", "Modality", "StudyInstanceUID", "Rows"))
@@ -111,6 +123,8 @@ def _looks_like_dicom(dataset: pydicom.Dataset) -> bool:
 def _decode_pixels(dataset: pydicom.Dataset, path: Path) -> np.ndarray:
     meta = getattr(dataset, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax is None:
+        syntax = _syntax_from_encoding(dataset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

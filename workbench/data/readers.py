@@ -1,5 +1,7 @@
 """Reading one image file into float frames in [0, 1]: Pillow formats and DICOM.
 
+Pillow files give one frame (the first page of a multi-page TIFF); DICOM gives one per frame.
+
 Every failure of a bad file becomes `UnreadableImage` with a short human reason, so a scan can list
 what it skipped and why without ever stopping on one file.
 """
@@ -111,7 +113,7 @@ def _read_pillow(path: Path) -> Frame:
         kind = image.format or path.suffix.lstrip(".").upper()
         try:
             image.load()
-        except (OSError, SyntaxError, ValueError) as error:
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
             if "truncated" in str(error) or isinstance(error, (SyntaxError, EOFError)):
                 raise UnreadableImage(f"truncated {kind}") from None
             raise UnreadableImage(f"corrupt {kind}: {describe_error(error, path)}") from None
