@@ -18,6 +18,9 @@ def quick_cpu_demo() -> RunConfig:
     config.train.steps = 300
     config.train.batch_size = 128
     config.eval.every_steps = 25
+    # small findings (a nodule, a cavity) must survive the crop for the views to share them
+    config.augment.crop_scale_min = 0.4
+    config.augment.rotation_degrees = 10.0
     return config
 
 
