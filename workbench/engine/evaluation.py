@@ -6,11 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workbench.metrics import effective_rank, embedding_std, knn_accuracy
-
-COLLAPSE_STD = 0.1
-"""Below this embedding_std the embeddings have (nearly) collapsed to a point."""
-
+from workbench.engine.health import COLLAPSE_STD  # noqa: F401  (re-exported for older imports)
+from workbench.metrics import alignment, effective_rank, embedding_std, knn_accuracy, uniformity
 
 @dataclass(frozen=True)
 class EvalSubset:
@@ -56,9 +53,14 @@ def embed(encoder: nn.Module, images: torch.Tensor, normalize, device: torch.dev
     return torch.cat(chunks)
 
 
-def health_values(embeddings: torch.Tensor, labels: torch.Tensor, subset: EvalSubset, k: int) -> dict[str, float]:
-    """embedding_std, effective_rank and (when the subset has labels) knn_accuracy."""
-    values = {"embedding_std": embedding_std(embeddings), "effective_rank": effective_rank(embeddings)}
+def health_values(embeddings: torch.Tensor, labels: torch.Tensor, subset: EvalSubset, k: int,
+                  view_pair: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
+    """embedding_std, effective_rank, uniformity, alignment of two augmented views (when given) and,
+    when the subset has labels, knn_accuracy."""
+    values = {"embedding_std": embedding_std(embeddings), "effective_rank": effective_rank(embeddings),
+              "uniformity": uniformity(embeddings)}
+    if view_pair is not None:
+        values["alignment"] = alignment(*view_pair)
     if subset.has_probe:
         labels = labels.to(embeddings.device)
         values["knn_accuracy"] = knn_accuracy(embeddings[subset.knn_train], labels[subset.knn_train],

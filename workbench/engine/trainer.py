@@ -18,7 +18,8 @@ from workbench.data import BatchAugmenter, ImageDataset, load_dataset
 from workbench.engine import distributed
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from workbench.engine.device import autocast, resolve_device, resolve_precision
-from workbench.engine.evaluation import COLLAPSE_STD, choose_eval_subset, embed, health_values
+from workbench.engine.evaluation import choose_eval_subset, embed, health_values
+from workbench.engine.health import CollapseDetector, DivergenceDetector
 from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, EventHandler,
                                      FailedEvent, FinishedEvent, PausedEvent, StartedEvent, StepEvent, WarningEvent)
@@ -28,6 +29,7 @@ from workbench.engine.schedule import learning_rate
 from workbench.tasks import load_config
 
 CONV_BACKBONES = ("small_cnn", "resnet18", "resnet50")
+EVAL_VIEWS_SEED = 104729
 GPU_CACHE_SHARE = 0.5
 """Hold the decoded images on the GPU when they take at most this share of its free memory."""
 
@@ -152,7 +154,8 @@ class Trainer:
         elif self.dist.is_main:
             save_config(cfg, self.folder.config_path)
             self._write_scan_report()
-        self._collapsed = False
+        self._collapse = CollapseDetector()
+        self._divergence = DivergenceDetector(cfg.train.warmup_steps)
 
     def _place_images(self, images: torch.Tensor) -> torch.Tensor:
         """Decoded images where the step reads them fastest: on the GPU when they fit, else pinned."""
@@ -314,6 +317,9 @@ class Trainer:
         seconds_per_step = (time.perf_counter() - run_started) / max(done_steps, 1)
         eta = seconds_per_step * (self.config.train.steps - self.step)
         self._emit(StepEvent(self.step, self._epoch(), self.config.train.steps, values, eta))
+        warning = self._divergence.check(self.step, values["loss"])
+        if warning:
+            self._emit(WarningEvent(self.step, warning))
 
     @staticmethod
     def _check_finite(window: _Window) -> None:
@@ -327,10 +333,15 @@ class Trainer:
         if not self.dist.is_main:
             return
         subset = self.eval_subset
-        embeddings = embed(self.model.encoder, self.images[subset.indices.to(self.images.device)],
-                           self.augmenter.normalize, self.device, max(self.batch_size, 64),
-                           lambda: autocast(self.device, self.precision))
-        values = health_values(embeddings, self.labels[subset.indices], subset, self.config.eval.knn_k)
+        images = self.images[subset.indices.to(self.images.device)]
+        embed_batch = max(self.batch_size, 64)
+        context = lambda: autocast(self.device, self.precision)  # noqa: E731
+        embeddings = embed(self.model.encoder, images, self.augmenter.normalize, self.device, embed_batch, context)
+        # two augmented views for alignment, from a generator of their own: training's random stream is untouched
+        views = torch.Generator(device=self.device).manual_seed(self.config.train.seed + EVAL_VIEWS_SEED)
+        view_pair = tuple(embed(self.model.encoder, images, lambda x: self.augmenter(x, views), self.device,
+                                embed_batch, context) for _ in range(2))
+        values = health_values(embeddings, self.labels[subset.indices], subset, self.config.eval.knn_k, view_pair)
         if not all(math.isfinite(v) for v in values.values()):
             raise NonFiniteLoss()
         self._emit(EvalEvent(self.step, self._epoch(), values))
@@ -339,13 +350,9 @@ class Trainer:
         write_embedding_map(map_path, self.step, embeddings, self.labels[subset.indices], records,
                             self.dataset.class_names)
         self._emit(EmbeddingMapEvent(self.step, str(map_path)))
-        collapsed = values["embedding_std"] < COLLAPSE_STD
-        if collapsed and not self._collapsed and self.step > 0:
-            self._emit(WarningEvent(self.step, (
-                f"The embeddings are collapsing (embedding_std {values['embedding_std']:.3f} < {COLLAPSE_STD}): "
-                "the encoder maps every image to nearly the same point. Try a lower learning rate, a larger "
-                "batch, stronger augmentations, or a task with negatives (SimCLR).")))
-        self._collapsed = collapsed
+        warning = self._collapse.check(self.step, values["embedding_std"])
+        if warning:
+            self._emit(WarningEvent(self.step, warning))
 
     # ------------------------------------------------------------------- ends
     def _finish(self, stopped: bool) -> Event:

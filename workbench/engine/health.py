@@ -1,0 +1,53 @@
+"""Turning health values into plain-language warnings: embedding collapse and loss divergence."""
+from __future__ import annotations
+
+COLLAPSE_STD = 0.1
+"""Below this embedding_std the embeddings have (nearly) collapsed to a point."""
+
+COLLAPSE_ADVICE = ("the encoder maps every image to nearly the same point, so it has stopped telling images "
+                   "apart. Try a lower learning rate, a larger batch, stronger augmentations, adding a "
+                   "predictor, or a task with negatives (SimCLR).")
+DIVERGENCE_ADVICE = ("training is getting worse instead of better. Try a lower learning rate, a longer "
+                     "warm-up, stronger gradient clipping, or a larger batch.")
+
+
+class CollapseDetector:
+    """Warns once each time embedding_std falls into the collapse zone (again after it recovered)."""
+
+    def __init__(self) -> None:
+        self._collapsed = False
+
+    def check(self, step: int, embedding_std: float) -> str | None:
+        collapsed = embedding_std < COLLAPSE_STD
+        warn = collapsed and not self._collapsed and step > 0
+        self._collapsed = collapsed
+        if warn:
+            return f"The embeddings are collapsing (embedding_std {embedding_std:.3f} < {COLLAPSE_STD}): " \
+                   + COLLAPSE_ADVICE
+        return None
+
+
+class DivergenceDetector:
+    """Warns once when the logged loss, after having fallen, climbs back above where it started.
+
+    Works for losses of any sign and scale: it compares against the loss's own first value and best value."""
+
+    def __init__(self, warmup_steps: int, margin: float = 0.1) -> None:
+        self.warmup_steps = warmup_steps
+        self.margin = margin
+        self._first: float | None = None
+        self._best: float | None = None
+        self._warned = False
+
+    def check(self, step: int, loss: float) -> str | None:
+        if self._first is None:
+            self._first = self._best = loss
+            return None
+        self._best = min(self._best, loss)
+        fallen = self._first - self._best
+        limit = self._first + self.margin * max(fallen, abs(self._first) * 0.01)
+        if self._warned or step <= self.warmup_steps or fallen <= 0 or loss <= limit:
+            return None
+        self._warned = True
+        return (f"The loss is diverging: {loss:.4f} at step {step}, above its starting value {self._first:.4f} "
+                f"after having reached {self._best:.4f}; " + DIVERGENCE_ADVICE)
