@@ -99,3 +99,17 @@ def test_solarize_inverts_bright_values():
 def test_mean_and_std_must_match_channels():
     with pytest.raises(ValueError):
         BatchAugmenter(AugmentConfig(), 3, 32, [0.5], [0.5])
+
+
+def test_slice_stacks_get_no_colour_transforms():
+    """2.5-D stacks (colour=False) keep each channel's values: no hue, saturation or grayscale mixing."""
+    cfg = dataclasses.replace(IDENTITY, color_jitter_p=1.0, brightness=0.0, contrast=0.0, saturation=1.0, hue=0.5,
+                              grayscale_p=1.0)
+    images = batch(3, size=16)
+    stacked = BatchAugmenter(cfg, 3, 16, [0.0] * 3, [1.0] * 3, colour=False)
+    colour = BatchAugmenter(cfg, 3, 16, [0.0] * 3, [1.0] * 3)
+    generator = torch.Generator().manual_seed(0)
+    torch.testing.assert_close(stacked(images, generator), images.float() / 255, atol=1e-5, rtol=0)
+    assert not torch.allclose(colour(images, torch.Generator().manual_seed(0)), images.float() / 255, atol=1e-2)
+    five = BatchAugmenter(AugmentConfig(), 5, 16, [0.4] * 5, [0.25] * 5)
+    assert five(batch(5, size=16), torch.Generator().manual_seed(1)).shape == (8, 5, 16, 16)

@@ -42,7 +42,8 @@ def test_training_writes_a_complete_run_folder(data_root, tmp_path):
         assert record["loss"] > 0 and record["images_per_second"] > 0
     evals = [r for r in records if r["event"] == "EvalEvent"]
     assert [r["step"] for r in evals] == [0, 4, 8]
-    assert {"embedding_std", "effective_rank", "knn_accuracy", "alignment", "uniformity"} <= set(evals[-1])
+    assert {"embedding_std", "effective_rank", "knn_accuracy", "alignment", "uniformity",
+            "linear_accuracy"} <= set(evals[-1])
     assert 0.0 <= evals[-1]["knn_accuracy"] <= 1.0
     assert [p.name for p in folder.checkpoints()] == ["step_00000004.pt", "step_00000008.pt"]
     state = load_checkpoint(folder.latest_checkpoint())

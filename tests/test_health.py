@@ -1,5 +1,5 @@
 """Collapse and divergence warnings: fire when they should, once, and not on healthy runs."""
-from workbench.engine.health import COLLAPSE_STD, CollapseDetector, DivergenceDetector
+from workbench.engine.health import COLLAPSE_STD, CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
 
 
 def test_collapse_warns_once_per_episode_and_not_at_step_zero():
@@ -34,3 +34,13 @@ def test_divergence_works_for_negative_losses_and_ignores_warmup():
 def test_a_loss_that_never_falls_is_not_called_diverging():
     detector = DivergenceDetector(warmup_steps=0)
     assert all(detector.check(step, 1.0 + step) is None for step in range(1, 10))
+
+
+def test_dimensional_collapse_is_a_rank_far_below_its_best_with_healthy_spread():
+    detector = DimensionalCollapseDetector()
+    assert detector.check(0, 40.0, 0.5) is None
+    assert detector.check(10, 30.0, 0.5) is None
+    assert detector.check(20, 3.0, 0.05) is None  # full collapse is the other detector's message
+    message = detector.check(30, 4.0, 0.4)
+    assert "fewer and fewer directions" in message and "VICReg" in message
+    assert detector.check(40, 2.0, 0.4) is None

@@ -1,4 +1,4 @@
-"""The command line: `python main.py [gui|train|scan|tasks|config|export|bench] ...`."""
+"""The command line: `python main.py [gui|train|scan|tasks|config|export|bench|probe|rank|report|export-classifier] ...`."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,8 @@ from pathlib import Path
 from workbench.config import ConfigError, dump_yaml
 from workbench.control import RunControl
 
-COMMANDS = ("gui", "train", "scan", "tasks", "config", "export", "bench")
+COMMANDS = ("gui", "train", "scan", "tasks", "config", "export", "bench", "probe", "rank", "report",
+            "export-classifier")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,11 +47,58 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("safetensors", "torchscript", "onnx"), default="safetensors")
     export.add_argument("--checkpoint", help="checkpoint file (default: the run's latest)")
 
-    bench = commands.add_parser("bench", help="measure training speed: whole step vs model step alone")
+    bench = commands.add_parser("bench", help="measure training speed: whole step vs model step alone, "
+                                              "optionally side by side with lightly")
     bench.add_argument("config", nargs="?", help="YAML config (default: the quick CPU demo)")
-    bench.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
-    bench.add_argument("--vs", choices=("lightly",), help="also run a peer library's pipeline side by side")
+    bench.add_argument("--vs", choices=("lightly",), help="also run a peer library's pipeline, alternating")
+    bench.add_argument("--tasks", help="comma-separated tasks (default: simclr,byol with --vs, else the config's)")
+    bench.add_argument("--repeats", type=int, default=3, help="alternating repeats; medians are reported")
+    bench.add_argument("--precision", choices=("fp32", "bf16", "both"), default="both",
+                       help="bf16 = bf16 autocast + channels_last")
+    bench.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    bench.add_argument("--warmup", type=int, default=2, help="untimed steps before each measurement")
+    bench.add_argument("--backbone", help="override the config's backbone (e.g. resnet18)")
+    bench.add_argument("--image-size", type=int, help="override the image size (pixels)")
+    bench.add_argument("--batch-size", type=int, help="override the batch size")
+    bench.add_argument("--threads", type=int, default=0, help="torch threads for every pipeline (0 = all cores)")
+    bench.add_argument("--knn-steps", type=int, help="train this many steps per pipeline and report kNN "
+                                                     "accuracy (default: 60 with --vs, else 0 = skip)")
+    bench.add_argument("--loader-workers", type=int, default=2, help="lightly's DataLoader worker processes")
+    bench.add_argument("--gui", action="store_true", help="measure the GUI's overhead and longest stall instead")
+    _add_probe_commands(commands)
     return parser
+
+
+def _add_probe_commands(commands) -> None:
+    """probe, rank, report and export-classifier: does the pretraining help, and what next."""
+    devices = ("auto", "cuda", "mps", "cpu")
+    probe = commands.add_parser("probe", help="does the pretraining help? linear/kNN probes and baselines")
+    probe.add_argument("run_dir")
+    probe.add_argument("--data", help="labelled dataset folder (default: the run's)")
+    probe.add_argument("--fractions", default="0.01,0.1,1.0", help="shares of the training labels, comma-separated")
+    probe.add_argument("--seeds", type=int, default=3, help="repeats with different splits (mean ± std)")
+    probe.add_argument("--finetune", action="store_true", help="also fine-tune the encoder (lower lr)")
+    probe.add_argument("--no-supervised", action="store_true", help="skip the supervised-from-scratch baseline")
+    probe.add_argument("--supervised-steps", type=int, help="steps of the supervised/fine-tune schedule")
+    probe.add_argument("--device", default="auto", choices=devices)
+
+    rank = commands.add_parser("rank", help="what to label next: a CSV of images, most useful first")
+    rank.add_argument("run_dir")
+    rank.add_argument("--strategy", choices=("loss", "diversity", "mixed"), default="mixed")
+    rank.add_argument("--count", type=int, default=100)
+    rank.add_argument("--out", help="CSV to write (default: <run>/to_label_<strategy>.csv)")
+    rank.add_argument("--data", help="dataset folder (default: the run's)")
+    rank.add_argument("--device", default="auto", choices=devices)
+
+    report = commands.add_parser("report", help="write the run's HTML report (report.html)")
+    report.add_argument("run_dir")
+    report.add_argument("--open", action="store_true", help="open it in the web browser")
+
+    classifier = commands.add_parser("export-classifier",
+                                     help="export the frozen encoder + a linear head as one classifier")
+    classifier.add_argument("run_dir")
+    classifier.add_argument("--data", help="labelled dataset folder (default: the run's)")
+    classifier.add_argument("--device", default="auto", choices=devices)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _load_plugins(quiet=args.command not in ("tasks", "gui"))
     handlers = {"gui": _gui, "train": _train, "scan": _scan, "tasks": _tasks, "config": _config,
-                "export": _export, "bench": _bench}
+                "export": _export, "bench": _bench, "probe": _probe, "rank": _rank, "report": _report,
+                "export-classifier": _export_classifier}
     try:
         return handlers[args.command](args)
     except ConfigError as error:
@@ -187,6 +236,85 @@ def _export(args) -> int:
 
 
 def _bench(args) -> int:
-    from workbench.engine.bench import run_benchmark
+    if args.gui:
+        return _bench_gui(args.steps)
+    from workbench.bench.command import BenchOptions, run_benchmark
 
-    return run_benchmark(args.config, steps=args.steps, versus=args.vs)
+    tasks = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
+    return run_benchmark(BenchOptions(
+        config_path=args.config, versus=args.vs, tasks=tasks, repeats=args.repeats, precision=args.precision,
+        steps=args.steps, warmup=args.warmup, backbone=args.backbone, image_size=args.image_size,
+        batch_size=args.batch_size, threads=args.threads, knn_steps=args.knn_steps,
+        loader_workers=args.loader_workers))
+
+
+def _bench_gui(steps: int) -> int:
+    try:
+        from workbench.gui.bench import print_gui_benchmark  # prints run_gui_benchmark's figures
+    except ImportError as error:
+        print(f"bench --gui needs the GUI benchmark (workbench.gui.bench) and Qt: {error}", file=sys.stderr)
+        return 1
+    return print_gui_benchmark(steps)
+
+
+def _probe(args) -> int:
+    from dataclasses import replace
+
+    from workbench.probes.finetune import FINETUNE, SCRATCH
+    from workbench.probes.probe import run_probe
+    from workbench.probes.table import PROBE_NAME, format_table
+
+    fractions = [float(value) for value in args.fractions.split(",") if value.strip()]
+    steps = {"steps": args.supervised_steps} if args.supervised_steps else {}
+    record = run_probe(args.run_dir, args.data, fractions, args.seeds, finetune=args.finetune,
+                       supervised=not args.no_supervised, device=args.device, scratch=replace(SCRATCH, **steps),
+                       tuning=replace(FINETUNE, **steps), progress=_probe_progress)
+    print(f"Probe of {record['run']} at step {record['step']} ({record['seeds']} seeds, "
+          f"{record['test_fraction']:.0%} held out):")
+    print(format_table(record["summary"]))
+    print(f"Written to {Path(args.run_dir) / PROBE_NAME}")
+    return 0
+
+
+def _probe_progress(done: int, total: int) -> None:
+    end = "\n" if done >= total else ""
+    print(f"\rProbing: {done}/{total} splits and embeddings", end=end, file=sys.stderr, flush=True)
+
+
+def _rank(args) -> int:
+    from workbench.probes.context import open_run
+    from workbench.probes.ranking import rank_run, write_ranking_csv
+
+    context = open_run(args.run_dir, args.data, device=args.device)
+    rows, scores = rank_run(context, args.strategy, args.count)
+    images = context.dataset.report.images
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"to_label_{args.strategy}.csv"
+    write_ranking_csv(out, [images[row].path for row in rows], scores)
+    if bool((context.dataset.labels >= 0).all()):
+        print("Every image is already labelled: ranked all of them (a review order).", file=sys.stderr)
+    print(f"Wrote {len(rows)} image(s), most useful first, to {out}")
+    return 0
+
+
+def _report(args) -> int:
+    from workbench.probes.report import build_report, convert_to_pdf
+
+    path = build_report(args.run_dir)
+    print(f"Report written to {path}")
+    pdf = convert_to_pdf(path)
+    if pdf:
+        print(f"PDF written to {pdf}")
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    return 0
+
+
+def _export_classifier(args) -> int:
+    from workbench.probes.classifier_export import export_classifier
+    from workbench.probes.context import open_run
+
+    folder = export_classifier(open_run(args.run_dir, args.data, device=args.device))
+    print(f"Exported the classifier (TorchScript, ONNX, class names) to {folder}")
+    return 0

@@ -156,6 +156,7 @@ def _describe(value: Any) -> str:
 
 
 def _join(path: str, name: str) -> str:
+    name = name if name.strip() else repr(name)  # an empty key still gets a visible name
     return f"{path}.{name}" if path else name
 
 

@@ -22,9 +22,12 @@ class DataConfig:
                               min=16, max=1024)
     channels: int = setting(0, "Channels fed to the encoder: 1 (grayscale), 3 (colour), 0 = decide from the data.",
                             choices=(0, 1, 3))
-    dicom_window: str = setting("file", "DICOM intensity window: the file's own (WindowCenter/Width), "
-                                        "the manual values below, or automatic (1st-99th percentile).",
-                                choices=("file", "manual", "auto"), label="DICOM window")
+    dicom_window: str = setting("file", "Intensity window for DICOM and NIfTI: the file's own (VOI LUT or "
+                                        "WindowCenter/Width), the manual values below, automatic (1st-99th "
+                                        "percentile), or a CT preset in HU: soft_tissue 400/40, lung 1500/-600, "
+                                        "bone 2500/480, brain 80/40, liver 150/90 (width/level).",
+                                choices=("file", "manual", "auto", "soft_tissue", "lung", "bone", "brain", "liver"),
+                                label="Window")
     window_center: float = setting(40.0, "Manual DICOM window level, in the file's units (HU for CT).",
                                    min=-100000.0, max=100000.0, label="Window level")
     window_width: float = setting(400.0, "Manual DICOM window width, in the file's units (HU for CT).",
@@ -35,6 +38,15 @@ class DataConfig:
                              advanced=True)
     max_images: int = setting(0, "Use at most this many images (0 = all). Handy for quick trials.",
                               min=0, max=100_000_000)
+    slices_per_volume: int = setting(0, "Volumes (CT/MR series, NIfTI): use at most this many slices of each, "
+                                        "evenly spaced, so large scans do not dominate (0 = all).",
+                                     min=0, max=100_000, label="Slices per volume")
+    min_foreground: float = setting(0.0, "Volumes: leave out slices whose foreground (HU above -500 for CT, "
+                                         "else windowed intensity above 10%) is below this share (0 = keep all).",
+                                    min=0.0, max=1.0, label="Minimum foreground")
+    context_slices: int = setting(0, "2.5-D input: each slice with this many neighbours on each side as "
+                                     "channels (1 + 2 x this, gray). Needs channels 0, or 3 with 1 neighbour.",
+                                  min=0, max=8, label="Context slices (2.5-D)")
 
 
 @dataclass

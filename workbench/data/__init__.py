@@ -1,9 +1,14 @@
-"""Finding and reading images, labels, the scan report, the decoded cache and batched augmentations."""
+"""Finding and reading images and volumes, labels, the scan report, the decoded cache, patient-level splits
+and batched augmentations."""
 from workbench.data.augment import BatchAugmenter
 from workbench.data.cache import ImageDataset, load_dataset
 from workbench.data.demo import demo_dataset_dir
+from workbench.data.demo_ct import demo_ct_dataset_dir
 from workbench.data.readers import UnreadableImage, read_frames
 from workbench.data.scan import ImageRecord, ScanReport, SkippedFile, scan_folder
+from workbench.data.splits import group_split
+from workbench.data.windows import WINDOW_PRESETS
 
 __all__ = ["load_dataset", "ImageDataset", "scan_folder", "ScanReport", "ImageRecord", "SkippedFile",
-           "BatchAugmenter", "demo_dataset_dir", "read_frames", "UnreadableImage"]
+           "BatchAugmenter", "demo_dataset_dir", "demo_ct_dataset_dir", "read_frames", "UnreadableImage",
+           "group_split", "WINDOW_PRESETS"]

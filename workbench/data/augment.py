@@ -40,11 +40,14 @@ class BatchAugmenter:
     """
 
     def __init__(self, cfg: AugmentConfig, channels: int, image_size: int, mean: list[float],
-                 std: list[float]) -> None:
+                 std: list[float], colour: bool | None = None) -> None:
+        """`colour`: whether the channels are RGB (saturation, hue, grayscale apply); default: 3 channels.
+        Pass False for 2.5-D slice stacks, whose channels are neighbouring gray slices."""
         if len(mean) != channels or len(std) != channels:
             raise ValueError(f"mean/std need {channels} values, got {len(mean)} and {len(std)}")
         self.cfg = cfg
         self.channels = channels
+        self.colour = channels == 3 if colour is None else colour and channels == 3
         self.image_size = image_size
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1)
@@ -61,7 +64,7 @@ class BatchAugmenter:
         draws = torch.rand(batch, _NUM_DRAWS, generator=generator, device=generator.device).to(images.device)
         x = self._geometry(to_unit(images), draws)
         x = self._jitter(x, draws)
-        if self.channels == 3:
+        if self.colour:
             gray = draws[:, 12] < self.cfg.grayscale_p
             x = torch.where(gray.view(-1, 1, 1, 1), luminance(x).expand_as(x), x)
         x = self._blur(x, draws)
@@ -103,9 +106,9 @@ class BatchAugmenter:
             return torch.where(apply, value, torch.ones_like(value)).view(-1, 1, 1, 1)
 
         x = (x * factor(8, cfg.brightness)).clamp(0, 1)
-        mean = luminance(x).mean(dim=(1, 2, 3), keepdim=True)
+        mean = (luminance(x) if self.colour else x).mean(dim=(1, 2, 3), keepdim=True)
         x = ((x - mean) * factor(9, cfg.contrast) + mean).clamp(0, 1)
-        if self.channels != 3:
+        if not self.colour:
             return x
         gray = luminance(x)
         x = ((x - gray) * factor(10, cfg.saturation) + gray).clamp(0, 1)

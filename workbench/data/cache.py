@@ -1,10 +1,11 @@
 """The decoded cache: every image once as a fixed-size integer tensor, ready to batch onto a device.
 
 On disk, each decoded file is kept under `<cache>/decoded/` keyed by a hash of (dataset folder,
-relative path, size, mtime_ns, image size, DICOM window settings): a changed file is read again, an
-unchanged one is not. Frames are stored with their own channel count; the dataset's channel policy is
-applied when the tensor is assembled, so changing `channels` needs no new decode. Keys are hashed, so
-neither paths nor anything from a file's header is stored in the clear.
+relative path, size, mtime_ns, image size, window settings): a changed file is read again, an
+unchanged one is not. Frames are stored with their own channel count; the dataset's channel policy, the
+choice of slices and 2.5-D stacking are applied when the tensor is assembled, so changing them needs no
+new decode. Keys are hashed, and series/patient identities are stored only as salted pseudonyms (the salt
+lives in the cache folder, see `privacy`), so neither paths nor header values are stored in the clear.
 
 When the assembled tensor is larger than `cache_ram_mb`, it lives in a memory-mapped file under
 `<cache>/arrays/` instead of RAM. (Building it still holds the decoded frames in memory once.)
@@ -16,7 +17,7 @@ import io
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +28,24 @@ from workbench.config.atomic import write_atomic
 from workbench.control import CancelToken, Progress
 from workbench.data.demo import demo_dataset_dir
 from workbench.data.locations import cache_root
-from workbench.data.scan import DecodedFile, FrameInfo, ScanReport, scan_folder
+from workbench.data.privacy import Pseudonymizer
+from workbench.data.sampling import context_stacks, select_slices, stacked_channels
+from workbench.data.scan import DecodedFile, FrameInfo, ImageRecord, ScanReport, count_labels, scan_folder
 
 BYTES_PER_MB = 1024 * 1024
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _STATS_CHUNK = 1024
 
 
 @dataclass
 class ImageDataset:
-    """All images of a folder as one integer tensor (N, C, S, S), with labels and channel statistics."""
+    """All images of a folder as one integer tensor (N, C, S, S), with labels and channel statistics.
+
+    `groups[i]` is image i's patient-level group (a salted hash) for splits that keep a patient on one
+    side; `volume_index[i]` numbers its volume (-1 for a plain 2-D image). With 2.5-D input
+    (`context_slices`), C = 1 + 2 x context_slices gray slices and `stacked_slices` is True.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -47,6 +55,15 @@ class ImageDataset:
     mean: list[float]
     std: list[float]
     memmap_path: Path | None = None
+    groups: list[str] = field(default_factory=list)
+    volume_index: torch.Tensor | None = None
+    stacked_slices: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.groups:  # no patient information: every image is its own group
+            self.groups = [f"image:{index}" for index in range(len(self))]
+        if self.volume_index is None:
+            self.volume_index = torch.full((len(self),), -1, dtype=torch.int64)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -59,9 +76,9 @@ class ImageDataset:
 class DiskDecodeStore:
     """Decoded files on disk, one small .npz per file, under hashed names (see the module docstring)."""
 
-    def __init__(self, folder: Path, root: Path, data_cfg: DataConfig) -> None:
+    def __init__(self, folder: Path, root: Path, data_cfg: DataConfig, pseudonymizer: Pseudonymizer) -> None:
         self.folder = folder
-        self.settings = settings_fingerprint(root, data_cfg)
+        self.settings = _hash(settings_fingerprint(root, data_cfg), pseudonymizer.fingerprint)
 
     def _entry(self, relative_path: str, stat: os.stat_result) -> Path:
         key = _hash(self.settings, relative_path, stat.st_size, stat.st_mtime_ns)
@@ -101,35 +118,61 @@ def needs_memmap(nbytes: int, cache_ram_mb: int) -> bool:
 
 def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
                  progress: Progress | None = None) -> ImageDataset:
-    """Scan `data_cfg.root` (the demo dataset when empty), using and filling the decoded cache."""
+    """Scan `data_cfg.root` (the demo dataset when empty), using and filling the decoded cache.
+
+    Slices of volumes are then chosen (`slices_per_volume`, `min_foreground`) and, with `context_slices`,
+    stacked with their neighbours; the dataset's report lists the images it holds, in tensor order.
+    """
+    stacked = stacked_channels(data_cfg)
     cache = cache_root(data_cfg)
     root = Path(data_cfg.root).expanduser() if data_cfg.root else demo_dataset_dir(cache)
-    store = DiskDecodeStore(cache / "decoded", root, data_cfg)
+    pseudonymizer = Pseudonymizer.for_folder(cache)
+    store = DiskDecodeStore(cache / "decoded", root, data_cfg, pseudonymizer)
     result = scan_folder(root, data_cfg, cancel=cancel, progress=progress, keep_pixels_at=data_cfg.image_size,
-                         store=store)
-    report = result.report
-    if report.readable == 0:
-        examples = "; ".join(f"{item.path}: {item.reason}" for item in report.skipped[:3]) or "no image files found"
-        raise ValueError(f"no readable images in {root}: {len(report.skipped)} files skipped, e.g. {examples}")
+                         store=store, pseudonymizer=pseudonymizer)
+    scanned = result.report
+    if scanned.readable == 0:
+        examples = "; ".join(f"{item.path}: {item.reason}" for item in scanned.skipped[:3]) or "no image files found"
+        raise ValueError(f"no readable images in {root}: {len(scanned.skipped)} files skipped, e.g. {examples}")
+    kept, left_out = select_slices(scanned.images, data_cfg)
+    stacks = context_stacks(scanned.images, kept, data_cfg.context_slices)
+    report = _chosen_report(scanned, kept, left_out)
 
-    channels = data_cfg.channels or (3 if any(record.channels == 3 for record in report.images) else 1)
-    dtype = np.uint16 if any(record.bit_depth > 8 for record in report.images) else np.uint8
-    shape = (report.readable, channels, data_cfg.image_size, data_cfg.image_size)
+    channels = stacked or data_cfg.channels or (3 if any(record.channels == 3 for record in report.images) else 1)
+    used = {index for stack in stacks for index in stack}
+    dtype = np.uint16 if any(scanned.images[index].bit_depth > 8 for index in used) else np.uint8
+    shape = (len(stacks), channels, data_cfg.image_size, data_cfg.image_size)
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    sources = [[result.pixels[index] for index in stack] for stack in stacks]
     memmap_path = None
     if needs_memmap(nbytes, data_cfg.cache_ram_mb):
-        memmap_path = cache / "arrays" / f"{_hash(store.settings, channels, dtype.__name__)}.npy"
-        array = _write_memmap(memmap_path, shape, dtype, result.pixels, channels)
+        selection = (data_cfg.slices_per_volume, data_cfg.min_foreground, data_cfg.context_slices)
+        memmap_path = cache / "arrays" / f"{_hash(store.settings, channels, dtype.__name__, selection)}.npy"
+        array = _write_memmap(memmap_path, shape, dtype, sources, channels)
     else:
         array = np.empty(shape, dtype=dtype)
-        _fill(array, result.pixels, channels)
-    del result
+        _fill(array, sources, channels)
+    del result, sources
 
     class_names = sorted(report.labels) if report.labels else []
     index = {name: number for number, name in enumerate(class_names)}
     labels = torch.tensor([index.get(record.label, -1) for record in report.images], dtype=torch.int64)
     mean, std = channel_stats(array)
-    return ImageDataset(torch.from_numpy(array), labels, class_names, report, channels, mean, std, memmap_path)
+    return ImageDataset(torch.from_numpy(array), labels, class_names, report, channels, mean, std, memmap_path,
+                        groups=[record.group for record in report.images],
+                        volume_index=_volume_numbers(report.images), stacked_slices=stacked is not None)
+
+
+def _chosen_report(scanned: ScanReport, kept: list[int], left_out: dict[str, int]) -> ScanReport:
+    """The scan report narrowed to the chosen images, with counts of the slices left out."""
+    images = [scanned.images[index] for index in kept]
+    return ScanReport(scanned.root, images, list(scanned.skipped), count_labels(images), dict(left_out))
+
+
+def _volume_numbers(images: list[ImageRecord]) -> torch.Tensor:
+    numbers: dict[str, int] = {}
+    return torch.tensor([-1 if record.volume is None else numbers.setdefault(record.volume, len(numbers))
+                         for record in images], dtype=torch.int64)
 
 
 def convert_frame(pixels: np.ndarray, channels: int, dtype: type) -> np.ndarray:
@@ -160,15 +203,20 @@ def channel_stats(array: np.ndarray) -> tuple[list[float], list[float]]:
     return [float(value) for value in mean], [float(max(value, 1e-6)) for value in std]
 
 
-def _fill(array: np.ndarray, pixels: list[np.ndarray], channels: int) -> None:
-    for row, frame in enumerate(pixels):
-        array[row] = convert_frame(frame, channels, array.dtype.type)
+def _fill(array: np.ndarray, sources: list[list[np.ndarray]], channels: int) -> None:
+    """Row i from sources[i]: one frame in the channel policy, or a 2.5-D stack of gray frames."""
+    for row, frames in enumerate(sources):
+        if len(frames) == 1:
+            array[row] = convert_frame(frames[0], channels, array.dtype.type)
+        else:
+            array[row] = np.concatenate([convert_frame(frame, 1, array.dtype.type) for frame in frames])
 
 
-def _write_memmap(path: Path, shape: tuple, dtype: type, pixels: list[np.ndarray], channels: int) -> np.ndarray:
+def _write_memmap(path: Path, shape: tuple, dtype: type, sources: list[list[np.ndarray]],
+                  channels: int) -> np.ndarray:
     def write(tmp: Path) -> None:
         target = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-        _fill(target, pixels, channels)
+        _fill(target, sources, channels)
         target.flush()
         del target
 

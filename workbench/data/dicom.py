@@ -1,6 +1,13 @@
-"""DICOM frames through pydicom: modality LUT (rescale), VOI window, MONOCHROME1 inversion, colour.
+"""DICOM frames through pydicom (compressed syntaxes through pylibjpeg and its plugins).
 
-The window is linear: values from `center - width/2` to `center + width/2` map to 0..1, clipped.
+The pixel pipeline, in order: stored values (BitsStored and signedness as pydicom decodes them), the
+modality LUT (RescaleSlope/Intercept, per frame for enhanced multi-frame files: Hounsfield units for CT),
+then the VOI LUT or a window (see `windows`), then MONOCHROME1 inversion. Values stay float32 until the
+window is applied.
+
+Every frame also carries `SliceFacts`: its position along the slice normal (from ImagePositionPatient
+and ImageOrientationPatient, or the per-frame functional groups), its series and patient identity (raw,
+in memory only) and whether it is a localizer.
 """
 from __future__ import annotations
 
@@ -15,9 +22,12 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from workbench.config import DataConfig
-from workbench.data.readers import MAX_PIXELS, Frame, UnreadableImage, bomb_reason, describe_error
+from workbench.data.readers import MAX_PIXELS, Frame, SliceFacts, UnreadableImage, bomb_reason, describe_error
+from workbench.data.windows import foreground_share, window_values
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_LOCALIZER_TYPES = ("LOCALIZER", "SCOUT")
+ORIENTATION_DECIMALS = 3
 
 
 def read_dicom_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
@@ -39,38 +49,65 @@ def read_dicom_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
         pixels = apply_color_lut(pixels, dataset)
         samples, bits_stored = 3, 16 if pixels.dtype == np.uint16 else 8
     per_frame = pixels if pixels.ndim == (4 if samples == 3 else 3) else pixels[None]  # (frames, H, W[, 3])
+    facts = slice_facts(dataset, len(per_frame))
     if samples == 3:
         scale = float(np.iinfo(per_frame.dtype).max) if per_frame.dtype.kind in "ui" else 1.0
         scale = min(scale, float(2 ** bits_stored - 1))
-        return [Frame(np.clip(frame.astype(np.float32) / scale, 0.0, 1.0), bit_depth, 3) for frame in per_frame]
+        return [Frame(np.clip(frame.astype(np.float32) / scale, 0.0, 1.0), bit_depth, 3, fact)
+                for frame, fact in zip(per_frame, facts)]
 
-    real = apply_modality_lut(per_frame, dataset).astype(np.float64)
+    hounsfield = is_hounsfield(dataset)
     frames = []
-    for values in real:
-        scaled = window_frame(values, dataset, data_cfg)
+    for index, stored in enumerate(per_frame):
+        values = modality_values(stored, dataset, index)
+        scaled = voi_values(values, dataset, data_cfg)
         if photometric == "MONOCHROME1":
             scaled = 1.0 - scaled
-        frames.append(Frame(scaled.astype(np.float32)[..., None], bit_depth, 1))
+        foreground = foreground_share(values, scaled, hounsfield)
+        frames.append(Frame(scaled[..., None], bit_depth, 1, facts[index], foreground))
     return frames
 
 
-def window_frame(values: np.ndarray, dataset: pydicom.Dataset, data_cfg: DataConfig) -> np.ndarray:
-    """Apply the VOI window chosen by `data_cfg.dicom_window` to modality values; result in [0, 1]."""
-    window = None
-    if data_cfg.dicom_window == "manual":
-        window = (data_cfg.window_center, data_cfg.window_width)
-    elif data_cfg.dicom_window == "file":
-        window = file_window(dataset)
-    if window is None:
-        return auto_window(values)
-    center, width = window
-    low = center - width / 2.0
-    return np.clip((values - low) / width, 0.0, 1.0)
+def modality_values(stored: np.ndarray, dataset: pydicom.Dataset, frame: int) -> np.ndarray:
+    """One frame's stored values through the modality LUT, as float32 (HU for CT)."""
+    rescale = _functional_group_item(dataset, frame, "PixelValueTransformationSequence")
+    if rescale is not None and "RescaleSlope" in rescale and "RescaleSlope" not in dataset:
+        slope, intercept = float(rescale.RescaleSlope), float(rescale.get("RescaleIntercept", 0.0))
+        return stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+    return np.asarray(apply_modality_lut(stored, dataset), dtype=np.float32)
+
+
+def voi_values(values: np.ndarray, dataset: pydicom.Dataset, data_cfg: DataConfig) -> np.ndarray:
+    """Modality values to [0, 1]: the file's VOI LUT when asked for the file's own and it has one, else a window."""
+    if data_cfg.dicom_window == "file" and "VOILUTSequence" in dataset:
+        lut = voi_lut(values, dataset.VOILUTSequence[0])
+        if lut is not None:
+            return lut
+    return window_values(values, data_cfg, file_window(dataset))
+
+
+def voi_lut(values: np.ndarray, item: pydicom.Dataset) -> np.ndarray | None:
+    """A VOI LUT Sequence item applied to modality values, scaled by the LUT's output range; None if malformed."""
+    try:
+        entries, first, bits = (int(value) for value in item.LUTDescriptor)
+        table = np.asarray(item.LUTData, dtype=np.float32).ravel()
+    except (AttributeError, TypeError, ValueError):
+        return None
+    entries = entries or 65536
+    if table.size < entries or bits <= 0:
+        return None
+    if first > 32767 and float(values.min()) < 0:
+        first -= 65536  # written as US, meant as SS: the LUT starts below zero (e.g. at -1024 HU)
+    positions = np.clip(np.rint(values) - first, 0, entries - 1).astype(np.int64)
+    return np.clip(table[positions] / np.float32(2 ** bits - 1), 0.0, 1.0)
 
 
 def file_window(dataset: pydicom.Dataset) -> tuple[float, float] | None:
-    """The file's own WindowCenter/WindowWidth (first value when several), or None."""
-    center, width = dataset.get("WindowCenter"), dataset.get("WindowWidth")
+    """The file's own WindowCenter/WindowWidth (first value when several, else the frame VOI group), or None."""
+    source = dataset if "WindowCenter" in dataset else _functional_group_item(dataset, 0, "FrameVOILUTSequence")
+    if source is None:
+        return None
+    center, width = source.get("WindowCenter"), source.get("WindowWidth")
     if center is None or width is None:
         return None
     try:
@@ -81,14 +118,77 @@ def file_window(dataset: pydicom.Dataset) -> tuple[float, float] | None:
     return (center, width) if width > 0 else None
 
 
-def auto_window(values: np.ndarray) -> np.ndarray:
-    """Map the 1st..99th percentile to 0..1 (full range when those coincide)."""
-    low, high = np.percentile(values, [1.0, 99.0])
-    if high <= low:
-        low, high = float(values.min()), float(values.max())
-    if high <= low:
-        return np.zeros_like(values, dtype=np.float64)
-    return np.clip((values - low) / (high - low), 0.0, 1.0)
+def is_hounsfield(dataset: pydicom.Dataset) -> bool:
+    """Whether modality values are Hounsfield units: a CT image, or a rescale type of HU."""
+    return str(dataset.get("Modality", "")).upper() == "CT" or str(dataset.get("RescaleType", "")).upper() == "HU"
+
+
+def slice_facts(dataset: pydicom.Dataset, frames: int) -> list[SliceFacts]:
+    """Position, orientation, series and patient identity of each frame (see `SliceFacts`)."""
+    series = _text(dataset, "SeriesInstanceUID")
+    group = next((f"{kind}:{value}" for kind, value in (("patient", _text(dataset, "PatientID")),
+                                                          ("study", _text(dataset, "StudyInstanceUID")),
+                                                          ("series", series)) if value), None)
+    image_type = [str(value).upper() for value in (dataset.get("ImageType") or [])]
+    localizer = any(kind in image_type for kind in _LOCALIZER_TYPES)
+    orientation = _orientation(dataset)
+    positions = _positions(dataset, frames, orientation)
+    if frames > 1:
+        volume = f"{series}|{_text(dataset, 'SOPInstanceUID')}" if series else ""
+    elif series and positions[0] is not None:
+        volume = series
+    else:
+        volume = None  # a single 2-D image (a radiograph, a photo): not part of a volume
+    rounded = tuple(round(value, ORIENTATION_DECIMALS) + 0.0 for value in orientation) if orientation else None
+    return [SliceFacts(volume, group, position, rounded, localizer) for position in positions]
+
+
+def _text(dataset: pydicom.Dataset, keyword: str) -> str:
+    return str(dataset.get(keyword, "") or "").strip()
+
+
+def _functional_group_item(dataset: pydicom.Dataset, frame: int, keyword: str) -> pydicom.Dataset | None:
+    """The first item of `keyword` in frame `frame`'s per-frame group, else in the shared group, else None."""
+    for groups, index in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+        sequence = dataset.get(groups)
+        if sequence is not None and len(sequence) > index and keyword in sequence[index]:
+            items = sequence[index][keyword].value
+            if items:
+                return items[0]
+    return None
+
+
+def _orientation(dataset: pydicom.Dataset) -> tuple[float, ...] | None:
+    source = dataset if "ImageOrientationPatient" in dataset else _functional_group_item(
+        dataset, 0, "PlaneOrientationSequence")
+    try:
+        values = tuple(float(value) for value in source.ImageOrientationPatient)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return values if len(values) == 6 else None
+
+
+def _positions(dataset: pydicom.Dataset, frames: int, orientation: tuple[float, ...] | None) -> list[float | None]:
+    """Each frame's ImagePositionPatient projected on the slice normal (row x column direction), in mm."""
+    if orientation is None:
+        return [None] * frames
+    normal = np.cross(np.array(orientation[:3]), np.array(orientation[3:]))
+    per_frame = [_functional_group_item(dataset, index, "PlanePositionSequence") for index in range(frames)]
+    if frames > 1 and all(item is not None and "ImagePositionPatient" in item for item in per_frame):
+        return [float(np.dot(_vector(item.ImagePositionPatient), normal)) for item in per_frame]
+    if "ImagePositionPatient" not in dataset:
+        return [None] * frames
+    first = float(np.dot(_vector(dataset.ImagePositionPatient), normal))
+    offsets = dataset.get("GridFrameOffsetVector")
+    if frames > 1:
+        if offsets is None or len(offsets) != frames:
+            return [None] * frames
+        return [first + float(offset) for offset in offsets]
+    return [first]
+
+
+def _vector(values) -> np.ndarray:
+    return np.array([float(value) for value in values])
 
 
 def _open(path: Path) -> tuple[pydicom.Dataset, bool]:
@@ -131,9 +231,9 @@ def _decode_pixels(dataset: pydicom.Dataset, path: Path) -> np.ndarray:
             return dataset.pixel_array
         except Exception as error:
             if syntax is not None and syntax.is_compressed:
-                if "missing dependencies" in str(error):
+                if "missing dependencies" in str(error) or "no pixel data decoders" in str(error):
                     raise UnreadableImage(f"compressed DICOM ({syntax.name}) and no decoder installed: "
                                           "install pylibjpeg") from None
-                raise UnreadableImage(f"compressed DICOM ({syntax.name}) could not be decoded by the installed "
-                                      "decoders (installing pylibjpeg may help)") from None
+                raise UnreadableImage(f"compressed DICOM ({syntax.name}) that the installed decoders "
+                                      "(pylibjpeg, Pillow) cannot decode") from None
             raise UnreadableImage(f"DICOM pixel data unreadable ({describe_error(error, path)})") from None

@@ -1,6 +1,9 @@
-"""Reading one image file into float frames in [0, 1]: Pillow formats and DICOM.
+"""Reading one image file into float frames in [0, 1]: Pillow formats, DICOM and NIfTI.
 
-Pillow files give one frame (the first page of a multi-page TIFF); DICOM gives one per frame.
+Pillow files give one frame (the first page of a multi-page TIFF); DICOM gives one per frame; a NIfTI
+volume gives one per slice along its last axis. Frames of volumes carry `SliceFacts` (where the slice lies,
+which series and patient it belongs to); those identifiers stay in memory and are hashed before anything
+is written.
 
 Every failure of a bad file becomes `UnreadableImage` with a short human reason, so a scan can list
 what it skipped and why without ever stopping on one file.
@@ -22,6 +25,7 @@ MAX_PIXELS = 100_000_000
 
 PILLOW_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_EXTENSIONS = PILLOW_EXTENSIONS | DICOM_EXTENSIONS
 _DICOM_MAGIC_OFFSET = 128
 
@@ -35,12 +39,33 @@ class UnreadableImage(Exception):
 
 
 @dataclass
+class SliceFacts:
+    """Where a frame of a volume lies and whom it belongs to (raw identifiers: in memory only).
+
+    `volume_key`: the series it belongs to (None: the file itself is the volume). `group_key`: the
+    patient-level identity (PatientID, else StudyInstanceUID, else the series; None: decided by folder).
+    `position`: distance along the slice normal in mm (None: keep the file's frame order).
+    """
+
+    volume_key: str | None
+    group_key: str | None
+    position: float | None
+    orientation: tuple[float, ...] | None
+    localizer: bool = False
+
+
+@dataclass
 class Frame:
-    """One decoded 2-D image: float32 (H, W, C) in [0, 1], C = 1 or 3."""
+    """One decoded 2-D image: float32 (H, W, C) in [0, 1], C = 1 or 3.
+
+    `foreground`: the share of the slice that is not air/background (volumes only, else None).
+    """
 
     pixels: np.ndarray
     bit_depth: int
     source_channels: int
+    facts: SliceFacts | None = None
+    foreground: float | None = None
 
 
 def has_dicom_preamble(path: Path) -> bool:
@@ -53,11 +78,16 @@ def has_dicom_preamble(path: Path) -> bool:
         return False
 
 
+def is_nifti(path: Path) -> bool:
+    """A NIfTI file by its name: `.nii` or `.nii.gz`."""
+    return Path(path).name.lower().endswith(NIFTI_SUFFIXES)
+
+
 def is_candidate(path: Path) -> bool:
-    """Whether a scan should try to read this file: an image extension, or a DICOM preamble."""
+    """Whether a scan should try to read this file: an image extension, NIfTI, or a DICOM preamble."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in IMAGE_EXTENSIONS:
+    if suffix in IMAGE_EXTENSIONS or is_nifti(path):
         return True
     return has_dicom_preamble(path)
 
@@ -71,6 +101,9 @@ def read_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
         if path.suffix.lower() in DICOM_EXTENSIONS or has_dicom_preamble(path):
             from workbench.data.dicom import read_dicom_frames  # pydicom loads only when needed
             return read_dicom_frames(path, data_cfg)
+        if is_nifti(path):
+            from workbench.data.nifti import read_nifti_frames  # nibabel loads only when needed
+            return read_nifti_frames(path, data_cfg)
         return [_read_pillow(path)]
     except UnreadableImage:
         raise

@@ -3,6 +3,10 @@
 With `keep_pixels_at=S` every frame is also brought to S x S in the same pass (center crop of the
 longer side to a square, then an antialiased resize), so the cache is built without a second decode.
 Kept pixels are integer arrays (S, S, C): uint8 for 8-bit sources, uint16 for deeper ones.
+
+Slices of a volume (a DICOM series, a multi-frame file, a NIfTI file) come out together, ordered along
+the slice normal, with localizer/scout images left out (see `volumes`). Series, patient and folder
+identities appear only as salted hashes (see `privacy`).
 """
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ import torch.nn.functional as F
 
 from workbench.config import DataConfig
 from workbench.control import CancelToken, Progress
+from workbench.data.privacy import Pseudonymizer
 from workbench.data.readers import Frame, UnreadableImage, is_candidate, read_frames
+from workbench.data.volumes import assemble_volumes
 
 MISSING_FROM_CSV = "listed in labels CSV but not found"
 NOT_AN_IMAGE_IN_CSV = "listed in labels CSV but not an image file"
@@ -27,7 +33,13 @@ NOT_AN_IMAGE_IN_CSV = "listed in labels CSV but not an image file"
 
 @dataclass
 class ImageRecord:
-    """One readable 2-D image (one frame of a file); `path` is relative to the scanned root, posix."""
+    """One readable 2-D image (one frame of a file); `path` is relative to the scanned root, posix.
+
+    `volume`: an opaque id of the volume the image is a slice of (None for a plain 2-D image), and
+    `slice_index` its place in that volume, ordered along the slice normal. `group`: an opaque id of the
+    patient (else study, series or folder) for patient-level splits. Both ids are salted hashes.
+    `foreground`: the share of a slice that is not air (volumes only).
+    """
 
     path: str
     frame: int
@@ -36,6 +48,10 @@ class ImageRecord:
     width: int
     channels: int
     bit_depth: int
+    volume: str | None = None
+    slice_index: int = 0
+    group: str = ""
+    foreground: float | None = None
 
 
 @dataclass
@@ -54,6 +70,7 @@ class ScanReport:
     images: list[ImageRecord] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     labels: dict[str, int] | None = None
+    slices_left_out: dict[str, int] = field(default_factory=dict)
 
     @property
     def readable(self) -> int:
@@ -67,6 +84,8 @@ class ScanReport:
             "root_name": Path(self.root).name,
             "readable": self.readable,
             "files": len({record.path for record in self.images}),
+            "volumes": len({record.volume for record in self.images if record.volume is not None}),
+            "slices_left_out": dict(self.slices_left_out),
             "labels": dict(self.labels) if self.labels is not None else None,
             "unlabelled": sum(record.label is None for record in self.images),
             "skipped": [{"path": item.path, "reason": item.reason} for item in self.skipped],
@@ -87,12 +106,18 @@ class ScanResult:
 
 @dataclass
 class FrameInfo:
-    """The facts of one decoded frame that a report needs."""
+    """The facts of one decoded frame that a report needs (identities as salted hashes only)."""
 
     height: int
     width: int
     channels: int
     bit_depth: int
+    volume: str | None = None
+    group: str | None = None
+    position: float | None = None
+    orientation: list[float] | None = None
+    localizer: bool = False
+    foreground: float | None = None
 
 
 @dataclass
@@ -113,11 +138,14 @@ class DecodeStore(Protocol):
 
 
 def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, progress: Progress | None = None,
-                keep_pixels_at: int | None = None, store: DecodeStore | None = None) -> ScanResult:
+                keep_pixels_at: int | None = None, store: DecodeStore | None = None,
+                pseudonymizer: Pseudonymizer | None = None) -> ScanResult:
     """Walk `root`, decode each candidate file once and return the report (and resized frames).
 
-    `store`, when given, is asked first for every file (a hit is not decoded) and told every new decode.
+    `store`, when given, is asked first for every file (a hit is not decoded) and told every new decode;
+    it must have been made with the same `pseudonymizer` (default: a fresh one for this scan only).
     """
+    pseudonymizer = pseudonymizer or Pseudonymizer.ephemeral()
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"not a folder: {root}")
@@ -125,31 +153,38 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
     candidates = list_candidates(root)
     report = ScanReport(root=str(root))
     kept: list[np.ndarray] | None = [] if keep_pixels_at else None
+    infos: list[FrameInfo] = []
     limit = data_cfg.max_images or None
     for done, (relative, path) in enumerate(candidates):
         if cancel is not None:
             cancel.raise_if_cancelled()
         if limit is not None and report.readable >= limit:
             break
-        decoded = _decoded_file(relative, path, data_cfg, keep_pixels_at, store)
+        decoded = _decoded_file(relative, path, data_cfg, keep_pixels_at, store, pseudonymizer)
         if decoded.reason is not None:
             report.skipped.append(SkippedFile(relative, decoded.reason))
         else:
             take = len(decoded.frames) if limit is None else min(len(decoded.frames), limit - report.readable)
             label = csv_labels.get(relative) if csv_labels is not None else None
             for index, info in enumerate(decoded.frames[:take]):
-                report.images.append(ImageRecord(relative, index, label, info.height, info.width,
-                                                 info.channels, info.bit_depth))
+                report.images.append(ImageRecord(relative, index, label, info.height, info.width, info.channels,
+                                                 info.bit_depth, info.volume, 0, info.group or "",
+                                                 info.foreground))
+            infos.extend(decoded.frames[:take])
             if kept is not None:
                 kept.extend(decoded.pixels[:take])
         if progress is not None:
             progress(done + 1, len(candidates))
     if progress is not None:
         progress(len(candidates), len(candidates))
+    order, left_out = assemble_volumes(report.images, infos)
+    report.images = [report.images[index] for index in order]
+    kept = [kept[index] for index in order] if kept is not None else None
+    report.skipped.extend(left_out)
     if csv_labels is not None:
         report.skipped.extend(_csv_rows_without_image(root, csv_labels, {rel for rel, _ in candidates}))
-    else:
-        _label_by_subfolder(report.images)
+    folder_labels = csv_labels is None and _label_by_subfolder(report.images)
+    assign_folder_groups(report.images, folder_labels, pseudonymizer)
     report.labels = count_labels(report.images)
     return ScanResult(report, kept)
 
@@ -224,45 +259,84 @@ def quantize(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.rint(np.clip(pixels, 0.0, 1.0) * top).astype(dtype)
 
 
-def decode_file(path: Path, data_cfg: DataConfig, keep_pixels_at: int | None) -> DecodedFile:
-    """Decode one file: frames' facts and (optionally) square integer pixels, or the failure reason."""
+def decode_file(path: Path, data_cfg: DataConfig, keep_pixels_at: int | None, relative: str = "",
+                pseudonymizer: Pseudonymizer | None = None) -> DecodedFile:
+    """Decode one file: frames' facts and (optionally) square integer pixels, or the failure reason.
+
+    Series and patient identities are replaced by pseudonyms here, before anything can be stored.
+    """
     try:
         frames: list[Frame] = read_frames(path, data_cfg)
     except UnreadableImage as error:
         return DecodedFile(reason=error.reason)
     if not frames:
         return DecodedFile(reason="no frames")
-    infos = [FrameInfo(frame.pixels.shape[0], frame.pixels.shape[1], frame.pixels.shape[2], frame.bit_depth)
-             for frame in frames]
+    pseudonymizer = pseudonymizer or Pseudonymizer.ephemeral()
+    infos = [frame_info(frame, relative, pseudonymizer) for frame in frames]
     pixels = None
     if keep_pixels_at:
         pixels = [quantize(square_resize(frame.pixels, keep_pixels_at), frame.bit_depth) for frame in frames]
     return DecodedFile(infos, pixels)
 
 
+def frame_info(frame: Frame, relative: str, pseudonymizer: Pseudonymizer) -> FrameInfo:
+    """A frame's facts with its series and patient identities as pseudonyms."""
+    height, width, channels = frame.pixels.shape
+    info = FrameInfo(height, width, channels, frame.bit_depth, foreground=frame.foreground)
+    facts = frame.facts
+    if facts is None:
+        return info
+    if facts.volume_key is not None:
+        info.volume = pseudonymizer.pseudonym("volume", facts.volume_key or f"file:{relative}")
+    if facts.group_key is not None:
+        info.group = pseudonymizer.pseudonym("group", facts.group_key)
+    info.position = facts.position
+    info.orientation = list(facts.orientation) if facts.orientation is not None else None
+    info.localizer = facts.localizer
+    return info
+
+
 def _decoded_file(relative: str, path: Path, data_cfg: DataConfig, keep_pixels_at: int | None,
-                  store: DecodeStore | None) -> DecodedFile:
+                  store: DecodeStore | None, pseudonymizer: Pseudonymizer) -> DecodedFile:
     if store is None:
-        return decode_file(path, data_cfg, keep_pixels_at)
+        return decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer)
     try:
         stat = path.stat()
     except OSError:
         return DecodedFile(reason="file vanished during the scan")
     decoded = store.lookup(relative, stat)
     if decoded is None:
-        decoded = decode_file(path, data_cfg, keep_pixels_at)
+        decoded = decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer)
         store.store(relative, stat, decoded)
     return decoded
 
 
-def _label_by_subfolder(images: list[ImageRecord]) -> None:
-    """First path component is the label when at least two sub-folders hold images; root images stay None."""
+def _label_by_subfolder(images: list[ImageRecord]) -> bool:
+    """First path component is the label when at least two sub-folders hold images; root images stay None.
+
+    Returns whether sub-folders became labels."""
     folders = {record.path.split("/", 1)[0] for record in images if "/" in record.path}
     if len(folders) < 2:
-        return
+        return False
     for record in images:
         if "/" in record.path:
             record.label = record.path.split("/", 1)[0]
+    return True
+
+
+def assign_folder_groups(images: list[ImageRecord], folders_are_labels: bool, pseudonymizer: Pseudonymizer) -> None:
+    """Give images without a patient identity the group of their top-level folder.
+
+    The top-level folder is the one below the class folder when sub-folders are labels; an image directly
+    in the root (or in its class folder) is a group of its own (with all slices of its volume).
+    """
+    skip = 1 if folders_are_labels else 0
+    for record in images:
+        if record.group:
+            continue
+        parts = record.path.split("/")
+        key = "/".join(parts[:skip + 1]) if len(parts) - skip >= 2 else record.path
+        record.group = pseudonymizer.pseudonym("folder", key)
 
 
 def _csv_rows_without_image(root: Path, labels: dict[str, str], candidates: set[str]) -> list[SkippedFile]:

@@ -1,16 +1,33 @@
-"""`python main.py bench`: images/s of the whole training step (data path included) against the model
-step alone on ready tensors. Their ratio shows whether the data path slows training."""
+"""Timing training steps: images/s of the whole step (data path included) and of the model step alone on
+ready tensors. Their ratio shows whether the data path slows training. `python main.py bench` prints them
+(see `workbench.bench.command`)."""
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
+from typing import Callable
 
 import torch
 
-from workbench.engine.device import describe_device
+from workbench.config import RunConfig
 from workbench.engine.trainer import Trainer
 
 WARMUP_STEPS = 3
+
+
+def images_per_second(step: Callable[[], None], steps: int, warmup: int, batch_size: int,
+                      device: torch.device) -> float:
+    """Images per second over `steps` calls of `step` (one optimiser step on `batch_size` images each),
+    after `warmup` untimed calls."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return steps * batch_size / (time.perf_counter() - started)
 
 
 def _sync(device: torch.device) -> None:
@@ -18,50 +35,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _images_per_second(trainer: Trainer, steps: int, augment=None) -> float:
-    """Time `steps` training steps; with `augment`, views come from it instead of the augmenter."""
+def data_path_speed(trainer: Trainer, steps: int, rounds: int = 2, warmup: int = WARMUP_STEPS) -> dict[str, float]:
+    """Whole-step and model-only images/s of a prepared trainer, alternating `rounds` times; medians."""
     batches = trainer.batches()
-    for _ in range(WARMUP_STEPS):
-        trainer.train_step(next(batches), augment)
-    _sync(trainer.device)
-    started = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step(next(batches), augment)
-    _sync(trainer.device)
-    return steps * trainer.batch_size / (time.perf_counter() - started)
+    ready = trainer.augment(trainer.images[: trainer.batch_size].to(trainer.device))
+    ready_views = lambda images: ready[: len(images)]  # noqa: E731  the model step on ready tensors
+    whole, model_only = [], []
+    for _ in range(rounds):
+        for views, results in ((None, whole), (ready_views, model_only)):
+            step = lambda: trainer.train_step(next(batches), views)  # noqa: E731
+            results.append(images_per_second(step, steps, warmup, trainer.batch_size, trainer.device))
+    whole_step, model_step = statistics.median(whole), statistics.median(model_only)
+    return {"whole_step": whole_step, "model_step": model_step, "ratio": whole_step / model_step}
 
 
-def measure(config, steps: int) -> dict[str, float]:
-    """Whole-step and model-only throughput for a config, alternating twice to even out noise."""
+def measure(config: RunConfig, steps: int, rounds: int = 2, warmup: int = WARMUP_STEPS) -> dict:
+    """`data_path_speed` for a config, with the precision and device it resolved to."""
     with tempfile.TemporaryDirectory() as folder:
         trainer = Trainer(config, run_dir=folder)
         trainer.prepare()
-        ready = trainer.augment(trainer.images[: trainer.batch_size].to(trainer.device))
-        ready_views = lambda images: ready[: len(images)]  # noqa: E731  the model step on ready tensors
-        whole, model_only = [], []
-        for _ in range(2):
-            whole.append(_images_per_second(trainer, steps))
-            model_only.append(_images_per_second(trainer, steps, ready_views))
-    best_whole, best_model = max(whole), max(model_only)
-    return {"whole_step": best_whole, "model_step": best_model, "ratio": best_whole / best_model,
-            "precision": trainer.precision, "device": str(trainer.device)}
-
-
-def run_benchmark(config_path: str | None, steps: int = 20, versus: str | None = None) -> int:
-    """Print the benchmark for a config file (default: the quick CPU demo)."""
-    from workbench.engine.presets import quick_cpu_demo
-    from workbench.tasks import load_config
-
-    config = load_config(config_path) if config_path else quick_cpu_demo()
-    config.train.steps = 10 ** 6
-    tasks = "+".join(config.tasks)
-    print(f"Benchmark: {tasks} on {config.model.backbone}, {config.data.image_size} px, batch "
-          f"{config.train.batch_size}, {describe_device(config.train.device, config.train.precision)}")
-    result = measure(config, steps)
-    print(f"  whole training step (augmentation included): {result['whole_step']:8.1f} img/s")
-    print(f"  model step alone on ready tensors:            {result['model_step']:8.1f} img/s")
-    print(f"  ratio (goal >= 0.9):                          {result['ratio']:8.2f}")
-    if versus == "lightly":
-        print("  --vs lightly: the side-by-side comparison is not built yet (see the speed issue).")
-        return 1
-    return 0
+        result = data_path_speed(trainer, steps, rounds, warmup)
+    return {**result, "precision": trainer.precision, "device": str(trainer.device),
+            "channels_last": trainer.channels_last}

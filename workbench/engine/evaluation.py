@@ -1,4 +1,5 @@
-"""Cheap, bounded health checks during training: embedding spread, rank and a kNN probe."""
+"""Cheap, bounded health checks during training: embedding spread and rank, alignment and uniformity,
+and kNN and linear probes on a fixed evaluation subset."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,8 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workbench.engine.health import COLLAPSE_STD  # noqa: F401  (re-exported for older imports)
+from workbench.data.splits import group_split
 from workbench.metrics import alignment, effective_rank, embedding_std, knn_accuracy, uniformity
+from workbench.metrics.linear_probe import linear_probe
+
 
 @dataclass(frozen=True)
 class EvalSubset:
@@ -22,8 +25,12 @@ class EvalSubset:
         return len(self.knn_train) > 0 and len(self.knn_test) > 0
 
 
-def choose_eval_subset(labels: torch.Tensor, size: int, test_fraction: float, seed: int) -> EvalSubset:
-    """Pick the evaluation subset (labelled images first) and split it for the probe, reproducibly."""
+def choose_eval_subset(labels: torch.Tensor, size: int, test_fraction: float, seed: int,
+                       groups: list[str] | None = None) -> EvalSubset:
+    """Pick the evaluation subset (labelled images first) and split it for the probe, reproducibly.
+
+    With `groups` (pseudonymous patient or volume ids), images of one group never sit on both sides of
+    the probe's split: slices of one patient are near-duplicates and would flatter the accuracy."""
     generator = torch.Generator().manual_seed(seed + 7919)
     order = torch.randperm(len(labels), generator=generator)
     labelled = order[labels[order] >= 0]
@@ -34,6 +41,12 @@ def choose_eval_subset(labels: torch.Tensor, size: int, test_fraction: float, se
     if len(torch.unique(subset_labels[positions])) < 2:
         empty = torch.empty(0, dtype=torch.long)
         return EvalSubset(indices, empty, empty)
+    if groups is not None:
+        picked = [groups[i] for i in indices[positions].tolist()]
+        if len(set(picked)) < len(picked):  # some group holds several images: split by group
+            train, test = group_split(picked, test_fraction, seed)
+            if train and test:
+                return EvalSubset(indices, positions[train], positions[test])
     num_test = max(1, int(round(len(positions) * test_fraction)))
     return EvalSubset(indices, positions[num_test:], positions[:num_test])
 
@@ -56,13 +69,15 @@ def embed(encoder: nn.Module, images: torch.Tensor, normalize, device: torch.dev
 def health_values(embeddings: torch.Tensor, labels: torch.Tensor, subset: EvalSubset, k: int,
                   view_pair: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
     """embedding_std, effective_rank, uniformity, alignment of two augmented views (when given) and,
-    when the subset has labels, knn_accuracy."""
+    when the subset has labels, knn_accuracy and linear_accuracy (an online linear probe on the same split)."""
     values = {"embedding_std": embedding_std(embeddings), "effective_rank": effective_rank(embeddings),
               "uniformity": uniformity(embeddings)}
     if view_pair is not None:
         values["alignment"] = alignment(*view_pair)
     if subset.has_probe:
         labels = labels.to(embeddings.device)
-        values["knn_accuracy"] = knn_accuracy(embeddings[subset.knn_train], labels[subset.knn_train],
-                                              embeddings[subset.knn_test], labels[subset.knn_test], k)
+        train_z, train_y = embeddings[subset.knn_train], labels[subset.knn_train]
+        test_z, test_y = embeddings[subset.knn_test], labels[subset.knn_test]
+        values["knn_accuracy"] = knn_accuracy(train_z, train_y, test_z, test_y, k)
+        values["linear_accuracy"] = linear_probe(train_z, train_y, test_z, test_y, int(labels.max()) + 1).accuracy
     return values

@@ -7,6 +7,10 @@ COLLAPSE_STD = 0.1
 COLLAPSE_ADVICE = ("the encoder maps every image to nearly the same point, so it has stopped telling images "
                    "apart. Try a lower learning rate, a larger batch, stronger augmentations, adding a "
                    "predictor, or a task with negatives (SimCLR).")
+RANK_DROP = 0.15
+"""Effective rank below this share of its best value: the embeddings use only a few directions."""
+RANK_ADVICE = ("features are becoming redundant. Try stronger augmentations, a larger projector, or a "
+               "variance/covariance term (VICReg, Barlow Twins).")
 DIVERGENCE_ADVICE = ("training is getting worse instead of better. Try a lower learning rate, a longer "
                      "warm-up, stronger gradient clipping, or a larger batch.")
 
@@ -51,3 +55,19 @@ class DivergenceDetector:
         self._warned = True
         return (f"The loss is diverging: {loss:.4f} at step {step}, above its starting value {self._first:.4f} "
                 f"after having reached {self._best:.4f}; " + DIVERGENCE_ADVICE)
+
+
+class DimensionalCollapseDetector:
+    """Warns once when the effective rank falls far below its best value while the spread stays healthy."""
+
+    def __init__(self) -> None:
+        self._best = 0.0
+        self._warned = False
+
+    def check(self, step: int, effective_rank: float, embedding_std: float) -> str | None:
+        self._best = max(self._best, effective_rank)
+        if self._warned or embedding_std < COLLAPSE_STD or effective_rank >= RANK_DROP * self._best:
+            return None
+        self._warned = True
+        return (f"The embeddings use fewer and fewer directions (effective rank {effective_rank:.1f}, down from "
+                f"{self._best:.1f}): " + RANK_ADVICE)

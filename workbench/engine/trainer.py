@@ -19,7 +19,7 @@ from workbench.engine import distributed
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from workbench.engine.device import autocast, resolve_device, resolve_precision
 from workbench.engine.evaluation import choose_eval_subset, embed, health_values
-from workbench.engine.health import CollapseDetector, DivergenceDetector
+from workbench.engine.health import CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
 from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, EventHandler,
                                      FailedEvent, FinishedEvent, PausedEvent, StartedEvent, StepEvent, WarningEvent)
@@ -106,6 +106,10 @@ class Trainer:
             return self._emit(FinishedEvent(self.step, str(self.run_dir), stopped=True))
         except (CheckpointError, ValueError, FileNotFoundError) as error:
             return self._fail(str(error))
+        except OSError as error:
+            reason = error.strerror or str(error)
+            return self._fail(f"Could not write to the run folder at step {self.step}: {reason}. Free some disk "
+                              "space (or choose another runs folder) and resume the run.")
         except Exception as error:
             self._fail(f"Unexpected error: {type(error).__name__}: {error}")
             raise
@@ -142,10 +146,10 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = self._make_optimizer()
         self.augmenter = BatchAugmenter(cfg.augment, dataset.channels, cfg.data.image_size, dataset.mean,
-                                        dataset.std)
+                                        dataset.std, colour=not dataset.stacked_slices)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.train.seed * 1000 + self.dist.rank)
         self.eval_subset = choose_eval_subset(self.labels, cfg.eval.subset_size, cfg.eval.knn_test_fraction,
-                                              cfg.train.seed)
+                                              cfg.train.seed, dataset.groups)
         self.trained = (DistributedDataParallel(self.model, device_ids=[self.device.index]
                                                 if self.device.type == "cuda" else None)
                         if self.dist.enabled else self.model)
@@ -155,6 +159,7 @@ class Trainer:
             save_config(cfg, self.folder.config_path)
             self._write_scan_report()
         self._collapse = CollapseDetector()
+        self._narrowing = DimensionalCollapseDetector()
         self._divergence = DivergenceDetector(cfg.train.warmup_steps)
 
     def _place_images(self, images: torch.Tensor) -> torch.Tensor:
@@ -196,7 +201,8 @@ class Trainer:
                 "mean": [float(v) for v in self.dataset.mean], "std": [float(v) for v in self.dataset.std],
                 "pixel_range": 255.0 if self.dataset.images.dtype == torch.uint8 else 65535.0,
                 "dicom_window": data.dicom_window, "window_center": data.window_center,
-                "window_width": data.window_width, "class_names": list(self.dataset.class_names),
+                "window_width": data.window_width, "context_slices": data.context_slices,
+                "slices_per_volume": data.slices_per_volume, "min_foreground": data.min_foreground, "class_names": list(self.dataset.class_names),
                 "tasks": list(self.config.tasks)}
 
     def _save_checkpoint(self) -> None:
@@ -350,9 +356,10 @@ class Trainer:
         write_embedding_map(map_path, self.step, embeddings, self.labels[subset.indices], records,
                             self.dataset.class_names)
         self._emit(EmbeddingMapEvent(self.step, str(map_path)))
-        warning = self._collapse.check(self.step, values["embedding_std"])
-        if warning:
-            self._emit(WarningEvent(self.step, warning))
+        for warning in (self._collapse.check(self.step, values["embedding_std"]),
+                        self._narrowing.check(self.step, values["effective_rank"], values["embedding_std"])):
+            if warning:
+                self._emit(WarningEvent(self.step, warning))
 
     # ------------------------------------------------------------------- ends
     def _finish(self, stopped: bool) -> Event:
@@ -367,7 +374,10 @@ class Trainer:
 
     def _emit(self, event: Event) -> Event:
         if self.dist.is_main:
-            if self.run_dir.is_dir():
-                self.folder.append_event(event)
+            try:
+                if self.run_dir.is_dir():
+                    self.folder.append_event(event)
+            except OSError:
+                pass  # a full disk must not hide the event from the user; the checkpoint holds the state
             self._on_event(event)
         return event

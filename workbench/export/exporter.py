@@ -94,7 +94,7 @@ def export_run(run_dir: str | Path, fmt: str, checkpoint: str | Path | None = No
         (staging / SPEC_NAME).write_text(json.dumps(description, indent=1), encoding="utf-8")
         write_model_card(staging / "MODEL_CARD.md", description, config, folder)
         report(2, 3)
-        _replace_folder(staging, target)
+        replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -109,8 +109,8 @@ def _model_section(config: RunConfig) -> dict:
 
 def _input_section(spec: dict) -> dict:
     keys = ("channels", "image_size", "mean", "std", "pixel_range", "dicom_window", "window_center",
-            "window_width")
-    section = {key: spec[key] for key in keys}
+            "window_width", "context_slices", "slices_per_volume", "min_foreground")
+    section = {key: spec[key] for key in keys if key in spec}
     section["expects"] = "float32 images in [0, 1], shape (batch, channels, image_size, image_size)"
     return section
 
@@ -129,7 +129,7 @@ def _write_model(model: NormalizedEncoder, spec: dict, fmt: str, path: Path) -> 
                           opset_version=ONNX_OPSET, dynamo=False)
 
 
-def _replace_folder(staging: Path, target: Path) -> None:
+def replace_folder(staging: Path, target: Path) -> None:
     """Swap the finished staging folder into place; an older export of the same format is replaced."""
     old = None
     if target.exists():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.config import RunConfig
+from workbench.data import WINDOW_PRESETS
 from workbench.engine.events import EvalEvent, StartedEvent
 from workbench.engine.runs import RunFolder
 
@@ -56,13 +57,18 @@ def write_model_card(path: Path, description: dict, config: RunConfig, folder: R
         "## Limitations",
         "- Trained without labels on one dataset: embeddings reflect that data's variation and may not transfer.",
         "- Not a diagnostic device. Validate any downstream model on held-out data before relying on it.",
-        "- The training data's file names and patient identifiers are not recorded in this export.",
+        "- De-identified: no DICOM tag values (patient name, IDs, dates, institution, UIDs) and no file paths of "
+        "the training data are recorded in this export; patients and series were only ever handled as salted, "
+        "one-way pseudonyms in memory.",
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def _window_text(spec: dict) -> str:
+    if spec["dicom_window"] in WINDOW_PRESETS:
+        level, width = WINDOW_PRESETS[spec["dicom_window"]]
+        return f"{spec['dicom_window'].replace('_', ' ')} preset: level {level:g} HU, width {width:g} HU"
     if spec["dicom_window"] == "manual":
         return f"level {spec['window_center']:g}, width {spec['window_width']:g}"
     if spec["dicom_window"] == "auto":

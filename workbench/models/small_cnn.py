@@ -1,6 +1,7 @@
 """A small, fast CNN: enough to learn something on a laptop CPU in a few minutes."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -20,3 +21,8 @@ def small_cnn(in_channels: int, widths: tuple[int, ...] = (32, 64, 128, 256)) ->
         blocks.append(_conv_block(previous, width))
         previous = width
     return nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+
+
+def small_cnn_feature_map(body: nn.Sequential, images: torch.Tensor) -> torch.Tensor:
+    """The last conv block's (B, widths[-1], H/16, W/16) map of a `small_cnn` body, before pooling."""
+    return body[:-2](images)  # the body ends in AdaptiveAvgPool2d, Flatten

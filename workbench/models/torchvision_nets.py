@@ -1,6 +1,7 @@
 """ResNets and ViTs from torchvision, adapted to 1 or 3 channels and small images. Never downloads weights."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torchvision import models
 
@@ -35,3 +36,27 @@ def vit_body(in_channels: int, image_size: int, patch_size: int, hidden_dim: int
         net.conv_proj = conv
     net.heads = nn.Identity()
     return net, hidden_dim
+
+
+def resnet_feature_map(net: models.ResNet, images: torch.Tensor) -> torch.Tensor:
+    """The last stage's (B, C, h, w) feature map of a torchvision ResNet, before pooling."""
+    x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
+    return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+
+
+def vit_tokens(net: models.VisionTransformer, images: torch.Tensor,
+               keep: torch.Tensor | None = None) -> torch.Tensor:
+    """The ViT's output tokens (B, 1 + N, D): the class token, then the patch tokens in raster order.
+
+    With `keep` (B, K) patch indices, only those patches enter the transformer (as MAE's encoder needs):
+    each keeps its own position embedding, and the result is (B, 1 + K, D). With `keep=None` the class
+    token equals what the network's forward returns.
+    """
+    patches = net._process_input(images)
+    position = net.encoder.pos_embedding
+    patches = patches + position[:, 1:]
+    if keep is not None:
+        patches = patches.gather(1, keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
+    cls = (net.class_token + position[:, :1]).expand(patches.shape[0], -1, -1)
+    tokens = torch.cat([cls, patches], dim=1)
+    return net.encoder.ln(net.encoder.layers(net.encoder.dropout(tokens)))

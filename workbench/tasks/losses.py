@@ -40,3 +40,91 @@ def pair_cosines(z1: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torc
     self_sum = z.square().sum()  # the diagonal, i == j
     negative_sum = all_pairs_sum - self_sum - 2 * positive_sum
     return positive_sum / (count // 2), negative_sum / (count * (count - 2))
+
+
+def info_nce_loss(query: torch.Tensor, key: torch.Tensor, temperature: float,
+                  negatives: torch.Tensor | None = None) -> torch.Tensor:
+    """InfoNCE (MoCo) per query: pick `key[i]` for `query[i]` by cosine similarity / temperature.
+
+    Without `negatives` the candidates are all B keys of the batch (MoCo v3); with `negatives` (Q, D) they
+    are the own key plus those queued keys (MoCo v2). Returns the (B,) cross-entropies.
+    """
+    q = F.normalize(query.float(), dim=1)
+    k = F.normalize(key.float(), dim=1)
+    if negatives is None:
+        logits = q @ k.T
+        target = torch.arange(q.shape[0], device=q.device)
+    else:
+        positive = (q * k).sum(1, keepdim=True)
+        logits = torch.cat([positive, q @ F.normalize(negatives.float(), dim=1).T], dim=1)
+        target = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
+    return F.cross_entropy(logits / temperature, target, reduction="none")
+
+
+def standardize_batch(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Each feature to zero mean and unit (biased) variance over the batch, like affine-free BatchNorm."""
+    z = z.float()
+    return (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + eps)
+
+
+def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor,
+                      off_diagonal_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Barlow Twins: the cross-correlation of the batch-standardised views should be the identity matrix.
+
+    Returns (loss, on-diagonal term sum (1 - c_ii)^2, off-diagonal term sum_{i != j} c_ij^2), with
+    loss = on + off_diagonal_weight * off.
+    """
+    c = standardize_batch(z1).T @ standardize_batch(z2) / z1.shape[0]
+    diagonal = torch.diagonal(c)
+    on = (1 - diagonal).square().sum()
+    off = c.square().sum() - diagonal.square().sum()
+    return on + off_diagonal_weight * off, on, off
+
+
+def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-4) -> dict[str, torch.Tensor]:
+    """VICReg's three terms, unweighted.
+
+    invariance: mean squared distance of the paired views; variance: mean over features of
+    max(0, 1 - std) (std = sqrt(var + eps), unbiased), averaged over the two views; covariance: sum of the
+    squared off-diagonal covariances divided by the feature count, summed over the two views.
+    """
+    z1, z2 = z1.float(), z2.float()
+    invariance = F.mse_loss(z1, z2)
+    variance = torch.zeros((), device=z1.device)
+    covariance = torch.zeros((), device=z1.device)
+    batch, dim = z1.shape
+    for z in (z1, z2):
+        variance = variance + F.relu(1 - torch.sqrt(z.var(0) + eps)).mean() / 2
+        centred = z - z.mean(0)
+        cov = centred.T @ centred / (batch - 1)
+        covariance = covariance + (cov.square().sum() - torch.diagonal(cov).square().sum()) / dim
+    return {"invariance": invariance, "variance": variance, "covariance": covariance}
+
+
+def dino_loss(student: torch.Tensor, teacher: torch.Tensor, center: torch.Tensor, student_temperature: float,
+              teacher_temperature: float) -> torch.Tensor:
+    """DINO's cross-entropy between the sharpened, centred teacher and the student, per image.
+
+    `student` (Vs, B, K) logits of all views, `teacher` (Vt, B, K) logits of the global views, which are the
+    first Vt student views too. Every (teacher view, student view) pair of different views counts; returns
+    the (B,) mean over those pairs of -sum_k p_teacher log p_student.
+    """
+    targets = F.softmax((teacher.float() - center) / teacher_temperature, dim=-1)
+    log_student = F.log_softmax(student.float() / student_temperature, dim=-1)
+    cross = -torch.einsum("tbk,sbk->tsb", targets, log_student)  # (Vt, Vs, B)
+    different = ~torch.eye(teacher.shape[0], student.shape[0], dtype=torch.bool, device=cross.device)
+    return cross[different].mean(0)
+
+
+def masked_reconstruction_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                               kind: str = "mse") -> torch.Tensor:
+    """Per-sample mean error over the masked elements only ("mse" or "l1").
+
+    `mask` (1 = counted) broadcasts to `prediction`'s shape, e.g. (B, N, 1) for patches or (B, 1, H, W)
+    for pixels. A sample without masked elements counts 0.
+    """
+    error = prediction.float() - target.float()
+    error = error.square() if kind == "mse" else error.abs()
+    weights = mask.float().expand_as(error)
+    dims = tuple(range(1, error.ndim))
+    return (error * weights).sum(dims) / weights.sum(dims).clamp_min(1)

@@ -75,7 +75,21 @@ def load_plugins(folders: list[str | Path]) -> list[PluginReport]:
     return reports
 
 
+_LOADED_PLUGINS: dict[Path, PluginReport] = {}
+
+
 def _load_plugin(path: Path) -> PluginReport:
+    """Import one plugin file, once per process: loading the same file again gives the first report."""
+    key = path.resolve()
+    if key in _LOADED_PLUGINS:
+        return _LOADED_PLUGINS[key]
+    report = _import_plugin(path)
+    if report.error is None:
+        _LOADED_PLUGINS[key] = report
+    return report
+
+
+def _import_plugin(path: Path) -> PluginReport:
     before = set(registered_tasks())
     module_name = f"workbench_plugin_{path.stem}"
     try:

@@ -1,0 +1,141 @@
+"""Probes, splits, ranking and the health detector on data whose answer is known."""
+import math
+
+import pytest
+import torch
+
+from workbench.probes.knn import knn_probe
+from workbench.metrics.linear_probe import linear_probe, train_linear_head
+from workbench.probes.ranking import _batches, k_center_greedy, rank_by_loss, rank_candidates
+from workbench.metrics.scores import classification_scores
+from workbench.probes.splits import label_fraction, probe_splits, stratified_holdout
+from workbench.probes.table import ProbeRow, format_table, summarise
+
+
+def separable(n_per_class=60, classes=3, dim=16, seed=0):
+    """Well-separated Gaussian clusters: a linear classifier must get them all."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, dim, generator=generator) * 6
+    labels = torch.arange(classes).repeat_interleave(n_per_class)
+    return centres[labels] + torch.randn(len(labels), dim, generator=generator), labels
+
+
+def test_linear_and_knn_probes_reach_100_percent_on_separable_data():
+    z, y = separable()
+    train, test = stratified_holdout(y, 0.3, seed=0)
+    linear = linear_probe(z[train], y[train], z[test], y[test], 3)
+    knn = knn_probe(z[train], y[train], z[test], y[test], 3, k=5)
+    assert linear.accuracy == 1.0 and linear.balanced_accuracy == 1.0
+    assert linear.per_class_recall == [1.0, 1.0, 1.0]
+    assert knn.accuracy == 1.0 and knn.per_class_recall == [1.0, 1.0, 1.0]
+
+
+def test_random_labels_give_chance_level():
+    generator = torch.Generator().manual_seed(3)
+    z = torch.randn(2000, 32, generator=generator)
+    y = torch.randint(0, 4, (2000,), generator=generator)
+    train, test = stratified_holdout(y, 0.5, seed=0)
+    for scores in (linear_probe(z[train], y[train], z[test], y[test], 4),
+                   knn_probe(z[train], y[train], z[test], y[test], 4, k=10)):
+        assert abs(scores.accuracy - 0.25) < 0.05
+        assert abs(scores.balanced_accuracy - 0.25) < 0.05
+
+
+def test_linear_head_applies_to_raw_embeddings_and_is_deterministic():
+    z, y = separable(seed=1)
+    first, second = train_linear_head(z, y, 3), train_linear_head(z, y, 3)
+    assert torch.equal(first(z), second(z))
+    assert (first(z * 5).argmax(1) == y).all()  # the head L2-normalises: scale does not matter
+
+
+def test_scores_balance_per_class_and_mark_absent_classes():
+    scores = classification_scores(torch.tensor([0, 0, 0, 1]), torch.tensor([0, 0, 0, 1]), 3)
+    assert scores.accuracy == 1.0 and scores.per_class_recall[:2] == [1.0, 1.0]
+    assert math.isnan(scores.per_class_recall[2]) and scores.balanced_accuracy == 1.0
+    skewed = classification_scores(torch.zeros(10, dtype=torch.long), torch.tensor([0] * 9 + [1]), 2)
+    assert skewed.accuracy == pytest.approx(0.9) and skewed.balanced_accuracy == pytest.approx(0.5)
+
+
+def test_stratified_fractions_keep_every_class_with_the_right_sizes():
+    labels = torch.tensor([0] * 100 + [1] * 50 + [2] * 10 + [-1] * 30)
+    train, test = stratified_holdout(labels, 0.3, seed=0)
+    assert set(train.tolist()).isdisjoint(test.tolist())
+    assert (labels[train] >= 0).all() and (labels[test] >= 0).all()
+    assert torch.bincount(labels[test]).tolist() == [30, 15, 3]
+    subset = label_fraction(train, labels, 0.1, seed=0)
+    assert set(subset.tolist()) <= set(train.tolist())
+    assert torch.bincount(labels[subset]).tolist() == [7, 4, 1]  # ceil of 10% of 70, 35, 7
+    assert set(label_fraction(train, labels, 1.0, seed=0).tolist()) == set(train.tolist())
+
+
+def test_seeds_give_different_splits_and_the_same_seed_the_same():
+    labels = torch.arange(4).repeat_interleave(25)
+    splits = probe_splits(labels, [0.1, 1.0], seeds=2)
+    assert [(s.fraction, s.seed) for s in splits] == [(0.1, 0), (1.0, 0), (0.1, 1), (1.0, 1)]
+    assert not torch.equal(splits[0].train, splits[2].train)
+    assert not torch.equal(splits[0].test, splits[2].test)
+    again = probe_splits(labels, [0.1, 1.0], seeds=2)
+    assert all(torch.equal(a.train, b.train) and torch.equal(a.test, b.test) for a, b in zip(splits, again))
+
+
+def test_probe_splits_refuse_unlabelled_or_single_class_data():
+    with pytest.raises(ValueError, match="two classes"):
+        probe_splits(torch.full((10,), -1), [1.0], 1)
+    with pytest.raises(ValueError, match="two classes"):
+        probe_splits(torch.zeros(10, dtype=torch.long), [1.0], 1)
+
+
+def test_k_center_greedy_picks_one_point_per_cluster_first():
+    generator = torch.Generator().manual_seed(0)
+    corners = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    points = corners.repeat_interleave(20, dim=0) + 0.1 * torch.randn(80, 2, generator=generator)
+    picks, scores = k_center_greedy(points, 4)
+    assert sorted((picks // 20).tolist()) == [0, 1, 2, 3]
+    assert (scores[1:] <= scores[:-1] + 1e-6).all()
+    # points near an already-labelled centre come last: with the first two corners covered, the next picks
+    # are in the other two
+    covered, _ = k_center_greedy(points, 2, centres=corners[:2])
+    assert sorted((covered // 20).tolist()) == [2, 3]
+
+
+def test_loss_ranking_orders_by_loss_and_mixed_uses_both():
+    losses = torch.tensor([0.5, 3.0, 1.0, 2.0, 0.1])
+    indices, values = rank_by_loss(losses, 3)
+    assert indices.tolist() == [1, 3, 2] and values.tolist() == [3.0, 2.0, 1.0]
+    candidates = torch.tensor([0, 2, 4])
+    rows, _ = rank_candidates("loss", 2, candidates, losses=losses)
+    assert rows.tolist() == [2, 0]
+    # two points at one spot, one far away: pure loss picks the two high-loss twins, mixed spreads out
+    embeddings = torch.tensor([[0.0, 0.0], [0.0, 0.01], [5.0, 5.0]])
+    twin_losses = torch.tensor([1.0, 0.9, 0.0])
+    everything = torch.arange(3)
+    assert rank_candidates("loss", 2, everything, embeddings, twin_losses)[0].tolist() == [0, 1]
+    mixed, _ = rank_candidates("mixed", 2, everything, embeddings, twin_losses, mix=0.5)
+    assert sorted(mixed.tolist()) in ([0, 2], [1, 2])
+    with pytest.raises(ValueError, match="strategy"):
+        rank_candidates("random", 2, everything, embeddings, twin_losses)
+
+
+def test_loss_batches_never_leave_a_single_image():
+    sizes = [len(batch) for batch in _batches(torch.arange(9), 4)]
+    assert sizes == [4, 5]
+    assert torch.cat(_batches(torch.arange(9), 4)).tolist() == list(range(9))
+
+
+def test_summary_is_mean_and_std_over_seeds_and_the_table_shows_them():
+    def row(method, fraction, seed, accuracy):
+        return ProbeRow(method, fraction, seed, 10, 5, accuracy, accuracy, [accuracy, accuracy])
+
+    rows = [row("linear probe", 0.1, 0, 0.8), row("linear probe", 0.1, 1, 0.9), row("kNN probe", 0.1, 0, 0.5),
+            row("kNN probe", 0.1, 1, 0.5)]
+    summary = summarise(rows)
+    assert [(s["method"], s["seeds"]) for s in summary] == [("linear probe", 2), ("kNN probe", 2)]
+    assert summary[0]["accuracy"] == pytest.approx(0.85) and summary[0]["accuracy_std"] == pytest.approx(0.05)
+    text = format_table(summary)
+    assert "85.0 ± 5.0%" in text and "10%" in text and text.splitlines()[0].startswith("method")
+
+
+def test_online_linear_accuracy_uses_the_given_split():
+    z, y = separable(seed=2)
+    train, test = stratified_holdout(y, 0.3, seed=1)
+    assert linear_probe(z[train], y[train], z[test], y[test], 3).accuracy == 1.0

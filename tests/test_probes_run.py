@@ -1,0 +1,114 @@
+"""Probes on a real tiny run: baselines, probe.json, ranking, the HTML report, the classifier export
+(eager vs TorchScript vs ONNX Runtime) and the CLI commands in a subprocess."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+from engine_helpers import tiny_config, tiny_dataset
+from workbench.engine.trainer import Trainer
+from workbench.probes.classifier_export import FILES, build_classifier, export_classifier
+from workbench.probes.context import open_run
+from workbench.probes.finetune import Schedule
+from workbench.probes.probe import FINETUNE_METHOD, KNN, LINEAR, RANDOM_LINEAR, SCRATCH_METHOD, probe_context
+from workbench.probes.ranking import rank_run
+from workbench.probes.report import build_report
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = Schedule(steps=3, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    data = tiny_dataset(tmp_path_factory.mktemp("probe-data"), per_class=6)
+    trainer = Trainer(tiny_config(data, tmp_path_factory.mktemp("probe-runs"), train={"steps": 4}))
+    trainer.run()
+    return trainer.run_dir, data
+
+
+@pytest.fixture(scope="module")
+def context(run):
+    return open_run(run[0], device="cpu")
+
+
+def test_probe_with_baselines_writes_a_table_per_method_and_fraction(context):
+    record = probe_context(context, [0.5, 1.0], seeds=2, finetune=True, supervised=True, scratch=TINY, tuning=TINY)
+    assert json.loads((context.folder.path / "probe.json").read_text())["summary"] == record["summary"]
+    methods = [LINEAR, KNN, RANDOM_LINEAR, "random init, kNN", SCRATCH_METHOD, FINETUNE_METHOD]
+    assert [(e["method"], e["fraction"]) for e in record["summary"]] == [(m, f) for f in (0.5, 1.0) for m in methods]
+    assert all(e["seeds"] == 2 for e in record["summary"])
+    assert len(record["rows"]) == 2 * 2 * len(methods)
+    for entry in record["summary"]:
+        assert 0.0 <= entry["accuracy"] <= 1.0 and len(entry["per_class_recall"]) == 4
+    half = next(e for e in record["summary"] if e["method"] == LINEAR and e["fraction"] == 0.5)
+    full = next(e for e in record["summary"] if e["method"] == LINEAR and e["fraction"] == 1.0)
+    assert half["train_size"] < full["train_size"]
+    assert record["class_names"] == context.dataset.class_names and record["step"] == 4
+
+
+def test_ranking_by_loss_and_diversity_covers_distinct_images(context):
+    for strategy in ("loss", "diversity", "mixed"):
+        rows, scores = rank_run(context, strategy, 5)
+        assert len(rows) == 5 == len(set(rows)) and len(scores) == 5
+        assert all(np.isfinite(scores))
+    rows, scores = rank_run(context, "loss", 24)
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_classifier_export_matches_eager_in_torchscript_and_onnx(context):
+    folder = export_classifier(context)
+    spec = json.loads((folder / FILES["spec"]).read_text())
+    assert spec["class_names"] == context.dataset.class_names
+    assert "/" not in json.dumps(spec["input"]) and str(context.folder.path) not in json.dumps(spec)
+    eager = build_classifier(context)
+    images = torch.rand(3, spec["input"]["channels"], spec["input"]["image_size"], spec["input"]["image_size"])
+    with torch.no_grad():
+        expected = eager(images)
+        scripted = torch.jit.load(str(folder / FILES["torchscript"]))(images)
+    session = onnxruntime.InferenceSession(str(folder / FILES["onnx"]), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {"images": images.numpy()})
+    assert expected.shape == (3, len(spec["class_names"]))
+    assert torch.allclose(scripted, expected, atol=1e-4)
+    assert np.allclose(onnx_out, expected.numpy(), atol=1e-4)
+
+
+def test_report_has_every_section_and_no_absolute_dataset_path(run, context):
+    probe_context(context, [1.0], seeds=1, finetune=False, supervised=False)
+    path = build_report(run[0])
+    html = path.read_text()
+    for section in ("id='data'", "id='task'", "id='training'", "id='health'", "id='probe'", "id='map'",
+                    "id='exports'", "<svg", "linear probe", "random init"):
+        assert section in html, section
+    assert str(run[1]) not in html and str(run[0]) not in html and str(Path.home()) not in html
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")  # self-contained
+
+
+def cli(*args, env_cache):
+    return subprocess.run([sys.executable, "main.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PRETEXT_WORKBENCH_CACHE": str(env_cache)})
+
+
+def test_cli_probe_rank_report(run, tmp_path, private_cache):
+    run_dir = run[0]
+    result = cli("probe", run_dir, "--fractions", "0.5,1.0", "--seeds", "1", "--supervised-steps", "2",
+                 "--device", "cpu", env_cache=private_cache)
+    assert result.returncode == 0, result.stderr
+    assert "linear probe" in result.stdout and "supervised from scratch" in result.stdout and "50%" in result.stdout
+    out = tmp_path / "next.csv"
+    result = cli("rank", run_dir, "--strategy", "diversity", "--count", "4", "--out", out, env_cache=private_cache)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["path", "score"] and len(rows) == 5
+    assert all(not Path(path).is_absolute() and path.endswith(".png") for path, _ in rows[1:])
+    result = cli("report", run_dir, env_cache=private_cache)
+    assert result.returncode == 0, result.stderr
+    assert (Path(run_dir) / "report.html").is_file()
+    result = cli("probe", tmp_path / "missing", env_cache=private_cache)
+    assert result.returncode == 2 and "not a run folder" in result.stderr

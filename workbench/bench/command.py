@@ -1,0 +1,129 @@
+"""`python main.py bench`: our training speed (whole step vs model step alone), optionally side by side
+with lightly's SimCLR / BYOL pipelines, with kNN accuracy after the same number of images seen."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from workbench.bench.compare import ArmResults, compare
+from workbench.bench.machine import describe_machine, machine_line
+from workbench.bench.spec import BenchSpec, spec_config
+
+PRECISION_NAMES = {"fp32": "fp32", "bf16": "bf16 autocast + channels_last"}
+DEFAULT_VERSUS_TASKS = ("simclr", "byol")
+DEFAULT_QUALITY_STEPS = 60
+
+
+@dataclass
+class BenchOptions:
+    """What `python main.py bench` was asked for (see the CLI's bench flags)."""
+
+    config_path: str | None = None
+    versus: str | None = None
+    tasks: list[str] | None = None
+    repeats: int = 3
+    precision: str = "both"
+    steps: int = 5
+    warmup: int = 2
+    backbone: str | None = None
+    image_size: int | None = None
+    batch_size: int | None = None
+    threads: int = 0
+    knn_steps: int | None = None
+    loader_workers: int = 2
+
+
+def base_spec(options: BenchOptions) -> tuple[BenchSpec, list[str]]:
+    """The measurement every arm starts from, and the tasks to measure."""
+    from workbench.engine.presets import quick_cpu_demo
+    from workbench.tasks import load_config
+
+    config = load_config(options.config_path) if options.config_path else quick_cpu_demo()
+    if options.backbone:
+        config.model.backbone = options.backbone
+    if options.image_size:
+        config.data.image_size = options.image_size
+    if options.batch_size:
+        config.train.batch_size = options.batch_size
+    if options.versus:
+        config.data.channels = 3  # lightly's transforms are for RGB images: both pipelines see the same
+    tasks = options.tasks or (list(DEFAULT_VERSUS_TASKS) if options.versus else list(config.tasks))
+    spec = BenchSpec(pipeline="ours", task=tasks[0], precision="fp32", config=spec_config(config),
+                     steps=options.steps, warmup=options.warmup, threads=options.threads or (os.cpu_count() or 1),
+                     loader_workers=options.loader_workers)
+    return spec, tasks
+
+
+def run_benchmark(options: BenchOptions) -> int:
+    """Measure, print a markdown table and the ratios; 0 on success."""
+    if options.versus == "lightly":
+        from workbench.bench.lightly_pipeline import lightly_available
+
+        if not lightly_available():
+            print("--vs lightly needs the optional lightly package: pip install 'pretext-workbench[bench]'")
+            return 1
+    spec, tasks = base_spec(options)
+    pipelines = ["ours", "lightly"] if options.versus else ["ours"]
+    precisions = ["bf16", "fp32"] if options.precision == "both" else [options.precision]
+    knn_steps = options.knn_steps if options.knn_steps is not None else (
+        DEFAULT_QUALITY_STEPS if options.versus else 0)
+    config = spec.run_config()
+    print(f"Machine: {machine_line(describe_machine())}")
+    print(f"Setup: {config.model.backbone}, {config.data.image_size} px, {config.data.channels or 'auto'} channel(s), "
+          f"batch {config.train.batch_size}, {spec.threads} torch threads, {options.steps} timed steps after "
+          f"{options.warmup} warm-up, each measurement in its own process, {options.repeats} alternating repeats"
+          + (f", lightly DataLoader workers {options.loader_workers}" if options.versus else ""))
+    results = compare(spec, tasks, pipelines, precisions, options.repeats, knn_steps,
+                      on_result=lambda s, r: print(f"  . {s.mode} {s.task} {s.pipeline} {s.precision}: "
+                                                   + _short(r), flush=True))
+    print()
+    print(speed_table(results, tasks, pipelines, precisions, knn_steps * config.train.batch_size))
+    if options.versus:
+        print()
+        for line in ratio_lines(results, tasks, precisions):
+            print(line)
+    return 0
+
+
+def _short(result: dict) -> str:
+    return ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                     for key, value in result.items())
+
+
+def speed_table(results: dict[tuple[str, str, str], ArmResults], tasks: list[str], pipelines: list[str],
+                precisions: list[str], images_seen: int) -> str:
+    """A markdown table: median img/s (min-max), our data-path ratio, kNN accuracy where measured."""
+    knn_header = f" kNN acc. after {images_seen} images |" if images_seen else ""
+    lines = [f"| task | pipeline | precision | img/s median (min-max) | whole / model step |{knn_header}",
+             "|---|---|---|---|---|" + ("---|" if images_seen else "")]
+    for task in tasks:
+        for precision in precisions:
+            for pipeline in pipelines:
+                arm = results[(task, pipeline, precision)]
+                low, high = arm.spread("images_per_second")
+                ratio = f"{arm.median('ratio'):.2f}" if pipeline == "ours" else "-"
+                row = (f"| {task} | {pipeline} | {PRECISION_NAMES[precision]} | "
+                       f"{arm.median('images_per_second'):.0f} ({low:.0f}-{high:.0f}) | {ratio} |")
+                if images_seen:
+                    row += f" {arm.quality['knn_accuracy']:.3f} |" if arm.quality else " - |"
+                lines.append(row)
+    return "\n".join(lines)
+
+
+def ratio_lines(results: dict[tuple[str, str, str], ArmResults], tasks: list[str], precisions: list[str]) -> list[str]:
+    """Ours / lightly speed ratios: against lightly's usual fp32 recipe and at equal precision."""
+    lines = []
+    ours_default = "bf16" if "bf16" in precisions else precisions[0]
+    for task in tasks:
+        ours = results[(task, "ours", ours_default)].median("images_per_second")
+        parts = []
+        for precision in precisions:
+            peer = results[(task, "lightly", precision)].median("images_per_second")
+            label = "lightly's usual recipe (fp32)" if precision == "fp32" else "lightly given bf16 + channels_last"
+            parts.append(f"{ours / peer:.2f}x vs {label}")
+        if "fp32" in precisions and ours_default != "fp32":
+            same = (results[(task, "ours", "fp32")].median("images_per_second")
+                    / results[(task, "lightly", "fp32")].median("images_per_second"))
+            parts.append(f"{same:.2f}x both fp32")
+        lines.append(f"{task}: ours ({PRECISION_NAMES[ours_default]}) is " + "; ".join(parts))
+    return lines

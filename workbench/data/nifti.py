@@ -1,0 +1,51 @@
+"""NIfTI volumes (.nii, .nii.gz) through nibabel, as one frame per slice along the last axis.
+
+Every volume is first reoriented to the closest canonical (RAS+) orientation, so all volumes are cut the
+same way: for an axial acquisition the slices run foot to head, and each slice is shown as radiology
+viewers show axial DICOM (patient's right on the image's left, anterior at the top). A 4-D file gives its
+first volume. Values are the scaled data (scl_slope/scl_inter applied: HU for CT); the window then acts on
+them as on DICOM (`file` uses cal_min/cal_max when set; automatic percentiles are over the whole volume).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from workbench.config import DataConfig
+from workbench.data.readers import MAX_PIXELS, Frame, SliceFacts, UnreadableImage, bomb_reason
+from workbench.data.windows import foreground_share, percentile_range, window_values
+
+#: Values at or below this are taken as Hounsfield units' air: such a volume's foreground is HU above -500.
+HOUNSFIELD_AIR = -900.0
+
+
+def read_nifti_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
+    """All slices of one NIfTI volume, in canonical orientation, as `Frame`s."""
+    import nibabel
+    from nibabel.filebasedimages import ImageFileError
+
+    try:
+        image = nibabel.as_closest_canonical(nibabel.load(str(path)))
+    except (ImageFileError, EOFError, ValueError) as error:
+        raise UnreadableImage(f"not a readable NIfTI file ({type(error).__name__})") from None
+    shape = image.shape
+    if len(shape) < 2:
+        raise UnreadableImage("NIfTI file with fewer than 2 dimensions")
+    if shape[0] * shape[1] > MAX_PIXELS:
+        raise UnreadableImage(bomb_reason(shape[0], shape[1]))
+    data = np.asarray(image.dataobj[(...,) + (0,) * max(0, len(shape) - 3)], dtype=np.float32)
+    volume = np.nan_to_num(data.reshape(shape[0], shape[1], -1), nan=0.0, posinf=0.0, neginf=0.0)
+    cal_min, cal_max = float(image.header["cal_min"]), float(image.header["cal_max"])
+    file_window = ((cal_min + cal_max) / 2.0, cal_max - cal_min) if cal_max > cal_min else None
+    value_range = percentile_range(volume)
+    hounsfield = float(volume.min()) <= HOUNSFIELD_AIR
+    spacing = float(image.header.get_zooms()[2]) if len(shape) > 2 else 1.0
+    frames = []
+    for index in range(volume.shape[2]):
+        values = np.flip(volume[:, :, index].T, (0, 1))  # rows: anterior to posterior; columns: right to left
+        scaled = window_values(values, data_cfg, file_window, value_range)
+        foreground = foreground_share(values, scaled, hounsfield)
+        facts = SliceFacts(volume_key="", group_key=None, position=index * spacing, orientation=None)
+        frames.append(Frame(np.ascontiguousarray(scaled)[..., None], 16, 1, facts, foreground))
+    return frames

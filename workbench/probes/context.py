@@ -1,0 +1,78 @@
+"""A finished run, opened for probing: its config, its dataset and its trained encoder."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from workbench.config import RunConfig
+from workbench.control import CancelToken
+from workbench.data import ImageDataset, load_dataset
+from workbench.data.augment import to_unit
+from workbench.engine.device import resolve_device
+from workbench.engine.runs import RunFolder
+from workbench.export.exporter import NormalizedEncoder, build_encoder, encoder_from_checkpoint
+from workbench.tasks import load_config
+
+EMBED_BATCH = 256
+
+
+@dataclass
+class RunContext:
+    """Everything a probe needs from a run folder."""
+
+    folder: RunFolder
+    config: RunConfig
+    dataset: ImageDataset
+    encoder: NormalizedEncoder
+    spec: dict
+    step: int
+    checkpoint: Path
+    device: torch.device
+
+    def model_section(self) -> dict:
+        model = self.config.model
+        return {"backbone": model.backbone, "small_image_stem": model.small_image_stem,
+                "patch_size": model.patch_size}
+
+    def random_encoder(self, seed: int) -> NormalizedEncoder:
+        """The same backbone at random initialisation (seeded), with the run's input normalisation."""
+        torch.manual_seed(seed)
+        return build_encoder(self.spec, self.model_section()).to(self.device)
+
+
+def open_run(run_dir: str | Path, data_root: str | None = None, checkpoint: str | Path | None = None,
+             device: str = "auto", cancel: CancelToken | None = None) -> RunContext:
+    """Load a run's config, its dataset (or the one at `data_root`) and the encoder of a checkpoint."""
+    folder = RunFolder(run_dir)
+    if not folder.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
+    checkpoint = Path(checkpoint) if checkpoint else folder.latest_checkpoint()
+    if checkpoint is None:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train first")
+    config = load_config(folder.config_path)
+    if data_root:
+        config.data.root = str(data_root)
+    target = resolve_device(device if device != "auto" else config.train.device)
+    encoder, spec, step = encoder_from_checkpoint(config, checkpoint)
+    dataset = load_dataset(config.data, cancel=cancel)
+    if dataset.channels != spec["channels"]:
+        raise ValueError(f"the dataset has {dataset.channels} channel(s) but the encoder expects {spec['channels']}")
+    return RunContext(folder, config, dataset, encoder.to(target).eval(), spec, step, checkpoint, target)
+
+
+@torch.no_grad()
+def embed_images(encoder: nn.Module, images: torch.Tensor, device: torch.device,
+                 batch_size: int = EMBED_BATCH, cancel: CancelToken | None = None) -> torch.Tensor:
+    """Embeddings (float32, on `device`) of cached integer images through an encoder taking [0, 1] floats."""
+    was_training = encoder.training
+    encoder.eval()
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        if cancel:
+            cancel.raise_if_cancelled()
+        chunks.append(encoder(to_unit(images[start:start + batch_size].to(device))).float())
+    encoder.train(was_training)
+    return torch.cat(chunks)
