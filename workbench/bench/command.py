@@ -2,12 +2,12 @@
 with lightly's SimCLR / BYOL pipelines, with kNN accuracy after the same number of images seen."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from workbench.bench.compare import ArmResults, compare
 from workbench.bench.machine import describe_machine, machine_line
 from workbench.bench.spec import BenchSpec, spec_config
+from workbench.engine.device import default_cpu_threads
 
 PRECISION_NAMES = {"fp32": "fp32", "bf16": "bf16 autocast + channels_last"}
 DEFAULT_VERSUS_TASKS = ("simclr", "byol")
@@ -49,7 +49,7 @@ def base_spec(options: BenchOptions) -> tuple[BenchSpec, list[str]]:
         config.data.channels = 3  # lightly's transforms are for RGB images: both pipelines see the same
     tasks = options.tasks or (list(DEFAULT_VERSUS_TASKS) if options.versus else list(config.tasks))
     spec = BenchSpec(pipeline="ours", task=tasks[0], precision="fp32", config=spec_config(config),
-                     steps=options.steps, warmup=options.warmup, threads=options.threads or (os.cpu_count() or 1),
+                     steps=options.steps, warmup=options.warmup, threads=options.threads or default_cpu_threads(),
                      loader_workers=options.loader_workers)
     return spec, tasks
 

@@ -117,7 +117,8 @@ class TrainConfig:
     checkpoint_every: int = setting(200, "Save a checkpoint every this many steps (and at the end).",
                                     min=1, max=100_000_000)
     log_every: int = setting(5, "Record loss and speed every this many steps.", min=1, max=100_000)
-    threads: int = setting(0, "CPU threads for torch (0 = all cores).", min=0, max=1024, advanced=True)
+    threads: int = setting(0, "CPU threads for torch (0 = all cores but one, so that the app and other "
+                                 "programs never stall training).", min=0, max=1024, advanced=True)
 
 
 @dataclass

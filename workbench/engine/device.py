@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,6 +32,17 @@ def cpu_supports_bf16() -> bool:
     except OSError:
         return False
     return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def default_cpu_threads() -> int:
+    """Torch threads when the config says 0: every core but one, at least one.
+
+    Measured on a 2-core machine: with both cores, a SimCLR step ran at ~1700 img/s when the machine was
+    otherwise idle but fell to ~16 img/s whenever anything else (the GUI, another process) wanted a core,
+    because every small tensor op waits for the descheduled OpenMP thread; with one thread it held ~950 img/s.
+    Leaving one core free keeps training fast and the GUI responsive."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
 
 
 def resolve_precision(preference: str, device: torch.device) -> str:

@@ -17,7 +17,7 @@ from workbench.control import CancelledError, RunControl
 from workbench.data import BatchAugmenter, ImageDataset, load_dataset
 from workbench.engine import distributed
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from workbench.engine.device import autocast, resolve_device, resolve_precision
+from workbench.engine.device import autocast, default_cpu_threads, resolve_device, resolve_precision
 from workbench.engine.evaluation import choose_eval_subset, embed, health_values
 from workbench.engine.health import CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
 from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
@@ -120,8 +120,7 @@ class Trainer:
     def prepare(self) -> None:
         """Load the data, build the model and optimiser, restore a checkpoint when resuming."""
         cfg = self.config
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
+        torch.set_num_threads(cfg.train.threads or default_cpu_threads())
         torch.manual_seed(cfg.train.seed + self.dist.rank)
         self.device = resolve_device(cfg.train.device)
         if self.dist.enabled and self.device.type == "cuda":
