@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine_helpers import tiny_config, tiny_dataset
-from workbench.config import TaskConfig, setting
+from workbench.config import TaskConfig
 from workbench.control import RunControl
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint
 from workbench.engine.embedding_map import read_embedding_map

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from data_helpers import CT_POSITIONS, write_ct_study, write_gray_png
+from data_helpers import write_ct_study, write_gray_png
 from workbench.config import DataConfig
 from workbench.data import group_split, load_dataset
 from workbench.data.demo_ct import write_ct_slice

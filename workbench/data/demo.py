@@ -8,22 +8,18 @@ Generation is deterministic: image i of class k depends only on (seed, k, i).
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from workbench.data.locations import cache_root
+from workbench.data.locations import cache_root, generated_folder
 
 CLASSES = ("normal", "nodule", "cavity", "effusion")
 DEMO_PER_CLASS = 120
 DEMO_SIZE = 64
 DEMO_SEED = 1234
 DEMO_FOLDER = "demo-v1"
-_COMPLETE_MARKER = ".complete"
 _GENERATOR_VERSION = 2  # bump when the pictures change, so an older copy is regenerated
 
 
@@ -32,24 +28,8 @@ def demo_dataset_dir(cache_dir: Path | None = None) -> Path:
     base = Path(cache_dir) if cache_dir is not None else cache_root()
     target = base / DEMO_FOLDER
     expected = f"{len(CLASSES) * DEMO_PER_CLASS} images, generator {_GENERATOR_VERSION}"
-    marker = target / _COMPLETE_MARKER
-    if marker.is_file() and marker.read_text().strip() == expected:
-        return target
-    base.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=".demo-building-", dir=base))
-    try:
-        write_demo_dataset(building, DEMO_PER_CLASS, DEMO_SIZE, DEMO_SEED)
-        (building / _COMPLETE_MARKER).write_text(expected)
-        if target.exists():
-            shutil.rmtree(target)  # an incomplete earlier attempt
-        try:
-            os.rename(building, target)
-        except OSError:
-            if not marker.is_file():  # not another process finishing first: a real failure
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return target
+    return generated_folder(target, expected,
+                            lambda folder: write_demo_dataset(folder, DEMO_PER_CLASS, DEMO_SIZE, DEMO_SEED))
 
 
 def write_demo_dataset(folder: Path, per_class: int, size: int, seed: int) -> None:

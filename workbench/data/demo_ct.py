@@ -9,9 +9,6 @@ Generation is deterministic: patient p of class k depends only on (seed, k, p).
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,7 @@ import pydicom
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from workbench.data.locations import cache_root
+from workbench.data.locations import cache_root, generated_folder
 
 CT_CLASSES = ("normal", "nodule")
 CT_PATIENTS_PER_CLASS = 3
@@ -34,7 +31,6 @@ HU = {"air": -1000.0, "lung": -850.0, "fat": -100.0, "soft_tissue": 40.0, "bone"
 _INTERCEPT = -1024.0
 _SPACING_MM = 5.0
 _PIXEL_MM = 6.0
-_COMPLETE_MARKER = ".complete"
 _GENERATOR_VERSION = 1
 
 
@@ -43,24 +39,8 @@ def demo_ct_dataset_dir(cache_dir: Path | None = None) -> Path:
     base = Path(cache_dir) if cache_dir is not None else cache_root()
     target = base / CT_FOLDER
     expected = f"{len(CT_CLASSES) * CT_PATIENTS_PER_CLASS} volumes, generator {_GENERATOR_VERSION}"
-    marker = target / _COMPLETE_MARKER
-    if marker.is_file() and marker.read_text().strip() == expected:
-        return target
-    base.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=".demo-ct-building-", dir=base))
-    try:
-        write_demo_ct_dataset(building, CT_PATIENTS_PER_CLASS, CT_SLICES, CT_SIZE, CT_SEED)
-        (building / _COMPLETE_MARKER).write_text(expected)
-        if target.exists():
-            shutil.rmtree(target)  # an incomplete earlier attempt
-        try:
-            os.rename(building, target)
-        except OSError:
-            if not marker.is_file():
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return target
+    return generated_folder(target, expected, lambda folder: write_demo_ct_dataset(
+        folder, CT_PATIENTS_PER_CLASS, CT_SLICES, CT_SIZE, CT_SEED))
 
 
 def write_demo_ct_dataset(folder: Path, patients_per_class: int, slices: int, size: int, seed: int) -> None:

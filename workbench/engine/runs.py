@@ -55,6 +55,15 @@ class RunFolder:
         checkpoints = self.checkpoints()
         return checkpoints[-1] if checkpoints else None
 
+    def require_checkpoint(self, checkpoint: str | Path | None = None) -> Path:
+        """`checkpoint`, or the latest one; FileNotFoundError saying what is missing otherwise."""
+        if not self.exists():
+            raise FileNotFoundError(f"{self.path} is not a run folder (no config.yaml)")
+        found = Path(checkpoint) if checkpoint else self.latest_checkpoint()
+        if found is None:
+            raise FileNotFoundError(f"{self.path} has no checkpoint yet; train first")
+        return found
+
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoints_dir / f"step_{step:08d}.pt"
 

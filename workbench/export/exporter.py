@@ -69,11 +69,7 @@ def export_run(run_dir: str | Path, fmt: str, checkpoint: str | Path | None = No
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     folder = RunFolder(run_dir)
-    if not folder.exists():
-        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
-    checkpoint = Path(checkpoint) if checkpoint else folder.latest_checkpoint()
-    if checkpoint is None:
-        raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train first")
+    checkpoint = folder.require_checkpoint(checkpoint)
     report = progress or (lambda done, total: None)
     config = load_config(folder.config_path)
     report(0, 3)

@@ -47,11 +47,7 @@ def open_run(run_dir: str | Path, data_root: str | None = None, checkpoint: str 
              device: str = "auto", cancel: CancelToken | None = None) -> RunContext:
     """Load a run's config, its dataset (or the one at `data_root`) and the encoder of a checkpoint."""
     folder = RunFolder(run_dir)
-    if not folder.exists():
-        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
-    checkpoint = Path(checkpoint) if checkpoint else folder.latest_checkpoint()
-    if checkpoint is None:
-        raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train first")
+    checkpoint = folder.require_checkpoint(checkpoint)
     config = load_config(folder.config_path)
     if data_root:
         config.data.root = str(data_root)
