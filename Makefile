@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench demo
+.PHONY: setup run test reliability bench demo
 
 setup: $(VENV)/.installed
 
@@ -14,6 +14,9 @@ run: setup
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+reliability: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m reliability
 
 demo: setup
 	$(PY) main.py train --demo

@@ -113,3 +113,33 @@ def test_slice_stacks_get_no_colour_transforms():
     assert not torch.allclose(colour(images, torch.Generator().manual_seed(0)), images.float() / 255, atol=1e-2)
     five = BatchAugmenter(AugmentConfig(), 5, 16, [0.4] * 5, [0.25] * 5)
     assert five(batch(5, size=16), torch.Generator().manual_seed(1)).shape == (8, 5, 16, 16)
+
+
+def test_affine_grid_matches_torch():
+    from workbench.data.augment import affine_grid
+
+    theta = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.functional.affine_grid(theta, [5, 1, 12, 20], align_corners=False)
+    assert torch.allclose(affine_grid(theta, 12, 20), expected, atol=1e-6)
+
+
+def test_folded_colour_jitter_matches_the_transforms_one_after_another():
+    """Brightness, contrast, saturation, hue applied in turn (no clamps between) give the folded result."""
+    import math
+
+    from workbench.data.augment import hue_rotation, luminance
+
+    images = batch(channels=3, count=6)
+    cfg = dataclasses.replace(IDENTITY, color_jitter_p=1.0, brightness=0.4, contrast=0.4, saturation=0.6, hue=0.2)
+    augment = BatchAugmenter(cfg, 3, 32, [0.0] * 3, [1.0] * 3)
+    got = augment(images, torch.Generator().manual_seed(5))
+    draws = torch.rand(6, 21, generator=torch.Generator().manual_seed(5))
+    x = images.float() / 255
+    b, c, s = (1 + (2 * draws[:, i] - 1) * strength for i, strength in ((8, 0.4), (9, 0.4), (10, 0.6)))
+    x = x * b.view(-1, 1, 1, 1)
+    mean = luminance(x).mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * c.view(-1, 1, 1, 1) + mean
+    gray = luminance(x)
+    x = (x - gray) * s.view(-1, 1, 1, 1) + gray
+    x = torch.einsum("bij,bjhw->bihw", hue_rotation((2 * draws[:, 11] - 1) * 0.2 * 2 * math.pi), x)
+    assert torch.allclose(got, x.clamp(0, 1), atol=1e-5)
