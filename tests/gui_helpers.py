@@ -1,4 +1,4 @@
-"""Shared pieces of the GUI tests: a private settings file and a tiny labelled image folder."""
+"""Shared pieces of the GUI tests: a private settings file, a tiny labelled image folder, tiny run settings."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,3 +28,22 @@ def use_private_settings(monkeypatch, tmp_path: Path) -> Path:
     path = tmp_path / "settings.ini"
     monkeypatch.setenv(SETTINGS_ENV, str(path))
     return path
+
+
+def tiny_settings(window, out_dir: Path, steps: int = 150) -> None:
+    """A run that takes seconds on a CPU: small CNN, 32 px, batches of 8, an evaluation every 5 steps."""
+    config = window.current_config()
+    config.data.image_size = 32
+    config.model.backbone = "small_cnn"
+    config.train.batch_size = 8
+    config.train.steps = steps
+    config.train.warmup_steps = 2
+    config.train.log_every = 2
+    config.train.checkpoint_every = 1000
+    config.train.threads = 1
+    config.train.precision = "fp32"
+    config.eval.every_steps = 5
+    config.eval.subset_size = 12
+    config.eval.knn_k = 2
+    config.output.out_dir = str(out_dir)
+    window.apply_config(config, rescan=False)

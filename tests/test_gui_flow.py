@@ -10,32 +10,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
-from gui_helpers import use_private_settings, write_class_folder  # noqa: E402
+from gui_helpers import tiny_settings, use_private_settings, write_class_folder  # noqa: E402
 from workbench.engine.events import FinishedEvent  # noqa: E402
 from workbench.engine.runs import RunFolder  # noqa: E402
 from workbench.gui.app import STEPS, MainWindow  # noqa: E402
 from workbench.tasks import load_config  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def tiny_settings(window: MainWindow, out_dir: Path) -> None:
-    """A run that takes seconds on a CPU: small CNN, 32 px, batches of 8."""
-    config = window.current_config()
-    config.data.image_size = 32
-    config.model.backbone = "small_cnn"
-    config.train.batch_size = 8
-    config.train.steps = 150
-    config.train.warmup_steps = 2
-    config.train.log_every = 2
-    config.train.checkpoint_every = 1000
-    config.train.threads = 1
-    config.train.precision = "fp32"
-    config.eval.every_steps = 5
-    config.eval.subset_size = 12
-    config.eval.knn_k = 2
-    config.output.out_dir = str(out_dir)
-    window.apply_config(config, rescan=False)
 
 
 @pytest.fixture

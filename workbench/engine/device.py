@@ -80,8 +80,9 @@ def device_info(device: torch.device) -> DeviceInfo:
     return DeviceInfo("cpu", "CPU", None, torch.get_num_threads())
 
 
-def describe_device(preference: str = "auto", precision: str = "auto") -> str:
-    """One line for status bars and logs, e.g. "CPU · 2 threads · bf16 autocast"."""
+def describe_device(preference: str = "auto", precision: str = "auto", threads: int = 0) -> str:
+    """One line for status bars and logs, e.g. "CPU · 1 thread · bf16 autocast" (`threads` as in the
+    config: 0 means the default the trainer uses)."""
     device = resolve_device(preference) if preference != "cuda" or torch.cuda.is_available() else torch.device("cpu")
     info = device_info(device)
     mode = "bf16 autocast" if resolve_precision(precision, device) == "bf16" else "fp32"
@@ -89,4 +90,5 @@ def describe_device(preference: str = "auto", precision: str = "auto") -> str:
         return f"{info.name} · {info.memory_gb:.0f} GB · {mode}"
     if info.kind == "mps":
         return f"{info.name} · {mode}"
-    return f"CPU · {info.threads} threads · {mode}"
+    count = threads or default_cpu_threads()
+    return f"CPU · {count} thread{'s' if count > 1 else ''} · {mode}"

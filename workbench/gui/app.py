@@ -16,8 +16,10 @@ from workbench import __version__
 from workbench.config import ConfigError, RunConfig, save_config
 from workbench.engine.presets import PRESETS, preset_config
 from workbench.gui import settings
+from workbench.gui.icons import icon
 from workbench.gui.panels.augment import AugmentPanel
 from workbench.gui.panels.dataset import DatasetPanel
+from workbench.gui.panels.evaluate import EvaluatePanel
 from workbench.gui.panels.export import ExportPanel
 from workbench.gui.panels.runs import RunsPanel
 from workbench.gui.panels.tasks import TasksPanel
@@ -28,9 +30,8 @@ from workbench.tasks import PluginReport, load_config, load_plugins, registered_
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_FOLDER = PROJECT_ROOT / "plugins"
-RESOURCES = PROJECT_ROOT / "resources"
 FIRST_PRESET = "Quick CPU demo"
-STEPS = ("Dataset", "Pretext tasks", "Augmentations", "Train & monitor", "Export", "Runs")
+STEPS = ("Dataset", "Pretext tasks", "Augmentations", "Train & monitor", "Export", "Evaluate", "Runs")
 VALIDATE_DELAY_MS = 250
 
 
@@ -42,17 +43,16 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Pretext Workbench")
         self.setObjectName("mainWindow")
-        icon = RESOURCES / "icons" / "app.svg"
-        if icon.exists():
-            self.setWindowIcon(QIcon(str(icon)))
+        self.setWindowIcon(icon("app"))
         self.dataset_panel = DatasetPanel()
         self.tasks_panel = TasksPanel(registered_tasks(), list(PRESETS))
         self.augment_panel = AugmentPanel()
         self.train_panel = TrainPanel()
         self.export_panel = ExportPanel()
+        self.evaluate_panel = EvaluatePanel()
         self.runs_panel = RunsPanel()
         self.panels = (self.dataset_panel, self.tasks_panel, self.augment_panel, self.train_panel,
-                       self.export_panel, self.runs_panel)
+                       self.export_panel, self.evaluate_panel, self.runs_panel)
         self._build_layout()
         self._build_menus()
         self._build_status_bar()
@@ -97,8 +97,8 @@ class MainWindow(QMainWindow):
         self.steps.setCurrentRow(STEPS.index(title))
 
     def _action(self, menu, text: str, slot, shortcut: QKeySequence | str | None = None,
-                name: str | None = None) -> QAction:
-        action = QAction(text, self)
+                name: str | None = None, icon_name: str | None = None) -> QAction:
+        action = QAction(icon(icon_name) if icon_name else QIcon(), text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         if name:
@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self._action(file_menu, "&Open dataset folder…", self.dataset_panel.choose_folder,
-                     QKeySequence.StandardKey.Open, "actionOpenFolder")
+                     QKeySequence.StandardKey.Open, "actionOpenFolder", "folder")
         self.recent_menu = file_menu.addMenu("Recent folders")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
@@ -119,16 +119,17 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Save config…", self.save_config_dialog, QKeySequence.StandardKey.Save,
                      "actionSaveConfig")
         file_menu.addSeparator()
-        self._action(file_menu, "&Export encoder…", lambda: self.show_step("Export"), "Ctrl+E", "actionExport")
+        self._action(file_menu, "&Export encoder…", lambda: self.show_step("Export"), "Ctrl+E", "actionExport",
+                     "export")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "actionQuit")
 
         run_menu = bar.addMenu("&Run")
         self.start_action = self._action(run_menu, "&Start training", self.start_training, "Ctrl+R",
-                                         "actionStart")
+                                         "actionStart", "start")
         self.pause_action = self._action(run_menu, "&Pause / resume", self.train_panel.toggle_pause, "Ctrl+P",
-                                         "actionPause")
-        self.stop_action = self._action(run_menu, "S&top", self.train_panel.stop, "Ctrl+.", "actionStop")
+                                         "actionPause", "pause")
+        self.stop_action = self._action(run_menu, "S&top", self.train_panel.stop, "Ctrl+.", "actionStop", "stop")
         run_menu.addSeparator()
         presets_menu = run_menu.addMenu("Presets")
         for name in PRESETS:
@@ -160,7 +161,15 @@ class MainWindow(QMainWindow):
         from workbench.engine.device import describe_device
 
         preference = self.train_panel.train_form.values().device
-        job = BackgroundJob(lambda _cancel, _progress: describe_device(preference), self)
+
+        def describe_and_warm_up(_cancel, _progress) -> str:
+            # The trainer's imports (torch models, tasks) take seconds and hold the interpreter; doing them
+            # now, off the GUI thread, keeps them from stalling the window when the first run starts.
+            import workbench.engine.trainer  # noqa: F401
+
+            return describe_device(preference)
+
+        job = BackgroundJob(describe_and_warm_up, self)
         job.succeeded.connect(lambda text: self.device_label.setText(f"Device: {text}"))
         job.failed.connect(lambda message, _details: self.device_label.setText(f"Device: {message}"))
         job.ended.connect(job.deleteLater)
@@ -314,15 +323,18 @@ class MainWindow(QMainWindow):
 
     def _on_run_started(self, run_dir: str) -> None:
         self.export_panel.set_run(run_dir)
-        self.runs_panel.refresh()
+        self.evaluate_panel.set_run(run_dir)
+        self.runs_panel.refresh_when_shown()
 
     def _on_run_ended(self, run_dir: str) -> None:
         if run_dir:
             self.export_panel.set_run(run_dir)
+            self.evaluate_panel.set_run(run_dir)
         self.runs_panel.refresh()
 
     def _export_run(self, run_dir: str) -> None:
         self.export_panel.set_run(run_dir)
+        self.evaluate_panel.set_run(run_dir)
         self.show_step("Export")
 
     # -- window life ----------------------------------------------------------------------------------
@@ -353,10 +365,12 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-            self.train_panel.stop_and_wait()
+        self.train_panel.shutdown()
+        self.runs_panel.shutdown()
         settings.app_settings().setValue("window/geometry", self.saveGeometry())
         self.dataset_panel.shutdown()
         self.augment_panel.shutdown()
+        self.evaluate_panel.wait()
         event.accept()
 
 
@@ -377,6 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(settings.APPLICATION)
     app.setApplicationDisplayName("Pretext Workbench")
     apply_style(app)
+    app.setWindowIcon(icon("app"))
     sys.excepthook = _show_unexpected_error
     reports = load_plugins([PLUGIN_FOLDER])
     window = MainWindow(plugin_reports=reports)

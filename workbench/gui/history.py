@@ -14,13 +14,12 @@ SMOOTHING = 0.9
 class MetricHistory:
     """Step-indexed series per value name ('loss', 'lr', 'embedding_std', 'knn_accuracy', ...).
 
-    Appending is cheap (plain lists); `version` changes with every new point so a view can tell when to redraw.
+    Appending is cheap (plain lists); `count(name)` tells a view whether a series gained points since it drew.
     """
 
     def __init__(self) -> None:
         self._steps: dict[str, list[float]] = {}
         self._values: dict[str, list[float]] = {}
-        self.version = 0
         self.last_step: StepEvent | None = None
         self.last_eval: EvalEvent | None = None
 
@@ -49,7 +48,10 @@ class MetricHistory:
     def _append(self, name: str, step: int, value: float) -> None:
         self._steps.setdefault(name, []).append(float(step))
         self._values.setdefault(name, []).append(value)
-        self.version += 1
+
+    def count(self, name: str) -> int:
+        """Points recorded for `name`."""
+        return len(self._values.get(name, ()))
 
     def names(self) -> list[str]:
         return list(self._values)

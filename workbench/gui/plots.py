@@ -1,5 +1,6 @@
-"""Live training curves (pyqtgraph). Redrawn from a timer at most a few times a second, never per event,
-with downsampling and clipping to the view so long runs stay smooth."""
+"""Live training curves (pyqtgraph). Redrawn from a timer, never per event, one changed plot per tick (so
+each repaint is a short pause of the event loop), with downsampling and clipping to the view so long runs
+stay smooth."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,11 +10,13 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGridLayout, QWidget
 
+from workbench.engine.health import COLLAPSE_STD
 from workbench.gui.history import MetricHistory
 
-COLLAPSE_STD = 0.1
 """Embedding spread below this means the encoder maps every image to nearly the same point."""
-REFRESH_MS = 200
+REFRESH_MS = 100
+"""One changed plot is redrawn per tick: with all five changing, each is redrawn twice a second."""
+MIN_STEP_SPAN = 10
 RUN_COLOURS = ["#3478f6", "#e8743b", "#19a979", "#945ecf", "#ed4a7b", "#13a4b4", "#bf399e", "#6c8893"]
 
 
@@ -62,7 +65,8 @@ class MonitorPlots(QWidget):
                 plot.getAxis(axis).setPen(QColor(foreground.red(), foreground.green(), foreground.blue(), 120))
             plot.setMinimumHeight(170)
             plot.setMenuEnabled(False)
-            plot.setLimits(xMin=0)
+            plot.setLimits(xMin=0, minXRange=MIN_STEP_SPAN)  # a lone point at step 0 shows 0..10, not -0.5..0.5
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
             layout.addWidget(plot, *positions[spec.key])
             self.plots[spec.key] = plot
         self.plots["lr"].getAxis("left").enableAutoSIPrefix(False)
@@ -76,10 +80,12 @@ class MonitorPlots(QWidget):
         self.plots["knn_accuracy"].addItem(self._knn_reference)
         self._runs: list[tuple[str, MetricHistory]] = []
         self._curves: list[dict[str, pg.PlotDataItem]] = []
-        self._drawn_versions: list[int] = []
+        self._drawn: dict[str, tuple[int, ...]] = {}
+        """Per plot: the point counts of its series when it was last drawn."""
+        self._next_plot = 0
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
-        self.timer.timeout.connect(self.refresh)
+        self.timer.timeout.connect(self._refresh_next_plot)
         self.timer.start()
 
     @staticmethod
@@ -102,7 +108,7 @@ class MonitorPlots(QWidget):
             _remove_legend(plot)
         self._runs = list(runs)
         self._curves = []
-        self._drawn_versions = [-1] * len(self._runs)
+        self._drawn = {}
         several = len(self._runs) > 1
         if several:
             self.plots["loss"].addLegend(offset=(-10, 10))
@@ -126,17 +132,39 @@ class MonitorPlots(QWidget):
             self._curves.append(curves)
         self.refresh()
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        self.refresh()
+
     def refresh(self) -> None:
-        """Redraw the runs whose history changed since the last draw."""
+        """Redraw every plot whose series gained points since its last draw."""
+        for spec in PLOTS:
+            self._refresh_plot(spec)
+
+    def _refresh_next_plot(self) -> None:
+        """The timer's tick: redraw the next changed plot, if the plots are on screen (hidden ones catch up
+        in showEvent)."""
+        if not self.isVisible():
+            return
+        for offset in range(len(PLOTS)):
+            position = (self._next_plot + offset) % len(PLOTS)
+            if self._refresh_plot(PLOTS[position]):
+                self._next_plot = (position + 1) % len(PLOTS)
+                return
+
+    def _refresh_plot(self, spec: _PlotSpec) -> bool:
+        counts = tuple(history.count(series) for _name, history in self._runs for series in spec.series)
+        if self._drawn.get(spec.key) == counts:
+            return False
+        self._drawn[spec.key] = counts
         for index, (_name, history) in enumerate(self._runs):
-            if self._drawn_versions[index] == history.version:
-                continue
-            self._drawn_versions[index] = history.version
-            for key, curve in self._curves[index].items():
-                steps, values = history.series(key.split(":")[1])
-                curve.setData(steps, values)
-        self._keep_collapse_zone_in_view()
-        self._update_knn_reference()
+            for series in spec.series:
+                self._curves[index][f"{spec.key}:{series}"].setData(*history.series(series))
+        if spec.key == "embedding_std":
+            self._keep_collapse_zone_in_view()
+        elif spec.key == "knn_accuracy":
+            self._update_knn_reference()
+        return True
 
     def _keep_collapse_zone_in_view(self) -> None:
         """The spread plot always starts at 0, so the distance to the collapse zone is visible."""
@@ -151,6 +179,7 @@ class MonitorPlots(QWidget):
             return
         self._knn_reference.setValue(first[1])
         self._knn_reference.label.setFormat(f"at start: {first[1]:.0%}")
+        self._knn_reference.label.valueChanged()  # re-render the text even when the value did not move
         self._knn_reference.setVisible(True)
 
     def point_count(self, series: str, run: int = 0) -> int:

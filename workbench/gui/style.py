@@ -1,7 +1,13 @@
 """The app's look: Fusion with the system palette (light or dark) plus a few roles in a style sheet."""
 from __future__ import annotations
 
+import os
+
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
+
+THEME_ENV = "PRETEXT_WORKBENCH_THEME"
+"""Set to "dark" or "light" to override the system's colour scheme."""
 
 ERROR_COLOUR = "#d64545"
 WARNING_COLOUR = "#c98a00"
@@ -30,7 +36,31 @@ QPushButton[primary="true"] {{ font-weight: 600; padding: 6px 18px; }}
 """
 
 
+def dark_palette() -> QPalette:
+    """A dark palette for Fusion (for systems whose theme does not provide one)."""
+    palette = QPalette()
+    colours = {
+        QPalette.ColorRole.Window: "#202124", QPalette.ColorRole.WindowText: "#e8eaed",
+        QPalette.ColorRole.Base: "#17181a", QPalette.ColorRole.AlternateBase: "#26282b",
+        QPalette.ColorRole.ToolTipBase: "#2b2d31", QPalette.ColorRole.ToolTipText: "#e8eaed",
+        QPalette.ColorRole.Text: "#e8eaed", QPalette.ColorRole.Button: "#2b2d31",
+        QPalette.ColorRole.ButtonText: "#e8eaed", QPalette.ColorRole.BrightText: "#ff6b6b",
+        QPalette.ColorRole.Highlight: "#3478f6", QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.Link: "#8ab4f8", QPalette.ColorRole.PlaceholderText: "#9aa0a6",
+        QPalette.ColorRole.Mid: "#3c4043", QPalette.ColorRole.Dark: "#111214", QPalette.ColorRole.Light: "#4a4d52",
+    }
+    for role, colour in colours.items():
+        palette.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7d8187"))
+    return palette
+
+
 def apply_style(app: QApplication) -> None:
     """Fusion style (consistent on every OS, follows the system's light/dark palette) and our roles."""
     app.setStyle("Fusion")
+    if os.environ.get(THEME_ENV, "").lower() == "dark":
+        app.setPalette(dark_palette())
+    elif os.environ.get(THEME_ENV, "").lower() == "light":
+        app.setPalette(app.style().standardPalette())
     app.setStyleSheet(STYLE_SHEET)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QSize, Qt, QThread, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QPixmap
 
 from workbench.config import DataConfig
 
@@ -49,6 +49,9 @@ class ThumbnailLoader(QThread):
         self._lock = threading.Condition()
         self._queue: collections.OrderedDict[int, tuple[int, Path, int, DataConfig]] = collections.OrderedDict()
         self._stopping = False
+        app = QGuiApplication.instance()
+        self._pixel_ratio = app.devicePixelRatio() if app is not None else 1.0
+        """Device pixels per logical pixel: thumbnails are decoded sharp on HiDPI screens."""
 
     def request(self, generation: int, row: int, path: Path, frame: int, data_cfg: DataConfig) -> None:
         with self._lock:
@@ -82,8 +85,10 @@ class ThumbnailLoader(QThread):
             try:
                 frames = read_frames(path, data_cfg)
                 image = pixels_to_qimage(frames[min(frame, len(frames) - 1)].pixels)
-                image = image.scaled(THUMBNAIL_SIZE, THUMBNAIL_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                side = round(THUMBNAIL_SIZE * self._pixel_ratio)
+                image = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                      Qt.TransformationMode.SmoothTransformation)
+                image.setDevicePixelRatio(self._pixel_ratio)
             except Exception:  # a file that fails now was readable at scan time; show an empty tile
                 image = QImage()
             self.ready.emit(generation, row, image)

@@ -17,8 +17,24 @@ from workbench.gui.widgets import Banner, panel_header
 from workbench.gui.workers import BackgroundJob
 
 PREVIEW_IMAGES = 4
+PREVIEW_POOL = 400
+"""Images decoded to choose the preview from: enough to find several classes in most folders."""
 VIEWS = 2
 TILE = 132
+
+
+def preview_indices(labels: np.ndarray, count: int = PREVIEW_IMAGES) -> list[int]:
+    """`count` image indices that cover as many classes as possible: the first image of each class in
+    turn, then the second of each, and so on (unlabelled images count as one more class)."""
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(np.asarray(labels).tolist()):
+        by_class.setdefault(int(label), []).append(index)
+    chosen: list[int] = []
+    for rank in range(max((len(members) for members in by_class.values()), default=0)):
+        for members in by_class.values():
+            if rank < len(members) and len(chosen) < count:
+                chosen.append(members[rank])
+    return chosen
 
 
 def preview_views(dataset: Any, aug_cfg: AugmentConfig, seed: int) -> list[list[np.ndarray]]:
@@ -27,7 +43,8 @@ def preview_views(dataset: Any, aug_cfg: AugmentConfig, seed: int) -> list[list[
 
     from workbench.data import BatchAugmenter
 
-    images = torch.as_tensor(np.asarray(dataset.images[:PREVIEW_IMAGES]))
+    chosen = preview_indices(np.asarray(dataset.labels))
+    images = torch.as_tensor(np.asarray(dataset.images[chosen]))
     size = int(images.shape[-1])
     augmenter = BatchAugmenter(aug_cfg, dataset.channels, size, dataset.mean, dataset.std)
     generator = torch.Generator().manual_seed(seed)
@@ -142,7 +159,8 @@ class AugmentPanel(QWidget):
 
         if self._load_job is not None:
             self._load_job.cancel()
-        config = replace(data_cfg, max_images=PREVIEW_IMAGES)
+        limit = PREVIEW_POOL if not data_cfg.max_images else min(PREVIEW_POOL, data_cfg.max_images)
+        config = replace(data_cfg, max_images=limit)
         job = BackgroundJob(lambda cancel, progress: load_dataset(config, cancel, progress), self)
         job.succeeded.connect(lambda dataset, job=job: self._on_loaded(job, dataset))
         job.failed.connect(lambda message, _details: self.banner.show_message(

@@ -16,6 +16,7 @@ from workbench.config import DataConfig
 from workbench.gui import settings
 from workbench.gui.forms import ConfigForm
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
+from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, panel_header
 from workbench.gui.workers import BackgroundJob, format_seconds
 
@@ -120,7 +121,7 @@ class DatasetPanel(QWidget):
         self.folder_edit.setPlaceholderText("Built-in demo dataset")
         self.folder_edit.returnPressed.connect(lambda: self.open_folder(self.folder_edit.text().strip()))
         row.addWidget(self.folder_edit, 1)
-        self.open_button = QPushButton("Open folder…", self)
+        self.open_button = QPushButton(icon("folder"), "Open folder…", self)
         self.open_button.setObjectName("openFolder")
         self.open_button.setAccessibleName("Open dataset folder")
         self.open_button.clicked.connect(self.choose_folder)
@@ -138,7 +139,7 @@ class DatasetPanel(QWidget):
         demo.setAccessibleName("Use the built-in demo dataset")
         demo.clicked.connect(lambda: self.open_folder(""))
         row.addWidget(demo)
-        self.rescan_button = QPushButton("Rescan", self)
+        self.rescan_button = QPushButton(icon("refresh"), "Rescan", self)
         self.rescan_button.setObjectName("rescan")
         self.rescan_button.setAccessibleName("Scan the folder again")
         self.rescan_button.clicked.connect(self.scan)

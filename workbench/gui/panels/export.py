@@ -9,6 +9,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QButtonGroup, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget, QFileDialog)
 
+from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, panel_header
 from workbench.gui.workers import BackgroundJob
 
@@ -72,7 +73,7 @@ class ExportPanel(QWidget):
         layout.addWidget(format_box)
 
         row = QHBoxLayout()
-        self.export_button = QPushButton("Export", self)
+        self.export_button = QPushButton(icon("export"), "Export", self)
         self.export_button.setObjectName("exportButton")
         self.export_button.setAccessibleName("Export the encoder")
         self.export_button.setProperty("primary", True)
@@ -83,7 +84,7 @@ class ExportPanel(QWidget):
         self.progress.setAccessibleName("Export progress")
         self.progress.setVisible(False)
         row.addWidget(self.progress, 1)
-        self.open_button = QPushButton("Open export folder", self)
+        self.open_button = QPushButton(icon("folder"), "Open export folder", self)
         self.open_button.setObjectName("openExportFolder")
         self.open_button.setAccessibleName("Open the export folder")
         self.open_button.setVisible(False)

@@ -10,12 +10,16 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QSplitter, QTableWidget, QTabWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from workbench.engine.events import FailedEvent, FinishedEvent, StartedEvent
+from workbench.config import DataConfig
+from workbench.engine.embedding_map import MAP_NAME
+from workbench.engine.events import EmbeddingMapEvent, FailedEvent, FinishedEvent, StartedEvent
 from workbench.engine.runs import MetricsTail, RunFolder, list_runs
+from workbench.gui.embedding import EmbeddingView
 from workbench.gui.history import MetricHistory
 from workbench.gui.plots import MonitorPlots
+from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, panel_header
 from workbench.gui.workers import BackgroundJob
 
@@ -33,6 +37,8 @@ class RunSummary:
     total_steps: int
     history: MetricHistory
     modified: float
+    data: DataConfig | None
+    """How the run read its images (folder, DICOM window), for the embedding map; None if unreadable."""
 
 
 def summarise_run(folder: RunFolder) -> RunSummary:
@@ -50,7 +56,16 @@ def summarise_run(folder: RunFolder) -> RunSummary:
             status = "failed"
     modified = folder.metrics_path.stat().st_mtime if folder.metrics_path.exists() else \
         folder.config_path.stat().st_mtime
-    return RunSummary(folder.path, status, step, total, history, modified)
+    return RunSummary(folder.path, status, step, total, history, modified, _data_config(folder))
+
+
+def _data_config(folder: RunFolder) -> DataConfig | None:
+    from workbench.tasks import load_config
+
+    try:
+        return load_config(folder.config_path).data
+    except Exception:  # a run written by another version still lists; it only lacks its map
+        return None
 
 
 class RunsPanel(QWidget):
@@ -68,6 +83,8 @@ class RunsPanel(QWidget):
         self._watch_tail: MetricsTail | None = None
         self._watch_history: MetricHistory | None = None
         self._watch_folder: RunFolder | None = None
+        self._watch_data: DataConfig | None = None
+        self._stale = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 14, 18, 14)
         layout.setSpacing(10)
@@ -75,12 +92,13 @@ class RunsPanel(QWidget):
             "Runs", "Every run in the runs folder. Select several to compare their curves; resume a stopped "
                     "run; or watch a run folder that a command-line or cluster job is writing."))
         buttons = QHBoxLayout()
-        self.refresh_button = self._button("Refresh", "refreshRuns", "Refresh the run list", self.refresh)
-        self.watch_button = self._button("Watch folder…", "watchRun", "Watch a run folder live", self.choose_watch)
-        self.resume_button = self._button("Resume", "resumeRun", "Resume the selected run", self._resume)
-        self.export_button = self._button("Export…", "exportRun", "Export the selected run", self._export)
+        self.refresh_button = self._button("Refresh", "refreshRuns", "Refresh the run list", self.refresh, "refresh")
+        self.watch_button = self._button("Watch folder…", "watchRun", "Watch a run folder live", self.choose_watch,
+                                         "watch")
+        self.resume_button = self._button("Resume", "resumeRun", "Resume the selected run", self._resume, "start")
+        self.export_button = self._button("Export…", "exportRun", "Export the selected run", self._export, "export")
         self.open_button = self._button("Open folder", "openRunFolder", "Open the selected run folder",
-                                        self._open_folder)
+                                        self._open_folder, "folder")
         for button in (self.refresh_button, self.watch_button, self.resume_button, self.export_button,
                        self.open_button):
             buttons.addWidget(button)
@@ -106,8 +124,12 @@ class RunsPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._show_selected)
         splitter.addWidget(self.table)
+        self.tabs = QTabWidget(self)
         self.plots = MonitorPlots(self)
-        splitter.addWidget(self.plots)
+        self.tabs.addTab(self.plots, "Curves")
+        self.embedding_view = EmbeddingView(self)
+        self.tabs.addTab(self.embedding_view, "Embedding map")
+        splitter.addWidget(self.tabs)
         splitter.setSizes([220, 480])
         layout.addWidget(splitter, 1)
         self._watch_timer = QTimer(self)
@@ -115,8 +137,8 @@ class RunsPanel(QWidget):
         self._watch_timer.timeout.connect(self._poll_watched)
         self._update_buttons()
 
-    def _button(self, text: str, name: str, accessible: str, slot) -> QPushButton:
-        button = QPushButton(text, self)
+    def _button(self, text: str, name: str, accessible: str, slot, icon_name: str) -> QPushButton:
+        button = QPushButton(icon(icon_name), text, self)
         button.setObjectName(name)
         button.setAccessibleName(accessible)
         button.clicked.connect(slot)
@@ -128,8 +150,21 @@ class RunsPanel(QWidget):
             self.out_dir = Path(out_dir)
             self.refresh()
 
+    def refresh_when_shown(self) -> None:
+        """Re-read the run folders now if the list is on screen, else when it is next shown (so a training
+        run does not share the CPU with reading every other run's records)."""
+        self._stale = True
+        if self.isVisible():
+            self.refresh()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def refresh(self) -> None:
         """Re-read the run folders (off the GUI thread: metrics files can be long)."""
+        self._stale = False
         if self._job is not None:
             return
         out_dir = self.out_dir
@@ -185,8 +220,18 @@ class RunsPanel(QWidget):
     def _show_selected(self) -> None:
         if self._watch_folder is not None:
             self.stop_watching()
-        self.plots.set_runs([(run.path.name, run.history) for run in self.selected_runs()])
+        selected = self.selected_runs()
+        self.plots.set_runs([(run.path.name, run.history) for run in selected])
+        if len(selected) == 1:
+            self._show_map(selected[0].path, selected[0].data)
+        else:
+            self.embedding_view.clear()
         self._update_buttons()
+
+    def _show_map(self, run_dir: Path, data: DataConfig | None) -> None:
+        """The selected (or watched) run's latest embedding map, if it has one."""
+        if data is None or not self.embedding_view.show_map(run_dir / MAP_NAME, data):
+            self.embedding_view.clear()
 
     def _update_buttons(self) -> None:
         selected = self.selected_runs()
@@ -228,13 +273,20 @@ class RunsPanel(QWidget):
         self._watch_folder = run
         self._watch_tail = MetricsTail(run.metrics_path)
         self._watch_history = MetricHistory()
+        self._watch_data = _data_config(run)
         self.plots.set_runs([(run.name, self._watch_history)])
+        self._show_map(run.path, self._watch_data)
         self._poll_watched()
         self._watch_timer.start()
 
     def watching(self) -> MetricHistory | None:
         """The history of the watched run, or None."""
         return self._watch_history
+
+    def shutdown(self) -> None:
+        """Stop background work (window closing)."""
+        self._watch_timer.stop()
+        self.embedding_view.shutdown()
 
     def stop_watching(self) -> None:
         self._watch_timer.stop()
@@ -246,6 +298,8 @@ class RunsPanel(QWidget):
             return
         events: list[Any] = self._watch_tail.poll()
         self._watch_history.extend(events)
+        if any(isinstance(event, EmbeddingMapEvent) for event in events):
+            self._show_map(self._watch_folder.path, self._watch_data)
         last = self._watch_history.last_step
         progress = f" — step {last.step:,} of {last.total_steps:,}" if last else " — waiting for the first step"
         ended = next((e for e in reversed(events) if isinstance(e, (FinishedEvent, FailedEvent))), None)

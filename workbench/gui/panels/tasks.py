@@ -137,11 +137,12 @@ class TasksPanel(QWidget):
             cards_layout.addWidget(card)
             self.cards[name] = card
         cards_layout.addStretch(1)
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(cards_box)
-        layout.addWidget(scroll, 1)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(cards_box)
+        layout.addWidget(self.scroll, 1)
+        self._reveal_chosen = False
 
     def tasks_config(self) -> dict[str, TaskConfig]:
         """The chosen tasks and their settings."""
@@ -150,6 +151,21 @@ class TasksPanel(QWidget):
     def set_tasks_config(self, tasks: dict[str, TaskConfig]) -> None:
         for name, card in self.cards.items():
             card.set_task_config(tasks.get(name))
+        self._reveal_chosen = True  # scroll to the chosen task when the page is next shown
+        if self.isVisible():
+            self._scroll_to_chosen()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._reveal_chosen:
+            self._scroll_to_chosen()
+
+    def _scroll_to_chosen(self) -> None:
+        self._reveal_chosen = False
+        chosen = next((card for card in self.cards.values() if card.checkbox.isChecked()), None)
+        if chosen is not None:
+            self.scroll.widget().adjustSize()
+            self.scroll.verticalScrollBar().setValue(chosen.y())
 
     def forms(self) -> list[ConfigForm]:
         return [card.form for card in self.cards.values()]

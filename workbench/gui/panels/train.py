@@ -11,12 +11,15 @@ from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QPlainTex
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from workbench.config import EvalConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
-from workbench.engine.events import (CheckpointEvent, EvalEvent, Event, FailedEvent, FinishedEvent, PausedEvent,
+from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, FailedEvent, FinishedEvent, PausedEvent,
                                      StartedEvent, StepEvent, WarningEvent)
 from workbench.gui.bridge import TrainingBridge
+from workbench.gui.embedding import EmbeddingView
 from workbench.gui.forms import ConfigForm
 from workbench.gui.history import MetricHistory
 from workbench.gui.plots import MonitorPlots
+from workbench.gui.stall import StallMonitor
+from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, panel_header
 from workbench.gui.workers import format_seconds
 
@@ -39,6 +42,9 @@ class TrainPanel(QWidget):
         self.history = MetricHistory()
         self.last_run_dir = ""
         self.final_event: Event | None = None
+        self.config: RunConfig | None = None
+        self.stall_monitor = StallMonitor(self)
+        self.last_stall_ms: float | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 14, 18, 14)
         layout.setSpacing(10)
@@ -83,10 +89,12 @@ class TrainPanel(QWidget):
         column.setContentsMargins(8, 0, 0, 0)
         column.setSpacing(8)
         controls = QHBoxLayout()
-        self.start_button = self._button("Start", "startTraining", "Start training", self.start_requested.emit)
+        self.start_button = self._button("Start", "startTraining", "Start training", self.start_requested.emit,
+                                         "start")
         self.start_button.setProperty("primary", True)
-        self.pause_button = self._button("Pause", "pauseTraining", "Pause or resume training", self.toggle_pause)
-        self.stop_button = self._button("Stop", "stopTraining", "Stop training", self.stop)
+        self.pause_button = self._button("Pause", "pauseTraining", "Pause or resume training", self.toggle_pause,
+                                         "pause")
+        self.stop_button = self._button("Stop", "stopTraining", "Stop training", self.stop, "stop")
         for button in (self.start_button, self.pause_button, self.stop_button):
             controls.addWidget(button)
         controls.addSpacing(12)
@@ -120,6 +128,8 @@ class TrainPanel(QWidget):
         self.plots = MonitorPlots(box)
         self.plots.set_runs([("this run", self.history)])
         tabs.addTab(self.plots, "Curves")
+        self.embedding_view = EmbeddingView(box)
+        tabs.addTab(self.embedding_view, "Embedding map")
         self.log = QPlainTextEdit(box)
         self.log.setObjectName("trainingLog")
         self.log.setAccessibleName("Training log")
@@ -131,8 +141,8 @@ class TrainPanel(QWidget):
         column.addWidget(tabs, 1)
         return box
 
-    def _button(self, text: str, name: str, accessible: str, slot) -> QPushButton:
-        button = QPushButton(text, self)
+    def _button(self, text: str, name: str, accessible: str, slot, icon_name: str) -> QPushButton:
+        button = QPushButton(icon(icon_name), text, self)
         button.setObjectName(name)
         button.setAccessibleName(accessible)
         button.setMinimumWidth(90)
@@ -167,6 +177,8 @@ class TrainPanel(QWidget):
             return
         self.history = MetricHistory()
         self.plots.set_runs([("this run", self.history)])
+        self.embedding_view.clear()
+        self.config = config
         self.final_event = None
         self.banner.clear()
         self.progress.setRange(0, config.train.steps)
@@ -179,6 +191,7 @@ class TrainPanel(QWidget):
         bridge.ended.connect(self._on_bridge_ended)
         self.bridge = bridge
         self._set_state("running")
+        self.stall_monitor.start()
         bridge.start()
 
     def toggle_pause(self) -> None:
@@ -207,13 +220,20 @@ class TrainPanel(QWidget):
             self.bridge.stop()
             self.bridge.wait()
 
+    def shutdown(self) -> None:
+        """Stop background work (window closing)."""
+        self.stop_and_wait()
+        self.embedding_view.shutdown()
+
     def _set_state(self, state: str) -> None:
         self.state = state
         busy = state in ("running", "pausing", "paused", "stopping")
         self.start_button.setEnabled(not busy)
         self.pause_button.setEnabled(state in ("running", "pausing", "paused"))
         self.stop_button.setEnabled(state in ("running", "pausing", "paused"))
-        self.pause_button.setText("Resume" if state in ("pausing", "paused") else "Pause")
+        paused = state in ("pausing", "paused")
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setIcon(icon("start" if paused else "pause"))
         for form in self.forms():
             form.setEnabled(not busy)
 
@@ -225,6 +245,9 @@ class TrainPanel(QWidget):
             self._show_step(event)
         elif isinstance(event, EvalEvent):
             self._show_eval(event)
+        elif isinstance(event, EmbeddingMapEvent):
+            if self.config is not None:
+                self.embedding_view.show_map(event.path, self.config.data)
         elif isinstance(event, StartedEvent):
             self.last_run_dir = event.run_dir
             self.progress.setRange(0, event.total_steps)
@@ -284,6 +307,8 @@ class TrainPanel(QWidget):
         self.bridge = None
         self._set_state("idle")
         self.plots.refresh()
+        self.last_stall_ms = self.stall_monitor.stop()
+        self._log(f"Longest event-loop stall during the run: {self.last_stall_ms:.0f} ms.")
         if bridge is not None:
             bridge.deleteLater()
         self.run_ended.emit(self.last_run_dir)

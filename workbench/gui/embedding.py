@@ -1,0 +1,262 @@
+"""The embedding map: the run's 2-D PCA of the evaluation embeddings, one colour per class, with the image
+under the pointer shown beside it. Reads the `embedding_map.json` the trainer rewrites at each evaluation."""
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPoint, QPointF
+from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from workbench.config import DataConfig
+from workbench.engine.embedding_map import read_embedding_map
+from workbench.gui.icons import icon
+from workbench.gui.plots import RUN_COLOURS
+from workbench.gui.thumbnails import ThumbnailLoader
+
+HOVER_RADIUS_PX = 8
+POINT_SIZE = 8
+UNLABELLED = "unlabelled"
+UNLABELLED_COLOUR = "#8a8a8a"
+
+
+def dataset_root(data_cfg: DataConfig) -> Path:
+    """The folder the map's image paths are relative to (the built-in demo set when none is chosen)."""
+    from workbench.data import demo_dataset_dir
+
+    return Path(data_cfg.root) if data_cfg.root else demo_dataset_dir()
+
+
+class EmbeddingView(QWidget):
+    """A scatter plot of one embedding map, a legend of classes, hover previews and a PNG export."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("embeddingView")
+        self.setAccessibleName("Embedding map")
+        self.map: dict | None = None
+        self._points = np.zeros((0, 2))
+        self._root = Path()
+        self._data_cfg = DataConfig()
+        self._generation = 0
+        self._thumbnails: dict[int, QImage] = {}
+        self.hovered: int | None = None
+        self._pointer = QPoint()
+        self._stale = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        header = QHBoxLayout()
+        self.caption = QLabel("The map appears at the first evaluation: each dot is an image, placed by a "
+                              "2-D projection (PCA) of its embedding. Hover a dot to see the image.", self)
+        self.caption.setProperty("role", "caption")
+        self.caption.setWordWrap(True)
+        header.addWidget(self.caption, 1)
+        self.export_button = QPushButton(icon("export"), "Export PNG…", self)
+        self.export_button.setObjectName("exportEmbeddingMap")
+        self.export_button.setAccessibleName("Export the embedding map as PNG")
+        self.export_button.clicked.connect(self._choose_export_path)
+        self.export_button.setEnabled(False)
+        header.addWidget(self.export_button)
+        layout.addLayout(header)
+        palette = self.palette()
+        self._foreground = palette.color(QPalette.ColorRole.Text)
+        self.plot = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
+        self.plot.setObjectName("embeddingPlot")
+        self.plot.setAccessibleName("Embedding map plot")
+        self.plot.setMenuEnabled(False)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        for axis, title in (("bottom", "PCA 1"), ("left", "PCA 2")):
+            self.plot.setLabel(axis, title, color=self._foreground.name())
+            self.plot.getAxis(axis).setTextPen(self._foreground)
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor=self._foreground)
+        self._scatters: list[pg.ScatterPlotItem] = []
+        self._highlight = pg.ScatterPlotItem(size=POINT_SIZE + 8, brush=pg.mkBrush(None),
+                                             pen=pg.mkPen(self._foreground, width=2))
+        self._highlight.setZValue(10)
+        self.plot.addItem(self._highlight)
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        layout.addWidget(self.plot, 1)
+        self.preview = QLabel(self.plot)
+        self.preview.setObjectName("embeddingHover")
+        self.preview.setAccessibleName("Image under the pointer")
+        self.preview.setAutoFillBackground(True)
+        self.preview.setFrameShape(QLabel.Shape.StyledPanel)
+        self.preview.setMargin(6)
+        self.preview.setVisible(False)
+        self.loader = ThumbnailLoader(self)
+        self.loader.ready.connect(self._on_thumbnail)
+        self.loader.start()
+
+    # -- showing a map --------------------------------------------------------------------------------
+    def show_map(self, path: str | Path, data_cfg: DataConfig) -> bool:
+        """Draw the map in `path`; images are read with `data_cfg` (folder, DICOM window). False if unreadable."""
+        record = read_embedding_map(Path(path))
+        if record is None or not record.get("points"):
+            return False
+        self.map = record
+        self._data_cfg = replace(data_cfg)
+        self._root = dataset_root(data_cfg)
+        self._generation += 1
+        self._thumbnails.clear()
+        self.loader.forget_requests()
+        self._points = np.asarray(record["points"], dtype=float).reshape(-1, 2)
+        self._hide_preview()
+        self._draw_when_shown()
+        names = record.get("class_names") or []
+        self.caption.setText(f"Step {record.get('step', 0):,}: {len(self._points):,} images, "
+                             f"{len(names)} classes. Images of one class should gather as training goes on. "
+                             "Hover a dot to see its image.")
+        self.export_button.setEnabled(True)
+        return True
+
+    def clear(self) -> None:
+        self.map = None
+        self._points = np.zeros((0, 2))
+        self._draw_when_shown()
+        self.export_button.setEnabled(False)
+        self._hide_preview()
+
+    def _draw_when_shown(self) -> None:
+        """Draw now if the map is on screen, else at the next showEvent (a hidden tab costs no drawing)."""
+        self._stale = True
+        if self.isVisible():
+            self._draw()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._stale:
+            self._draw()
+
+    def _draw(self) -> None:
+        self._stale = False
+        for scatter in self._scatters:
+            self.plot.removeItem(scatter)
+        self._scatters = []
+        self.legend.clear()
+        if self.map is None:
+            return
+        labels = np.asarray(self.map.get("labels") or [-1] * len(self._points), dtype=int)
+        for label in sorted(set(labels.tolist())):
+            chosen = labels == label
+            colour = QColor(UNLABELLED_COLOUR if label < 0 else RUN_COLOURS[label % len(RUN_COLOURS)])
+            scatter = pg.ScatterPlotItem(self._points[chosen, 0], self._points[chosen, 1], size=POINT_SIZE,
+                                         brush=pg.mkBrush(colour), pen=pg.mkPen(colour.darker(130)),
+                                         name=self.class_name(label))
+            self.plot.addItem(scatter)
+            self._scatters.append(scatter)
+        self.plot.autoRange(padding=0.08)
+
+    def class_name(self, label: int) -> str:
+        names = (self.map or {}).get("class_names") or []
+        return names[label] if 0 <= label < len(names) else UNLABELLED if label < 0 else f"class {label}"
+
+    def point_count(self) -> int:
+        """Dots drawn (used by tests)."""
+        return sum(len(scatter.data) for scatter in self._scatters)
+
+    # -- hover ----------------------------------------------------------------------------------------
+    def point_position(self, index: int) -> QPoint:
+        """Where dot `index` is drawn, in the plot widget's coordinates."""
+        scene = self.plot.plotItem.vb.mapViewToScene(QPointF(*self._points[index]))
+        return self.plot.mapFromScene(scene)
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        index = self._nearest_point(scene_pos)
+        if index is None:
+            self._hide_preview()
+            return
+        if index != self.hovered:
+            self.hovered = index
+            self._highlight.setData([self._points[index, 0]], [self._points[index, 1]])
+            if index not in self._thumbnails:
+                frames = self.map.get("frames") or [0] * len(self._points)
+                self.loader.request(self._generation, index, self._root / self.map["paths"][index],
+                                    int(frames[index]), self._data_cfg)
+        self._pointer = self.plot.mapFromScene(scene_pos)
+        self._show_preview()
+
+    def _nearest_point(self, scene_pos: QPointF) -> int | None:
+        if self.map is None or not len(self._points):
+            return None
+        view = self.plot.plotItem.vb
+        if not view.sceneBoundingRect().contains(scene_pos):
+            return None
+        pixel_width, pixel_height = view.viewPixelSize()
+        pointer = view.mapSceneToView(scene_pos)
+        distances = np.hypot((self._points[:, 0] - pointer.x()) / pixel_width,
+                             (self._points[:, 1] - pointer.y()) / pixel_height)
+        index = int(np.argmin(distances))
+        return index if distances[index] <= HOVER_RADIUS_PX else None
+
+    def hover_text(self) -> str:
+        """The class and file of the hovered dot, as the preview shows it ('' when none)."""
+        if self.hovered is None or self.map is None:
+            return ""
+        labels = self.map.get("labels") or []
+        label = int(labels[self.hovered]) if self.hovered < len(labels) else -1
+        return f"{self.class_name(label)} — {self.map['paths'][self.hovered]}"
+
+    def _show_preview(self) -> None:
+        near = self._pointer
+        image = self._thumbnails.get(self.hovered)
+        picture = ""
+        if image is not None and not image.isNull():
+            size = image.deviceIndependentSize()
+            picture = (f'<img src="data:image/png;base64,{_png_base64(image)}" width="{size.width():.0f}" '
+                       f'height="{size.height():.0f}"><br>')
+        label, _, path = self.hover_text().partition(" — ")
+        self.preview.setText(f"{picture}<b>{html.escape(label)}</b><br><small>{html.escape(path)}</small>")
+        self.preview.adjustSize()
+        x = near.x() + 16 if near.x() + 16 + self.preview.width() < self.plot.width() else \
+            near.x() - 16 - self.preview.width()
+        y = min(max(near.y() - self.preview.height() // 2, 0), max(self.plot.height() - self.preview.height(), 0))
+        self.preview.move(x, y)
+        self.preview.setVisible(True)
+        self.preview.raise_()
+
+    def _hide_preview(self) -> None:
+        self.hovered = None
+        self._highlight.setData([], [])
+        self.preview.setVisible(False)
+
+    def _on_thumbnail(self, generation: int, row: int, image: QImage) -> None:
+        if generation != self._generation:
+            return
+        self._thumbnails[row] = image
+        if row == self.hovered:
+            self._show_preview()
+
+    def thumbnail_shown(self) -> bool:
+        """True when the hover preview shows the hovered image (used by tests)."""
+        image = self._thumbnails.get(self.hovered) if self.hovered is not None else None
+        return self.preview.isVisible() and image is not None and not image.isNull()
+
+    # -- export ---------------------------------------------------------------------------------------
+    def _choose_export_path(self) -> None:
+        step = (self.map or {}).get("step", 0)
+        path, _ = QFileDialog.getSaveFileName(self, "Export the embedding map", f"embedding_map_step{step}.png",
+                                              "PNG image (*.png)")
+        if path:
+            self.export_png(path)
+
+    def export_png(self, path: str | Path) -> bool:
+        """Save the plot (dots and legend) as a PNG image."""
+        self.preview.setVisible(False)
+        saved = self.plot.grab().save(str(path), "PNG")
+        self.preview.setVisible(self.hovered is not None)
+        return saved
+
+    def shutdown(self) -> None:
+        self.loader.stop()
+
+
+def _png_base64(image: QImage) -> str:
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(data.toBase64()).decode("ascii")
