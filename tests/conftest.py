@@ -15,3 +15,18 @@ def private_cache(tmp_path_factory):
     folder = tmp_path_factory.mktemp("workbench-cache")
     os.environ["PRETEXT_WORKBENCH_CACHE"] = str(folder)
     yield folder
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch, tmp_path):
+    """The main window, shown, with settings in `tmp_path`; any training is stopped afterwards."""
+    from gui_helpers import use_private_settings
+    from workbench.gui.app import MainWindow
+
+    use_private_settings(monkeypatch, tmp_path)
+    main = MainWindow(scan_on_open=False)
+    qtbot.addWidget(main)
+    main.resize(1300, 850)
+    main.show()
+    yield main
+    main.train_panel.stop_and_wait()

@@ -11,21 +11,9 @@ from PySide6.QtGui import QImage  # noqa: E402
 
 from gui_helpers import CLASSES, tiny_settings, use_private_settings, write_class_folder  # noqa: E402
 from workbench.engine.embedding_map import MAP_NAME, read_embedding_map  # noqa: E402
-from workbench.gui.app import MainWindow  # noqa: E402
 from workbench.gui.stall import StallMonitor  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch, tmp_path):
-    use_private_settings(monkeypatch, tmp_path)
-    main = MainWindow(scan_on_open=False)
-    qtbot.addWidget(main)
-    main.resize(1300, 850)
-    main.show()
-    yield main
-    main.train_panel.stop_and_wait()
 
 
 def test_training_draws_the_embedding_map_and_hover_shows_the_image(qtbot, window, tmp_path):

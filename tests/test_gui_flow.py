@@ -10,23 +10,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
-from gui_helpers import tiny_settings, use_private_settings, write_class_folder  # noqa: E402
+from gui_helpers import tiny_settings, write_class_folder  # noqa: E402
 from workbench.engine.events import FinishedEvent  # noqa: E402
 from workbench.engine.runs import RunFolder  # noqa: E402
-from workbench.gui.app import STEPS, MainWindow  # noqa: E402
+from workbench.gui.app import STEPS  # noqa: E402
 from workbench.tasks import load_config  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch, tmp_path):
-    use_private_settings(monkeypatch, tmp_path)
-    main = MainWindow(scan_on_open=False)
-    qtbot.addWidget(main)
-    main.show()
-    yield main
-    main.train_panel.stop_and_wait()
 
 
 def test_click_through_the_whole_flow(qtbot, window, tmp_path):

@@ -16,20 +16,20 @@ from pathlib import Path
 from typing import Callable
 
 from workbench.config import RunConfig
+from workbench.engine.device import default_cpu_threads
 
-BENCH_THREADS = 2
 BENCH_IMAGE_SIZE = 64
 ROUNDS = 2
 
 
 def benchmark_config(steps: int, out_dir: str | Path) -> RunConfig:
-    """The quick CPU demo preset, `steps` long, 64 px, two torch threads, evaluations along the way."""
+    """The quick CPU demo preset, `steps` long, 64 px, the app's default torch threads, evaluations along
+    the way."""
     from workbench.engine.presets import quick_cpu_demo
 
     config = quick_cpu_demo()
     config.data.image_size = BENCH_IMAGE_SIZE
     config.train.steps = steps
-    config.train.threads = BENCH_THREADS
     config.train.checkpoint_every = 10 ** 6
     config.eval.every_steps = max(steps // 3, 1)
     config.output.out_dir = str(out_dir)
@@ -136,7 +136,8 @@ def run_gui_benchmark(steps: int = 60, rounds: int = ROUNDS,
 
 def print_gui_benchmark(steps: int = 60) -> int:
     """Print `run_gui_benchmark` for the command line; exit status 0 when both goals are met."""
-    print(f"GUI benchmark: quick CPU demo, {steps} steps, {BENCH_IMAGE_SIZE} px, {BENCH_THREADS} torch threads")
+    threads = default_cpu_threads()
+    print(f"GUI benchmark: quick CPU demo, {steps} steps, {BENCH_IMAGE_SIZE} px, {threads} torch thread(s)")
     result = run_gui_benchmark(steps, on_round=lambda index, headless, gui, stall: print(
         f"  round {index}: headless {headless:8.1f} img/s   with the window {gui:8.1f} img/s   "
         f"longest stall {stall:5.0f} ms", flush=True))

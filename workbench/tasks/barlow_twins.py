@@ -55,7 +55,7 @@ class BarlowTwins(PretextTask):
 
     def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
         batch = images.shape[0]
-        features = self.encoder(torch.cat([augment(images), augment(images)]))
+        features = self.encode_views(images, augment)
         z1, z2 = self.projector(features).chunk(2)
         loss, on, off = barlow_twins_loss(z1, z2, self.cfg.off_diagonal_weight)
         return TaskOutput(loss=loss, embeddings=features[:batch].detach(),

@@ -45,6 +45,10 @@ class PretextTask(nn.Module):
         """Compute the loss for one batch of raw cached images, drawing views with `augment`."""
         raise NotImplementedError
 
+    def encode_views(self, images: torch.Tensor, augment: Augment, count: int = 2) -> torch.Tensor:
+        """Encoder features of `count` random views of the batch in one pass: (count x B, D), view by view."""
+        return self.encoder(torch.cat([augment(images) for _ in range(count)]))
+
     def on_step_end(self, step: int, total_steps: int) -> None:
         """Called after each optimiser step (EMA teachers, schedules). Optional."""
 

@@ -48,7 +48,7 @@ class SimCLR(PretextTask):
 
     def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
         batch = images.shape[0]
-        features = self.encoder(torch.cat([augment(images), augment(images)]))
+        features = self.encode_views(images, augment)
         z1, z2 = self.projector(features).chunk(2)
         loss, per_sample = nt_xent_loss(z1, z2, self.cfg.temperature)
         with torch.no_grad():

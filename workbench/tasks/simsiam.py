@@ -58,7 +58,7 @@ class SimSiam(PretextTask):
 
     def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
         batch = images.shape[0]
-        features = self.encoder(torch.cat([augment(images), augment(images)]))
+        features = self.encode_views(images, augment)
         z = self.projector(features)
         p1, p2 = self.predictor(z).chunk(2)
         z1, z2 = (z.detach() if self.cfg.stop_gradient else z).chunk(2)

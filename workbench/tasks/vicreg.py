@@ -57,7 +57,7 @@ class VICReg(PretextTask):
 
     def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
         batch = images.shape[0]
-        features = self.encoder(torch.cat([augment(images), augment(images)]))
+        features = self.encode_views(images, augment)
         z1, z2 = self.projector(features).chunk(2)
         terms = vicreg_terms(z1, z2)
         cfg = self.cfg
