@@ -1,12 +1,18 @@
-"""The Evaluate panel on a real tiny run: probe table and chart, ranking grid, report file."""
+"""The Evaluate panel on a real tiny run: headline, probe table and chart, ranking grid with thumbnails, CSV."""
+import csv
+
 import pytest
 
 pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QFontMetrics  # noqa: E402
 
 from engine_helpers import tiny_config, tiny_dataset  # noqa: E402
 from workbench.engine.trainer import Trainer  # noqa: E402
 from workbench.gui.panels.evaluate import EvaluatePanel  # noqa: E402
 from workbench.probes.finetune import Schedule  # noqa: E402
+from workbench.probes.report import headline  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -20,25 +26,56 @@ def run_dir(tmp_path_factory):
 def test_probe_fills_table_and_chart_and_ranking_fills_grid(qtbot, run_dir):
     panel = EvaluatePanel(fractions=(1.0,), seeds=1, scratch=Schedule(steps=2, batch_size=4))
     qtbot.addWidget(panel)
-    assert not panel.probe_button.isEnabled()
+    panel.resize(1200, 800)
+    panel.show()
+    assert not panel.probe_button.isEnabled() and panel.choose_button.isEnabled()
+    for button in (panel.probe_button, panel.report_button, panel.rank_button, panel.choose_button):
+        assert button.objectName() and button.accessibleName() and not button.icon().isNull()
     panel.set_run(run_dir)
     assert panel.probe_button.isEnabled() and panel.table.rowCount() == 0
+    assert "not been probed" in panel.banner.text() and panel.headline.isHidden()
     with qtbot.waitSignal(panel.probe_finished, timeout=120_000) as blocker:
         panel.start_probe()
     panel.wait()
+    record = blocker.args[0]
     methods = [panel.table.item(row, 0).text() for row in range(panel.table.rowCount())]
     assert methods[0] == "linear probe" and "supervised from scratch" in methods
-    assert len(panel.chart.getPlotItem().items) == len(methods)
-    assert blocker.args[0]["summary"][0]["method"] == "linear probe"
+    assert record["summary"][0]["method"] == "linear probe"
+    assert panel.headline.text() == headline(record["summary"], record["tasks"]) != ""
+    assert not panel.table.verticalHeader().isVisible() and not panel.table.wordWrap()
+    first_column = [panel.table.item(row, 0) for row in range(panel.table.rowCount())]
+    assert all(QFontMetrics(item.font()).horizontalAdvance(item.text()) < panel.table.columnWidth(0)
+               for item in first_column)  # no eliding
+    best = max(entry["accuracy"] for entry in record["summary"])
+    assert [item.font().bold() for item in first_column] == [e["accuracy"] == best for e in record["summary"]]
+    assert [bar.opts["name"] for bar in panel.bars()] == methods
+    assert all(name in panel.chart_legend.text().replace("&nbsp;", " ") for name in methods)
+    assert [label for _, label in panel.chart.getAxis("left")._tickLevels[0]][-1] == "100%"
 
     panel.count.setValue(3)
-    panel.strategy.setCurrentText("diversity")
+    panel.strategy.setCurrentIndex(panel.strategy.findData("diversity"))
     with qtbot.waitSignal(panel.ranking_finished, timeout=120_000) as ranked:
         panel.start_ranking()
     panel.wait()
-    assert panel.grid.count() == 3 == len(ranked.args[0])
+    ranking = ranked.args[0]
+    assert panel.ranked.rowCount() == 3 == len(ranking)
+    first = panel.ranked.index(0)
+    assert panel.ranked.data(first) == f"1. {ranking[0][0].split('/')[-1]}\nscore {ranking[0][1]:.3g}"
+    assert "Rank 1" in panel.ranked.data(first, Qt.ItemDataRole.ToolTipRole)
+    qtbot.waitUntil(lambda: panel.ranked.loaded_count() == 3, timeout=30_000)  # decoded on the loader thread
+    with open(run_dir / "to_label_diversity.csv", newline="", encoding="utf-8") as handle:
+        assert [row["path"] for row in csv.DictReader(handle)] == [path for path, _ in ranking]
+    assert "to_label_diversity.csv" in panel.banner.text()
+    panel.count.setValue(2)
+    panel.strategy.setCurrentIndex(panel.strategy.findData("loss"))
+    with qtbot.waitSignal(panel.ranking_finished, timeout=120_000):
+        panel.start_ranking()
+    panel.wait()
+    assert panel.ranked.rowCount() == 2 and (run_dir / "to_label_loss.csv").is_file()
+    panel.shutdown()
 
     reopened = EvaluatePanel()
     qtbot.addWidget(reopened)
     reopened.set_run(run_dir)  # the probe.json written above is shown at once
     assert reopened.table.rowCount() == panel.table.rowCount()
+    assert reopened.headline.text() == panel.headline.text() and not reopened.banner.text()

@@ -1,25 +1,63 @@
-"""Evaluate: does the pretraining help? The probe table and bar chart, the HTML report, and what to label next.
+"""Step 6, Evaluate: does the pretraining help? The probe table and bar chart, the HTML report, and what to
+label next (with thumbnails).
 
-Self-contained: `EvaluatePanel(parent)`, then `set_run(run_dir)`; probes and rankings run on a BackgroundJob."""
+`EvaluatePanel(parent)`, then `set_run(run_dir)`; probes and rankings run on a BackgroundJob, thumbnails are
+decoded on the ThumbnailModel's loader thread. Call `shutdown()` when the window closes."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
-import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
-                               QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QCoreApplication, QModelIndex, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QFont, QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QListView, QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
-from workbench.gui.thumbnails import THUMBNAIL_SIZE, pixels_to_qimage
-from workbench.gui.widgets import panel_header
-from workbench.gui.workers import BackgroundJob
+from workbench.config import DataConfig
+from workbench.gui.icons import icon
+from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
+from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.workers import BackgroundJob, format_seconds
 from workbench.probes.finetune import SCRATCH, Schedule
+from workbench.probes.report import headline
 from workbench.probes.svg import PALETTE
 from workbench.probes.table import PROBE_NAME, fraction_label, percent, read_probe_json
 
-COLUMNS = ("method", "labels", "training images", "accuracy", "balanced accuracy")
+COLUMNS = ("Method", "Labels\nused", "Training\nimages", "Accuracy", "Balanced\naccuracy")
+STRATEGIES = (("mix of both", "mixed"), ("hardest for the model", "loss"), ("least like the others", "diversity"))
+"""(what the list shows, the ranking strategy)."""
+PERCENT_TICKS = [[(value / 100, f"{value}%") for value in range(0, 101, 25)]]
+CELL_SIZE = QSize(THUMBNAIL_SIZE + 40, THUMBNAIL_SIZE + 44)
+METHODS_HELP = ("Accuracy on held-out labelled images (mean ± spread over seeds; best per share in bold). "
+                "<b>Linear / kNN probe</b>: the pretrained encoder, frozen, plus a simple classifier. "
+                "<b>Random init</b>: the same network untrained. <b>Supervised from scratch</b>: the same network "
+                "trained on the labels alone. Pretraining helps when the probes beat random init by far.")
+RANKING_HELP = ("Unlabelled images, most useful to label first: hard for the encoder, unlike those already "
+                "labelled, or both. Also saved as to_label_&lt;strategy&gt;.csv in the run folder.")
+
+
+class RankedThumbnails(ThumbnailModel):
+    """The ranked images, best first: thumbnail, rank, file name and score."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.scores: list[float] = []
+
+    def set_ranking(self, root: str | Path, records: list, scores: list[float], data_cfg) -> None:
+        self.scores = list(scores)
+        self.set_images(root, records, data_cfg)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if index.isValid() and role == Qt.ItemDataRole.DisplayRole:
+            return f"{index.row() + 1}. {super().data(index, role)}\nscore {self.scores[index.row()]:.3g}"
+        if index.isValid() and role == Qt.ItemDataRole.ToolTipRole:
+            return (f"Rank {index.row() + 1}, score {self.scores[index.row()]:.4g} (higher: more useful to label)\n"
+                    + super().data(index, role))
+        if role == Qt.ItemDataRole.SizeHintRole:
+            return CELL_SIZE
+        return super().data(index, role)
 
 
 class EvaluatePanel(QWidget):
@@ -36,169 +74,403 @@ class EvaluatePanel(QWidget):
         self.fractions, self.seeds, self.scratch = list(fractions), seeds, scratch
         self.run_dir: Path | None = None
         self._job: BackgroundJob | None = None
+        palette = self.palette()
+        self._foreground = palette.color(QPalette.ColorRole.Text)
+        self._background = palette.color(QPalette.ColorRole.Base)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 14, 18, 14)
-        layout.addWidget(panel_header("Evaluate", "How good is the encoder with few labels, compared with an "
-                                                  "untrained one and with training from scratch?"))
-        buttons = QHBoxLayout()
-        self.probe_button = QPushButton("Run probe", self)
-        self.report_button = QPushButton("Open report", self)
-        self.run_label = QLabel("No run selected", self)
-        for widget in (self.probe_button, self.report_button):
-            buttons.addWidget(widget)
-        buttons.addWidget(self.run_label, 1)
-        layout.addLayout(buttons)
+        layout.setSpacing(10)
+        layout.addWidget(panel_header(
+            "Evaluate", "Does the pretraining help with few labels? Compare it with an untrained network and with "
+                        "training from scratch, then pick the images to label next."))
+        layout.addLayout(self._action_row())
+        self.banner = Banner("Evaluate message", self)
+        layout.addWidget(self.banner)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self._results())
+        splitter.addWidget(self._ranking_box())
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([540, 250])
+        layout.addWidget(splitter, 1)
+        app = QCoreApplication.instance()
+        if app is not None:  # the loader thread must end before the window is destroyed
+            app.aboutToQuit.connect(self.shutdown)
+        self.set_run(None)
+
+    # -- layout ---------------------------------------------------------------------------------------
+    def _action_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.probe_button = self._button("Run probe", "runProbe", "Measure how good the encoder is",
+                                         self.start_probe, "start")
+        self.probe_button.setProperty("primary", True)
+        self.report_button = self._button("Open report", "openReport", "Write and open the run's HTML report",
+                                          self.open_report, "watch")
+        self.choose_button = self._button("Choose run…", "chooseEvaluateRun", "Choose a run folder to evaluate",
+                                          self._choose_run, "folder")
+        for button in (self.probe_button, self.report_button, self.choose_button):
+            row.addWidget(button)
+        row.addSpacing(12)
         self.progress = QProgressBar(self)
-        self.progress.setVisible(False)
-        layout.addWidget(self.progress)
-        self.status = QLabel("", self)
-        self.status.setWordWrap(True)
-        layout.addWidget(self.status)
+        self.progress.setObjectName("evaluateProgress")
+        self.progress.setAccessibleName("Evaluation progress")
+        row.addWidget(self.progress, 1)
+        self.eta_label = QLabel(self)
+        self.eta_label.setProperty("role", "caption")
+        row.addWidget(self.eta_label)
+        self.cancel_button = self._button("Cancel", "cancelEvaluate", "Cancel the probe or ranking", self.cancel,
+                                          "stop")
+        row.addWidget(self.cancel_button)
+        self._progress_widgets = (self.progress, self.eta_label, self.cancel_button)
+        for widget in self._progress_widgets:
+            widget.setVisible(False)
+        row.addStretch(1)
+        self.run_label = QLabel(self)
+        self.run_label.setObjectName("evaluateRun")
+        self.run_label.setProperty("role", "caption")
+        row.addWidget(self.run_label)
+        return row
+
+    def _results(self) -> QWidget:
+        box = QWidget(self)
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 6)
+        column.setSpacing(6)
+        self.headline = QLabel(box)
+        self.headline.setObjectName("probeHeadline")
+        self.headline.setAccessibleName("Probe result in one line")
+        self.headline.setProperty("role", "metric")
+        self.headline.setWordWrap(True)
+        self.headline.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        column.addWidget(self.headline)
+        side_by_side = QSplitter(Qt.Orientation.Horizontal, box)
+        side_by_side.addWidget(self._table())
+        side_by_side.addWidget(self._chart())
+        side_by_side.setStretchFactor(0, 0)
+        side_by_side.setStretchFactor(1, 1)
+        side_by_side.setChildrenCollapsible(False)
+        column.addWidget(side_by_side, 1)
+        self.methods_caption = QLabel(METHODS_HELP, box)
+        self.methods_caption.setProperty("role", "caption")
+        self.methods_caption.setWordWrap(True)
+        column.addWidget(self.methods_caption)
+        return box
+
+    def _table(self) -> QTableWidget:
         self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setObjectName("probeTable")
+        self.table.setAccessibleName("Probe results")
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        layout.addWidget(self.table, 2)
-        self.chart = pg.PlotWidget(self)
-        self.chart.setBackground("w")
-        self.chart.setYRange(0, 1)
-        self.chart.addLegend()
-        layout.addWidget(self.chart, 2)
-        ranking = QHBoxLayout()
-        ranking.addWidget(QLabel("What to label next:", self))
-        self.strategy = QComboBox(self)
-        self.strategy.addItems(["mixed", "loss", "diversity"])
-        self.count = QSpinBox(self)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setWordWrap(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        return self.table
+
+    def _fit_table_width(self) -> None:
+        """Wide enough for every column without eliding (the chart takes the rest)."""
+        header = self.table.horizontalHeader()
+        columns = sum(max(self.table.sizeHintForColumn(c), header.sectionSizeHint(c))
+                      for c in range(self.table.columnCount()))
+        self.table.setMinimumWidth(columns + self.table.verticalScrollBar().sizeHint().width()
+                                   + 2 * self.table.frameWidth() + 12)
+
+    def _chart(self) -> QWidget:
+        box = QWidget(self)
+        column = QVBoxLayout(box)
+        column.setContentsMargins(6, 0, 0, 0)
+        column.setSpacing(2)
+        self.chart_legend = QLabel(box)
+        self.chart_legend.setObjectName("chartLegend")
+        self.chart_legend.setAccessibleName("Chart legend")
+        self.chart_legend.setWordWrap(True)
+        column.addWidget(self.chart_legend)
+        self.chart = pg.PlotWidget(background=self._background)
+        self.chart.setObjectName("probeChart")
+        self.chart.setAccessibleName("Accuracy by share of labels")
+        self.chart.setMenuEnabled(False)
+        self.chart.setMouseEnabled(x=False, y=False)
+        self.chart.hideButtons()
+        self.chart.showGrid(y=True, alpha=0.15)
+        for axis, title in (("left", "Accuracy"), ("bottom", "Labelled images used for training")):
+            self.chart.setLabel(axis, title, color=self._foreground.name())
+            self.chart.getAxis(axis).setTextPen(self._foreground)
+            self.chart.getAxis(axis).setPen(QColor(self._foreground.red(), self._foreground.green(),
+                                                   self._foreground.blue(), 120))
+        self.chart.getAxis("left").setTicks(PERCENT_TICKS)
+        self.chart.setYRange(0, 1.08, padding=0)  # room for the value above a 100% bar
+        self.chart.setMinimumHeight(220)
+        column.addWidget(self.chart, 1)
+        return box
+
+    def _ranking_box(self) -> QGroupBox:
+        box = QGroupBox("What to label next", self)
+        column = QVBoxLayout(box)
+        column.setSpacing(6)
+        caption = QLabel(RANKING_HELP, box)
+        caption.setProperty("role", "caption")
+        caption.setWordWrap(True)
+        column.addWidget(caption)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Rank by", box))
+        self.strategy = QComboBox(box)
+        self.strategy.setObjectName("rankingStrategy")
+        self.strategy.setAccessibleName("How to rank the images")
+        for text, strategy in STRATEGIES:
+            self.strategy.addItem(text, strategy)
+        row.addWidget(self.strategy)
+        row.addSpacing(8)
+        row.addWidget(QLabel("Show", box))
+        self.count = QSpinBox(box)
+        self.count.setObjectName("rankingCount")
+        self.count.setAccessibleName("How many images to list")
         self.count.setRange(1, 1000)
         self.count.setValue(24)
-        self.rank_button = QPushButton("Rank images", self)
-        for widget in (self.strategy, self.count, self.rank_button):
-            ranking.addWidget(widget)
-        ranking.addStretch(1)
-        layout.addLayout(ranking)
-        self.grid = QListWidget(self)
-        self.grid.setViewMode(QListWidget.ViewMode.IconMode)
+        self.count.setSuffix(" images")
+        row.addWidget(self.count)
+        row.addSpacing(8)
+        self.rank_button = self._button("Rank images", "rankImages", "Rank the images to label next",
+                                        self.start_ranking, "refresh")
+        row.addWidget(self.rank_button)
+        row.addStretch(1)
+        column.addLayout(row)
+        self.ranked: RankedThumbnails | None = None
+        """Made at the first ranking: its loader thread runs until `shutdown()`."""
+        self.grid = QListView(box)
+        self.grid.setObjectName("rankedImages")
+        self.grid.setAccessibleName("Images to label next, best first")
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setMovement(QListView.Movement.Static)
+        self.grid.setUniformItemSizes(True)
         self.grid.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        self.grid.setResizeMode(QListWidget.ResizeMode.Adjust)
-        layout.addWidget(self.grid, 2)
-        self.probe_button.clicked.connect(self.start_probe)
-        self.report_button.clicked.connect(self.open_report)
-        self.rank_button.clicked.connect(self.start_ranking)
-        self._set_enabled(False)
+        self.grid.setGridSize(CELL_SIZE)
+        self.grid.setWordWrap(True)
+        self.grid.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.grid.setMinimumHeight(CELL_SIZE.height() + 2 * self.grid.frameWidth() + 8)
+        column.addWidget(self.grid, 1)
+        return box
 
-    # ------------------------------------------------------------------ run
+    def _button(self, text: str, name: str, accessible: str, slot, icon_name: str) -> QPushButton:
+        button = QPushButton(icon(icon_name), text, self)
+        button.setObjectName(name)
+        button.setAccessibleName(accessible)
+        button.clicked.connect(slot)
+        return button
+
+    # -- run ------------------------------------------------------------------------------------------
     def set_run(self, run_dir: str | Path | None) -> None:
-        """Show the run's probe table (if probed before) and enable the actions."""
+        """Show the run's probe results (if probed before) and enable the actions."""
         self.run_dir = Path(run_dir) if run_dir else None
-        self.run_label.setText(self.run_dir.name if self.run_dir else "No run selected")
-        self._set_enabled(self.run_dir is not None)
-        self.grid.clear()
-        record = read_probe_json(self.run_dir / PROBE_NAME) if self.run_dir else None
-        self.show_probe(record)
+        if self.run_dir is None:
+            self.run_label.setText("No run chosen: train one, or choose a run folder")
+        else:
+            self.run_label.setText(f"Run: {self.run_dir.name}")
+        self.run_label.setToolTip(str(self.run_dir or ""))
+        self._update_buttons()
+        if self.ranked is not None:
+            self.ranked.set_ranking(Path(), [], [], DataConfig())
+        self.banner.clear()
+        self.show_probe(read_probe_json(self.run_dir / PROBE_NAME) if self.run_dir else None)
 
-    def _set_enabled(self, enabled: bool) -> None:
-        busy = self._job is not None and self._job.is_running()
+    def _choose_run(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Run folder to evaluate", str(self.run_dir or ""))
+        if folder:
+            self.set_run(folder)
+
+    def busy(self) -> bool:
+        return self._job is not None and self._job.is_running()
+
+    def _update_buttons(self) -> None:
+        ready = self.run_dir is not None and not self.busy()
         for button in (self.probe_button, self.report_button, self.rank_button):
-            button.setEnabled(enabled and not busy)
+            button.setEnabled(ready)
+        self.choose_button.setEnabled(not self.busy())
 
-    # ---------------------------------------------------------------- probe
+    # -- probe ----------------------------------------------------------------------------------------
     def start_probe(self) -> None:
         from workbench.probes.probe import run_probe
 
         run_dir, fractions, seeds, scratch = self.run_dir, self.fractions, self.seeds, self.scratch
         self._start(lambda cancel, progress: run_probe(run_dir, fractions=fractions, seeds=seeds, scratch=scratch,
                                                        cancel=cancel, progress=progress),
-                    self._probe_done, "Probing…")
+                    self._probe_done)
 
     def _probe_done(self, record: dict) -> None:
         self.show_probe(record)
         self.probe_finished.emit(record)
 
     def show_probe(self, record: dict | None) -> None:
-        """Fill the table and the bar chart from a probe.json record (clear them for None)."""
+        """Fill the headline, table and bar chart from a probe.json record (clear them for None)."""
         summary = record["summary"] if record else []
+        self.headline.setText(headline(summary, record.get("tasks", [])) if record else "")
+        self.headline.setVisible(bool(summary))
+        self._fill_table(summary)
+        self._draw_chart(summary)
+        if self.run_dir is not None and not summary:
+            self.banner.show_message("This run has not been probed yet. Press <b>Run probe</b> to measure it "
+                                     "(a few minutes on a CPU).", "info")
+
+    def _fill_table(self, summary: list[dict]) -> None:
+        best = {}
+        for entry in summary:
+            if entry["accuracy"] == entry["accuracy"] and entry["accuracy"] > best.get(entry["fraction"], -1.0):
+                best[entry["fraction"]] = entry["accuracy"]
+        fractions = list(dict.fromkeys(entry["fraction"] for entry in summary))
+        shade = self.palette().color(QPalette.ColorRole.AlternateBase)
+        bold = QFont(self.table.font())
+        bold.setBold(True)
         self.table.setRowCount(len(summary))
         for row, entry in enumerate(summary):
             cells = (entry["method"], fraction_label(entry["fraction"]), f"{entry['train_size']:g}",
                      percent(entry["accuracy"], entry["accuracy_std"]),
                      percent(entry["balanced_accuracy"], entry["balanced_accuracy_std"]))
+            is_best = best.get(entry["fraction"]) == entry["accuracy"]
             for column, text in enumerate(cells):
-                self.table.setItem(row, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                if column >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if fractions.index(entry["fraction"]) % 2:  # one band per share of labels
+                    item.setBackground(shade)
+                if is_best:
+                    item.setFont(bold)
+                    item.setToolTip(f"Best accuracy with {fraction_label(entry['fraction'])} of the labels")
+                self.table.setItem(row, column, item)
+        self._fit_table_width()
+
+    def _draw_chart(self, summary: list[dict]) -> None:
         self.chart.clear()
         fractions = list(dict.fromkeys(entry["fraction"] for entry in summary))
         methods = list(dict.fromkeys(entry["method"] for entry in summary))
         width = 0.8 / max(1, len(methods))
+        small = QFont(self.font())
+        small.setPointSizeF(max(6.0, small.pointSizeF() - 1.5))
         for number, method in enumerate(methods):
+            colour = PALETTE[number % len(PALETTE)]
             values = {e["fraction"]: e["accuracy"] for e in summary if e["method"] == method}
-            xs = [i + (number - (len(methods) - 1) / 2) * width for i, f in enumerate(fractions) if f in values]
-            heights = [values[f] for f in fractions if f in values]
-            self.chart.addItem(pg.BarGraphItem(x=xs, height=heights, width=width * 0.9, name=method,
-                                               brush=PALETTE[number % len(PALETTE)]))
-        self.chart.getAxis("bottom").setTicks([[(i, f"{fraction_label(f)} labels") for i, f in enumerate(fractions)]])
-        self.status.setText("" if record else "No probe yet: press Run probe.")
+            places = [(i + (number - (len(methods) - 1) / 2) * width, values[f]) for i, f in enumerate(fractions)
+                      if f in values and values[f] == values[f]]
+            if not places:
+                continue
+            xs, heights = zip(*places)
+            self.chart.addItem(pg.BarGraphItem(x=list(xs), height=list(heights), width=width * 0.88, name=method,
+                                               brush=colour, pen=pg.mkPen(None)))
+            for x, height in places:
+                label = pg.TextItem(f"{height:.0%}", color=self._foreground, anchor=(0.5, 1.0))
+                label.setFont(small)
+                label.setPos(x, height)
+                self.chart.addItem(label)
+        self.chart.getAxis("bottom").setTicks([[(i, f"{fraction_label(f)} of labels")
+                                                for i, f in enumerate(fractions)]])
+        self.chart.setXRange(-0.5, max(len(fractions), 1) - 0.5, padding=0.02)
+        self.chart_legend.setText("   ".join(
+            f"<span style='color:{PALETTE[n % len(PALETTE)]}; font-size:13pt'>■</span>&nbsp;{html.escape(m).replace(' ', '&nbsp;')}"
+            for n, m in enumerate(methods)))
+        self.chart_legend.setVisible(bool(methods))
 
-    # --------------------------------------------------------------- report
+    def bars(self) -> list[pg.BarGraphItem]:
+        """The chart's bar series, one per method (used by tests)."""
+        return [item for item in self.chart.getPlotItem().items if isinstance(item, pg.BarGraphItem)]
+
+    # -- report ---------------------------------------------------------------------------------------
     def open_report(self) -> Path | None:
         """Write the run's report.html and open it in the web browser; returns its path."""
         from workbench.probes.report import build_report
 
         if self.run_dir is None:
             return None
-        path = build_report(self.run_dir)
+        try:
+            path = build_report(self.run_dir)
+        except Exception as error:  # an unreadable run folder is explained, not raised into Qt
+            self.banner.show_message(f"<b>The report could not be written.</b> {html.escape(str(error))}", "error")
+            return None
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.resolve())))
+        self.banner.show_message(f"Report written to <b>{html.escape(str(path))}</b> and opened in your browser.",
+                                 "info")
         return path
 
-    # -------------------------------------------------------------- ranking
+    # -- ranking --------------------------------------------------------------------------------------
     def start_ranking(self) -> None:
-        run_dir, strategy, count = self.run_dir, self.strategy.currentText(), self.count.value()
+        run_dir, strategy, count = self.run_dir, self.strategy.currentData(), self.count.value()
 
         def work(cancel, progress):
+            from workbench.gui.embedding import dataset_root
             from workbench.probes.context import open_run
-            from workbench.probes.ranking import rank_run
+            from workbench.probes.ranking import rank_run, write_ranking_csv
 
             context = open_run(run_dir, cancel=cancel)
             rows, scores = rank_run(context, strategy, count, cancel=cancel)
-            return [(context.dataset.report.images[r].path, s, context.dataset.images[r].numpy())
-                    for r, s in zip(rows, scores)]
+            records = [context.dataset.report.images[row] for row in rows]
+            csv = write_ranking_csv(Path(run_dir) / f"to_label_{strategy}.csv", [r.path for r in records], scores)
+            return dataset_root(context.config.data), records, scores, context.config.data, csv
 
-        self._start(work, self._ranking_done, "Ranking images…")
+        self._start(work, self._ranking_done)
 
-    def _ranking_done(self, ranked: list) -> None:
-        self.grid.clear()
-        for path, score, pixels in ranked:
-            scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
-            image = pixels_to_qimage(pixels.transpose(1, 2, 0).astype(np.float32) / scale)
-            icon = QIcon(QPixmap.fromImage(image).scaled(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-            item = QListWidgetItem(icon, f"{Path(path).name}\n{score:.3g}")
-            item.setToolTip(path)
-            self.grid.addItem(item)
-        self.ranking_finished.emit([(path, score) for path, score, _ in ranked])
+    def _ranking_done(self, result: tuple) -> None:
+        root, records, scores, data_cfg, csv = result
+        if self.ranked is None:
+            self.ranked = RankedThumbnails(self)
+            self.grid.setModel(self.ranked)
+        self.ranked.set_ranking(root, records, scores, data_cfg)
+        self.banner.show_message(f"{len(records)} images ranked, best first. The list is saved as "
+                                 f"<b>{html.escape(str(csv))}</b>.", "info")
+        self.ranking_finished.emit([(record.path, score) for record, score in zip(records, scores)])
 
-    # ----------------------------------------------------------------- jobs
-    def _start(self, work, on_success, message: str) -> None:
-        if self.run_dir is None or (self._job is not None and self._job.is_running()):
+    # -- jobs -----------------------------------------------------------------------------------------
+    def _start(self, work, on_success) -> None:
+        if self.run_dir is None or self.busy():
             return
-        self._job = BackgroundJob(work, self)
-        self._job.progress.connect(lambda done, total, eta: (self.progress.setMaximum(max(total, 1)),
-                                                              self.progress.setValue(done)))
-        self._job.succeeded.connect(on_success)
-        self._job.failed.connect(self._failed)
-        self._job.ended.connect(self._ended)
-        self.progress.setVisible(True)
-        self.status.setText(message)
-        self._job.start()
-        self._set_enabled(True)
+        job = BackgroundJob(work, self)
+        job.progress.connect(self._on_progress)
+        job.succeeded.connect(on_success)
+        job.failed.connect(self._failed)
+        job.cancelled.connect(lambda: self.banner.show_message("Cancelled.", "info"))
+        job.ended.connect(self._ended)
+        self._job = job
+        self.banner.clear()
+        self.progress.setRange(0, 0)
+        self.eta_label.clear()
+        for widget in self._progress_widgets:
+            widget.setVisible(True)
+        job.start()
+        self._update_buttons()
 
-    def _failed(self, message: str, details: str) -> None:
-        self.status.setText(message)
+    def _on_progress(self, done: int, total: int, eta: float) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        left = format_seconds(eta)
+        self.eta_label.setText(f"about {left} left" if left else "")
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+
+    def _failed(self, message: str, _details: str) -> None:
+        self.banner.show_message(f"<b>That did not work.</b> {html.escape(message)}", "error")
         self.failed.emit(message)
 
     def _ended(self) -> None:
-        self.progress.setVisible(False)
-        if self.status.text().endswith("…"):
-            self.status.setText("")
-        self._set_enabled(self.run_dir is not None)
+        # Ended jobs are not deleted here: their thread may still be winding down when `ended` arrives.
+        if self.sender() is not self._job:  # it ended just before the next job started
+            return
+        self._job = None
+        for widget in self._progress_widgets:
+            widget.setVisible(False)
+        self._update_buttons()
 
     def wait(self) -> None:
         """Block until a running job ends (shutdown and tests)."""
         if self._job is not None:
             self._job.wait()
+
+    def shutdown(self) -> None:
+        """Cancel and wait for a running job, and stop the thumbnail loader (window closing)."""
+        self.cancel()
+        self.wait()
+        if self.ranked is not None:
+            self.ranked.shutdown()
