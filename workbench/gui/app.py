@@ -370,7 +370,7 @@ class MainWindow(QMainWindow):
         settings.app_settings().setValue("window/geometry", self.saveGeometry())
         self.dataset_panel.shutdown()
         self.augment_panel.shutdown()
-        self.evaluate_panel.wait()
+        self.evaluate_panel.shutdown()
         event.accept()
 
 

@@ -52,7 +52,13 @@ class BackgroundJob(QObject):
         self._started_at = 0.0
         self._last_report = 0.0
         self._thread = _JobThread(self, work)
-        self._thread.finished.connect(self.ended)
+        self._thread.finished.connect(self._on_thread_finished)
+
+    def _on_thread_finished(self) -> None:
+        # `finished` can arrive while the thread is still winding down; once wait() returns, whoever
+        # listens to `ended` may delete the job (and its thread) safely.
+        self._thread.wait()
+        self.ended.emit()
 
     def start(self) -> None:
         self._started_at = time.monotonic()
