@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_menus()
         self._build_status_bar()
+        self._start_pending = False
         self._validate_timer = QTimer(self)
         self._validate_timer.setSingleShot(True)
         self._validate_timer.setInterval(VALIDATE_DELAY_MS)
@@ -290,7 +291,7 @@ class MainWindow(QMainWindow):
     # -- training -------------------------------------------------------------------------------------
     def start_training(self) -> None:
         """Validate the settings and start a run (problems are shown at their fields instead)."""
-        if self.train_panel.is_training():
+        if self.train_panel.is_training() or self._start_pending:
             return
         problems = self.validate()
         if problems:
@@ -299,8 +300,19 @@ class MainWindow(QMainWindow):
                 + "<br>".join(html.escape(f"{path}: {message}") for path, message in problems), "error")
             self._show_step_of(problems[0][0])
             return
+        self._start_after_paint(self.current_config())
+
+    def _start_after_paint(self, config: RunConfig, **options) -> None:
+        """Show the Train page and start once it has painted: a first paint of its plots while the trainer
+        thread loads data competes with it for the GIL and stalled the window by over 100 ms."""
         self.show_step("Train & monitor")
-        self.train_panel.start(self.current_config())
+        self._start_pending = True
+
+        def start() -> None:
+            self._start_pending = False
+            self.train_panel.start(config, **options)
+
+        QTimer.singleShot(0, start)
 
     def _show_step_of(self, field_path: str) -> None:
         section = field_path.split(".")[0]
@@ -310,7 +322,7 @@ class MainWindow(QMainWindow):
 
     def resume_run(self, run_dir: str) -> None:
         """Continue a stopped or failed run from its latest checkpoint."""
-        if self.train_panel.is_training():
+        if self.train_panel.is_training() or self._start_pending:
             self.runs_panel.banner.show_message("A run is already training; stop it first.", "warning")
             return
         try:
@@ -318,8 +330,7 @@ class MainWindow(QMainWindow):
         except ConfigError as error:
             self.runs_panel.banner.show_message(f"This run cannot be resumed: {html.escape(str(error))}", "error")
             return
-        self.show_step("Train & monitor")
-        self.train_panel.start(config, run_dir=run_dir, resume=True)
+        self._start_after_paint(config, run_dir=run_dir, resume=True)
 
     def _on_run_started(self, run_dir: str) -> None:
         self.export_panel.set_run(run_dir)
