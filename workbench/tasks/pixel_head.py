@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -16,3 +17,14 @@ class PixelShuffleHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.shuffle(self.project(features))
+
+
+def predict_pixels(encoder: nn.Module, head: PixelShuffleHead, images: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixels predicted from the encoder's feature map of `images` (resized to their size when the sides are
+    not a multiple of the stride), and the pooled features as the images' embeddings."""
+    features = encoder.feature_map(images)
+    prediction = head(features)
+    if prediction.shape[-2:] != images.shape[-2:]:
+        prediction = F.interpolate(prediction, size=images.shape[-2:], mode="bilinear", align_corners=False)
+    return prediction, features.mean(dim=(2, 3))

@@ -4,14 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from workbench.config import TaskConfig, setting
 from workbench.tasks.base import Augment, PretextTask, TaskOutput
 from workbench.tasks.display import to_display
 from workbench.tasks.patches import pixel_mask, random_patch_mask
-from workbench.tasks.pixel_head import PixelShuffleHead
+from workbench.tasks.pixel_head import PixelShuffleHead, predict_pixels
 from workbench.tasks.registry import register_task
 
 LUMA = (0.299, 0.587, 0.114)
@@ -82,11 +81,7 @@ class Reconstruction(PretextTask):
         return corrupted
 
     def _restore(self, corrupted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.encoder.feature_map(corrupted)
-        prediction = self.decoder(features)
-        if prediction.shape[-2:] != corrupted.shape[-2:]:  # sides that are not a multiple of the stride
-            prediction = F.interpolate(prediction, size=corrupted.shape[-2:], mode="bilinear", align_corners=False)
-        return prediction, features.mean(dim=(2, 3))
+        return predict_pixels(self.encoder, self.decoder, corrupted)
 
     def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
         view = augment(images)

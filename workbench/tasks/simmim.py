@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from workbench.config import TaskConfig, setting
@@ -12,7 +11,7 @@ from workbench.tasks.base import Augment, PretextTask, TaskOutput
 from workbench.tasks.display import to_display
 from workbench.tasks.losses import masked_reconstruction_loss
 from workbench.tasks.patches import pixel_mask, random_patch_mask
-from workbench.tasks.pixel_head import PixelShuffleHead
+from workbench.tasks.pixel_head import PixelShuffleHead, predict_pixels
 from workbench.tasks.registry import register_task
 
 
@@ -63,11 +62,7 @@ class SimMIM(PretextTask):
         return pixel_mask(cells, square, side).to(view.dtype)
 
     def _reconstruct(self, view: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.encoder.feature_map(view * (1 - hidden) + self.fill.to(view.dtype) * hidden)
-        prediction = self.head(features)
-        if prediction.shape[-2:] != view.shape[-2:]:  # sides that are not a multiple of the stride
-            prediction = F.interpolate(prediction, size=view.shape[-2:], mode="bilinear", align_corners=False)
-        return prediction, features.mean(dim=(2, 3))
+        return predict_pixels(self.encoder, self.head, view * (1 - hidden) + self.fill.to(view.dtype) * hidden)
 
     def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
         view = augment(images)
