@@ -48,6 +48,15 @@ class Banner(QFrame):
         self.dismissed.emit()
 
 
+def panel_layout(panel: QWidget, title: str, subtitle: str, spacing: int = 10) -> QVBoxLayout:
+    """The vertical layout of a workflow panel, with the panel's margins and its header already in it."""
+    layout = QVBoxLayout(panel)
+    layout.setContentsMargins(18, 14, 18, 14)
+    layout.setSpacing(spacing)
+    layout.addWidget(panel_header(title, subtitle))
+    return layout
+
+
 def panel_header(title: str, subtitle: str, parent: QWidget | None = None) -> QWidget:
     """The title line and one-line explanation at the top of a workflow panel."""
     box = QWidget(parent)

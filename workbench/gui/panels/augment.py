@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLab
 from workbench.config import AugmentConfig, DataConfig
 from workbench.gui.forms import ConfigForm
 from workbench.gui.thumbnails import pixels_to_qimage
-from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.widgets import Banner, panel_layout
 from workbench.gui.workers import BackgroundJob
 
 PREVIEW_IMAGES = 4
@@ -74,13 +74,10 @@ class AugmentPanel(QWidget):
         self._load_job: BackgroundJob | None = None
         self._view_job: BackgroundJob | None = None
         self._views_pending = False
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 14, 18, 14)
-        layout.setSpacing(10)
-        layout.addWidget(panel_header(
-            "Augmentations", "Each training step shows the model random variations (views) of every image. "
-                             "The model learns to ignore what the views change, so change only what does not "
-                             "matter for your images."))
+        layout = panel_layout(
+            self, "Augmentations", "Each training step shows the model random variations (views) of every image. "
+                                   "The model learns to ignore what the views change, so change only what does not "
+                                   "matter for your images.")
         self.banner = Banner("Augmentation message", self)
         layout.addWidget(self.banner)
         columns = QHBoxLayout()

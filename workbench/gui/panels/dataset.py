@@ -17,7 +17,7 @@ from workbench.gui import settings
 from workbench.gui.forms import ConfigForm
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.icons import icon
-from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.widgets import Banner, panel_layout
 from workbench.gui.workers import BackgroundJob, format_seconds
 
 READING_FIELDS = ("image_size", "channels", "labels_csv", "max_images", "cache_ram_mb", "cache_dir")
@@ -81,12 +81,9 @@ class DatasetPanel(QWidget):
         self._scanned_config: DataConfig | None = None
         self._job: BackgroundJob | None = None
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 14, 18, 14)
-        layout.setSpacing(10)
-        layout.addWidget(panel_header(
-            "Dataset", "Choose a folder of images (PNG, JPEG, TIFF, DICOM…), or drop one here. Sub-folders "
-                       "become classes, used only to measure how good the embeddings are."))
+        layout = panel_layout(
+            self, "Dataset", "Choose a folder of images (PNG, JPEG, TIFF, DICOM…), or drop one here. Sub-folders "
+                             "become classes, used only to measure how good the embeddings are.")
         layout.addLayout(self._folder_row())
         layout.addLayout(self._progress_row())
         self.banner = Banner("Dataset message", self)

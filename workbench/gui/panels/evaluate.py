@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
 from workbench.config import DataConfig
 from workbench.gui.icons import icon
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
-from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.widgets import Banner, panel_layout
 from workbench.gui.workers import BackgroundJob, format_seconds
 from workbench.probes.finetune import SCRATCH, Schedule
 from workbench.probes.report import headline
@@ -77,12 +77,9 @@ class EvaluatePanel(QWidget):
         palette = self.palette()
         self._foreground = palette.color(QPalette.ColorRole.Text)
         self._background = palette.color(QPalette.ColorRole.Base)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 14, 18, 14)
-        layout.setSpacing(10)
-        layout.addWidget(panel_header(
-            "Evaluate", "Does the pretraining help with few labels? Compare it with an untrained network and with "
-                        "training from scratch, then pick the images to label next."))
+        layout = panel_layout(
+            self, "Evaluate", "Does the pretraining help with few labels? Compare it with an untrained network "
+                              "and with training from scratch, then pick the images to label next.")
         layout.addLayout(self._action_row())
         self.banner = Banner("Evaluate message", self)
         layout.addWidget(self.banner)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QButtonGroup, QFormLayout, QGroupBox, QHBoxLayout
                                QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget, QFileDialog)
 
 from workbench.gui.icons import icon
-from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.widgets import Banner, panel_layout
 from workbench.gui.workers import BackgroundJob
 
 FORMAT_HELP = {
@@ -30,12 +30,9 @@ class ExportPanel(QWidget):
         self.setObjectName("exportPanel")
         self._job: BackgroundJob | None = None
         self.last_export: Path | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 14, 18, 14)
-        layout.setSpacing(12)
-        layout.addWidget(panel_header(
-            "Export", "Save the trained encoder so other programs can turn images into embeddings. Images go "
-                      "in as [0, 1] pixels at the training size; normalisation is built in."))
+        layout = panel_layout(
+            self, "Export", "Save the trained encoder so other programs can turn images into embeddings. Images go "
+                            "in as [0, 1] pixels at the training size; normalisation is built in.", spacing=12)
         run_box = QGroupBox("Run", self)
         run_form = QFormLayout(run_box)
         run_row = QHBoxLayout()

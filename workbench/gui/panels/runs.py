@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QSplitter, QTableWidget, QTabWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QSplitter, QTableWidget, QTabWidget, QTableWidgetItem, QWidget)
 
 from workbench.config import DataConfig
 from workbench.engine.embedding_map import MAP_NAME
@@ -20,7 +20,7 @@ from workbench.gui.embedding import EmbeddingView
 from workbench.gui.history import MetricHistory
 from workbench.gui.plots import MonitorPlots
 from workbench.gui.icons import icon
-from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.widgets import Banner, panel_layout
 from workbench.gui.workers import BackgroundJob
 
 WATCH_POLL_MS = 1000
@@ -85,12 +85,9 @@ class RunsPanel(QWidget):
         self._watch_folder: RunFolder | None = None
         self._watch_data: DataConfig | None = None
         self._stale = False
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 14, 18, 14)
-        layout.setSpacing(10)
-        layout.addWidget(panel_header(
-            "Runs", "Every run in the runs folder. Select several to compare their curves; resume a stopped "
-                    "run; or watch a run folder that a command-line or cluster job is writing."))
+        layout = panel_layout(
+            self, "Runs", "Every run in the runs folder. Select several to compare their curves; resume a stopped "
+                          "run; or watch a run folder that a command-line or cluster job is writing.")
         buttons = QHBoxLayout()
         self.refresh_button = self._button("Refresh", "refreshRuns", "Refresh the run list", self.refresh, "refresh")
         self.watch_button = self._button("Watch folder…", "watchRun", "Watch a run folder live", self.choose_watch,

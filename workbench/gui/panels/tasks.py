@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel
 
 from workbench.config import TaskConfig
 from workbench.gui.forms import ConfigForm
-from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.widgets import Banner, panel_layout
 
 
 def explanation_html(task_class: type) -> str:
@@ -93,12 +93,9 @@ class TasksPanel(QWidget):
     def __init__(self, tasks: dict[str, type], presets: list[str], parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("tasksPanel")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 14, 18, 14)
-        layout.setSpacing(10)
-        layout.addWidget(panel_header(
-            "Pretext tasks", "A pretext task is a puzzle made from unlabelled images; solving it teaches the "
-                             "encoder useful features. Choose one, or several trained together with weights."))
+        layout = panel_layout(
+            self, "Pretext tasks", "A pretext task is a puzzle made from unlabelled images; solving it teaches the "
+                                   "encoder useful features. Choose one, or several trained together with weights.")
         row = QHBoxLayout()
         row.addWidget(QLabel("Start from a preset:", self))
         self.preset_combo = QComboBox(self)

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QPlainTex
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from workbench.config import EvalConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
-from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, FailedEvent, FinishedEvent, PausedEvent,
-                                     StartedEvent, StepEvent, WarningEvent)
+from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, FailedEvent,
+                                     FinishedEvent, PausedEvent, StartedEvent, StepEvent, WarningEvent)
 from workbench.gui.bridge import TrainingBridge
 from workbench.gui.embedding import EmbeddingView
 from workbench.gui.forms import ConfigForm
@@ -20,7 +20,7 @@ from workbench.gui.history import MetricHistory
 from workbench.gui.plots import MonitorPlots
 from workbench.gui.stall import StallMonitor
 from workbench.gui.icons import icon
-from workbench.gui.widgets import Banner, panel_header
+from workbench.gui.widgets import Banner, panel_layout
 from workbench.gui.workers import format_seconds
 
 LOG_LINES = 5000
@@ -45,12 +45,9 @@ class TrainPanel(QWidget):
         self.config: RunConfig | None = None
         self.stall_monitor = StallMonitor(self)
         self.last_stall_ms: float | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 14, 18, 14)
-        layout.setSpacing(10)
-        layout.addWidget(panel_header(
-            "Train & monitor", "Start training and watch it: the loss should fall, the embedding spread must "
-                               "stay out of the red collapse zone, and the kNN accuracy should rise."))
+        layout = panel_layout(
+            self, "Train & monitor", "Start training and watch it: the loss should fall, the embedding spread must "
+                                     "stay out of the red collapse zone, and the kNN accuracy should rise.")
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self._settings_column())
         splitter.addWidget(self._monitor_column())
