@@ -98,3 +98,14 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path):
     from workbench.engine.checkpoint import load_checkpoint
 
     assert load_checkpoint(checkpoint)["step"] == stopped_step
+
+
+def test_train_on_the_ct_demo_series(tmp_path):
+    run_dir = tmp_path / "ct"
+    result = run_cli("train", "--demo", "ct", "--steps", "2", "--out", run_dir,
+                     env={"PRETEXT_WORKBENCH_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert "Finished at step 2" in result.stdout
+    report = json.loads((run_dir / "scan_report.json").read_text())
+    assert report["readable"] > 0 and set(report["labels"]) == {"normal", "nodule"}
+    assert "soft_tissue" in (run_dir / "config.yaml").read_text()

@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", nargs="?", help="YAML config (default: the built-in defaults)")
     train.add_argument("--data", help="dataset folder (overrides data.root)")
     train.add_argument("--out", help="run folder to create (default: under output.out_dir)")
-    train.add_argument("--demo", action="store_true", help="the built-in demo dataset and the quick CPU preset")
+    train.add_argument("--demo", nargs="?", const="scans", choices=("scans", "ct"),
+                       help="a built-in demo dataset with the quick CPU preset: 'scans' (the default; 480 "
+                            "labelled images) or 'ct' (synthetic CT series in DICOM, soft-tissue window)")
     train.add_argument("--preset", help="start from a named preset, e.g. 'Quick CPU demo'")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
     train.add_argument("--steps", type=int, help="override train.steps")
@@ -139,7 +141,7 @@ def _gui(args) -> int:
 
 def _train_config(args):
     from workbench.engine.presets import preset_config, quick_cpu_demo
-    from workbench.tasks import default_config, load_config
+    from workbench.tasks import default_config, load_config, validate_config
 
     if args.config:
         config = load_config(args.config)
@@ -149,14 +151,17 @@ def _train_config(args):
         config = quick_cpu_demo()
     else:
         config = default_config()
-    if args.demo:
+    if args.demo == "scans":
         config.data.root = ""
+    elif args.demo == "ct":
+        from workbench.data import demo_ct_dataset_dir
+
+        config.data.root = str(demo_ct_dataset_dir())
+        config.data.dicom_window = "soft_tissue"
     if args.data:
         config.data.root = args.data
     if args.steps:
         config.train.steps = args.steps
-    from workbench.tasks import validate_config
-
     return validate_config(config)
 
 
