@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
+
+from workbench.gui.icons import icon
 
 
 class Banner(QFrame):
@@ -46,6 +48,15 @@ class Banner(QFrame):
         self.setVisible(False)
         self.label.clear()
         self.dismissed.emit()
+
+
+def action_button(parent: QWidget, text: str, name: str, accessible: str, slot, icon_name: str) -> QPushButton:
+    """A push button with an icon, an object name and an accessible name, calling `slot` when clicked."""
+    button = QPushButton(icon(icon_name), text, parent)
+    button.setObjectName(name)
+    button.setAccessibleName(accessible)
+    button.clicked.connect(slot)
+    return button
 
 
 def panel_layout(panel: QWidget, title: str, subtitle: str, spacing: int = 10) -> QVBoxLayout:

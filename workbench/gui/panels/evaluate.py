@@ -12,13 +12,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QModelIndex, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QListView, QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget,
+                               QLabel, QListView, QProgressBar, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.config import DataConfig
-from workbench.gui.icons import icon
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
-from workbench.gui.widgets import Banner, panel_layout
+from workbench.gui.widgets import Banner, action_button, panel_layout
 from workbench.gui.workers import BackgroundJob, format_seconds
 from workbench.probes.finetune import SCRATCH, Schedule
 from workbench.probes.report import headline
@@ -98,13 +97,13 @@ class EvaluatePanel(QWidget):
     # -- layout ---------------------------------------------------------------------------------------
     def _action_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.probe_button = self._button("Run probe", "runProbe", "Measure how good the encoder is",
-                                         self.start_probe, "start")
+        self.probe_button = action_button(self, "Run probe", "runProbe", "Measure how good the encoder is",
+                                          self.start_probe, "start")
         self.probe_button.setProperty("primary", True)
-        self.report_button = self._button("Open report", "openReport", "Write and open the run's HTML report",
-                                          self.open_report, "watch")
-        self.choose_button = self._button("Choose run…", "chooseEvaluateRun", "Choose a run folder to evaluate",
-                                          self._choose_run, "folder")
+        self.report_button = action_button(self, "Open report", "openReport", "Write and open the run's HTML report",
+                                           self.open_report, "watch")
+        self.choose_button = action_button(self, "Choose run…", "chooseEvaluateRun",
+                                           "Choose a run folder to evaluate", self._choose_run, "folder")
         for button in (self.probe_button, self.report_button, self.choose_button):
             row.addWidget(button)
         row.addSpacing(12)
@@ -115,8 +114,8 @@ class EvaluatePanel(QWidget):
         self.eta_label = QLabel(self)
         self.eta_label.setProperty("role", "caption")
         row.addWidget(self.eta_label)
-        self.cancel_button = self._button("Cancel", "cancelEvaluate", "Cancel the probe or ranking", self.cancel,
-                                          "stop")
+        self.cancel_button = action_button(self, "Cancel", "cancelEvaluate", "Cancel the probe or ranking", self.cancel,
+                                           "stop")
         row.addWidget(self.cancel_button)
         self._progress_widgets = (self.progress, self.eta_label, self.cancel_button)
         for widget in self._progress_widgets:
@@ -231,8 +230,8 @@ class EvaluatePanel(QWidget):
         self.count.setSuffix(" images")
         row.addWidget(self.count)
         row.addSpacing(8)
-        self.rank_button = self._button("Rank images", "rankImages", "Rank the images to label next",
-                                        self.start_ranking, "refresh")
+        self.rank_button = action_button(self, "Rank images", "rankImages", "Rank the images to label next",
+                                         self.start_ranking, "refresh")
         row.addWidget(self.rank_button)
         row.addStretch(1)
         column.addLayout(row)
@@ -252,13 +251,6 @@ class EvaluatePanel(QWidget):
         self.grid.setMinimumHeight(CELL_SIZE.height() + 2 * self.grid.frameWidth() + 8)
         column.addWidget(self.grid, 1)
         return box
-
-    def _button(self, text: str, name: str, accessible: str, slot, icon_name: str) -> QPushButton:
-        button = QPushButton(icon(icon_name), text, self)
-        button.setObjectName(name)
-        button.setAccessibleName(accessible)
-        button.clicked.connect(slot)
-        return button
 
     # -- run ------------------------------------------------------------------------------------------
     def set_run(self, run_dir: str | Path | None) -> None:
@@ -365,9 +357,9 @@ class EvaluatePanel(QWidget):
         self.chart.getAxis("bottom").setTicks([[(i, f"{fraction_label(f)} of labels")
                                                 for i, f in enumerate(fractions)]])
         self.chart.setXRange(-0.5, max(len(fractions), 1) - 0.5, padding=0.02)
-        self.chart_legend.setText("   ".join(
-            f"<span style='color:{PALETTE[n % len(PALETTE)]}; font-size:13pt'>■</span>&nbsp;{html.escape(m).replace(' ', '&nbsp;')}"
-            for n, m in enumerate(methods)))
+        swatches = (f"<span style='color:{PALETTE[n % len(PALETTE)]}; font-size:13pt'>■</span>&nbsp;"
+                    + html.escape(m).replace(" ", "&nbsp;") for n, m in enumerate(methods))
+        self.chart_legend.setText("   ".join(swatches))
         self.chart_legend.setVisible(bool(methods))
 
     def bars(self) -> list[pg.BarGraphItem]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QSplitter, QTableWidget, QTabWidget, QTableWidgetItem, QWidget)
 
 from workbench.config import DataConfig
@@ -19,8 +19,7 @@ from workbench.engine.runs import MetricsTail, RunFolder, list_runs
 from workbench.gui.embedding import EmbeddingView
 from workbench.gui.history import MetricHistory
 from workbench.gui.plots import MonitorPlots
-from workbench.gui.icons import icon
-from workbench.gui.widgets import Banner, panel_layout
+from workbench.gui.widgets import Banner, action_button, panel_layout
 from workbench.gui.workers import BackgroundJob
 
 WATCH_POLL_MS = 1000
@@ -89,13 +88,16 @@ class RunsPanel(QWidget):
             self, "Runs", "Every run in the runs folder. Select several to compare their curves; resume a stopped "
                           "run; or watch a run folder that a command-line or cluster job is writing.")
         buttons = QHBoxLayout()
-        self.refresh_button = self._button("Refresh", "refreshRuns", "Refresh the run list", self.refresh, "refresh")
-        self.watch_button = self._button("Watch folder…", "watchRun", "Watch a run folder live", self.choose_watch,
-                                         "watch")
-        self.resume_button = self._button("Resume", "resumeRun", "Resume the selected run", self._resume, "start")
-        self.export_button = self._button("Export…", "exportRun", "Export the selected run", self._export, "export")
-        self.open_button = self._button("Open folder", "openRunFolder", "Open the selected run folder",
-                                        self._open_folder, "folder")
+        self.refresh_button = action_button(self, "Refresh", "refreshRuns", "Refresh the run list", self.refresh,
+                                            "refresh")
+        self.watch_button = action_button(self, "Watch folder…", "watchRun", "Watch a run folder live",
+                                          self.choose_watch, "watch")
+        self.resume_button = action_button(self, "Resume", "resumeRun", "Resume the selected run", self._resume,
+                                           "start")
+        self.export_button = action_button(self, "Export…", "exportRun", "Export the selected run", self._export,
+                                           "export")
+        self.open_button = action_button(self, "Open folder", "openRunFolder", "Open the selected run folder",
+                                         self._open_folder, "folder")
         for button in (self.refresh_button, self.watch_button, self.resume_button, self.export_button,
                        self.open_button):
             buttons.addWidget(button)
@@ -133,13 +135,6 @@ class RunsPanel(QWidget):
         self._watch_timer.setInterval(WATCH_POLL_MS)
         self._watch_timer.timeout.connect(self._poll_watched)
         self._update_buttons()
-
-    def _button(self, text: str, name: str, accessible: str, slot, icon_name: str) -> QPushButton:
-        button = QPushButton(icon(icon_name), text, self)
-        button.setObjectName(name)
-        button.setAccessibleName(accessible)
-        button.clicked.connect(slot)
-        return button
 
     # -- listing --------------------------------------------------------------------------------------
     def set_out_dir(self, out_dir: str | Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from workbench.config import EvalConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, FailedEvent,
@@ -20,7 +20,7 @@ from workbench.gui.history import MetricHistory
 from workbench.gui.plots import MonitorPlots
 from workbench.gui.stall import StallMonitor
 from workbench.gui.icons import icon
-from workbench.gui.widgets import Banner, panel_layout
+from workbench.gui.widgets import Banner, action_button, panel_layout
 from workbench.gui.workers import format_seconds
 
 LOG_LINES = 5000
@@ -86,13 +86,14 @@ class TrainPanel(QWidget):
         column.setContentsMargins(8, 0, 0, 0)
         column.setSpacing(8)
         controls = QHBoxLayout()
-        self.start_button = self._button("Start", "startTraining", "Start training", self.start_requested.emit,
-                                         "start")
+        self.start_button = action_button(self, "Start", "startTraining", "Start training", self.start_requested.emit,
+                                          "start")
         self.start_button.setProperty("primary", True)
-        self.pause_button = self._button("Pause", "pauseTraining", "Pause or resume training", self.toggle_pause,
-                                         "pause")
-        self.stop_button = self._button("Stop", "stopTraining", "Stop training", self.stop, "stop")
+        self.pause_button = action_button(self, "Pause", "pauseTraining", "Pause or resume training", self.toggle_pause,
+                                          "pause")
+        self.stop_button = action_button(self, "Stop", "stopTraining", "Stop training", self.stop, "stop")
         for button in (self.start_button, self.pause_button, self.stop_button):
+            button.setMinimumWidth(90)
             controls.addWidget(button)
         controls.addSpacing(12)
         self.progress = QProgressBar(box)
@@ -137,14 +138,6 @@ class TrainPanel(QWidget):
         self.tabs = tabs
         column.addWidget(tabs, 1)
         return box
-
-    def _button(self, text: str, name: str, accessible: str, slot, icon_name: str) -> QPushButton:
-        button = QPushButton(icon(icon_name), text, self)
-        button.setObjectName(name)
-        button.setAccessibleName(accessible)
-        button.setMinimumWidth(90)
-        button.clicked.connect(slot)
-        return button
 
     # -- config ---------------------------------------------------------------------------------------
     def forms(self) -> list[ConfigForm]:
