@@ -1,4 +1,5 @@
-"""The command line: `python main.py [gui|train|scan|tasks|config|export|bench|probe|rank|report|export-classifier] ...`."""
+"""The command line: `python main.py [gui|train|scan|tasks|config|export|bench|probe|rank|report|
+export-classifier] ...`."""
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--backbone", help="override the config's backbone (e.g. resnet18)")
     bench.add_argument("--image-size", type=int, help="override the image size (pixels)")
     bench.add_argument("--batch-size", type=int, help="override the batch size")
-    bench.add_argument("--threads", type=int, default=0, help="torch threads for every pipeline (0 = the app default: all cores but one)")
+    bench.add_argument("--threads", type=int, default=0,
+                       help="torch threads for every pipeline (0 = the app default: all cores but one)")
     bench.add_argument("--knn-steps", type=int, help="train this many steps per pipeline and report kNN "
                                                      "accuracy (default: 60 with --vs, else 0 = skip)")
     bench.add_argument("--loader-workers", type=int, default=2, help="lightly's DataLoader worker processes")

@@ -28,7 +28,3 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Atomically write a UTF-8 text file."""
     write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Atomically write a binary file."""
-    write_atomic(path, lambda tmp: tmp.write_bytes(data))

@@ -201,8 +201,8 @@ class Trainer:
                 "pixel_range": 255.0 if self.dataset.images.dtype == torch.uint8 else 65535.0,
                 "dicom_window": data.dicom_window, "window_center": data.window_center,
                 "window_width": data.window_width, "context_slices": data.context_slices,
-                "slices_per_volume": data.slices_per_volume, "min_foreground": data.min_foreground, "class_names": list(self.dataset.class_names),
-                "tasks": list(self.config.tasks)}
+                "slices_per_volume": data.slices_per_volume, "min_foreground": data.min_foreground,
+                "class_names": list(self.dataset.class_names), "tasks": list(self.config.tasks)}
 
     def _save_checkpoint(self) -> None:
         if not self.dist.is_main:
