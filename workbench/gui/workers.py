@@ -9,11 +9,16 @@ import time
 import traceback
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QThread, Signal
 
 from workbench.control import CancelledError, CancelToken, Progress
 
 Work = Callable[[CancelToken, Progress], Any]
+
+_RUNNING: set[QThread] = set()
+"""Threads of started jobs, held until they finish: a job deleted with its window (or collected by
+Python) must not take a running QThread with it, which aborts the process."""
 
 
 class _JobThread(QThread):
@@ -25,10 +30,20 @@ class _JobThread(QThread):
     def run(self) -> None:
         job = self._job
         try:
+            self._run_and_report(job)
+        except RuntimeError:
+            if shiboken6.isValid(job):
+                raise
+            # the job was deleted while it ran (its window closed): nobody is left to tell
+
+    def _run_and_report(self, job: "BackgroundJob") -> None:
+        try:
             result = self._work(job.cancel_token, job._report_progress)
         except CancelledError:
             job.cancelled.emit()
         except Exception as error:  # every failure reaches the user as a message, not a terminal traceback
+            if not shiboken6.isValid(job):
+                raise RuntimeError("job deleted") from error
             job.failed.emit(readable_error(error), traceback.format_exc())
         else:
             if job.cancel_token.cancelled:
@@ -58,10 +73,12 @@ class BackgroundJob(QObject):
         # `finished` can arrive while the thread is still winding down; once wait() returns, whoever
         # listens to `ended` may delete the job (and its thread) safely.
         self._thread.wait()
+        _RUNNING.discard(self._thread)
         self.ended.emit()
 
     def start(self) -> None:
         self._started_at = time.monotonic()
+        _RUNNING.add(self._thread)
         self._thread.start()
 
     def cancel(self) -> None:
