@@ -22,6 +22,7 @@ def window(qtbot, monkeypatch, tmp_path):
     """The main window, shown, with settings in `tmp_path`; any training is stopped afterwards."""
     from gui_helpers import use_private_settings
     from workbench.gui.app import MainWindow
+    from workbench.gui.workers import finish_running_jobs
 
     use_private_settings(monkeypatch, tmp_path)
     main = MainWindow(scan_on_open=False)
@@ -30,3 +31,4 @@ def window(qtbot, monkeypatch, tmp_path):
     main.show()
     yield main
     main.train_panel.stop_and_wait()
+    finish_running_jobs()

@@ -6,7 +6,8 @@ import torch
 
 from workbench.probes.knn import knn_probe
 from workbench.metrics.linear_probe import linear_probe, train_linear_head
-from workbench.probes.ranking import _batches, k_center_greedy, rank_by_loss, rank_candidates
+from workbench.engine.inspection import loss_batches
+from workbench.probes.ranking import k_center_greedy, rank_by_loss, rank_candidates
 from workbench.metrics.scores import classification_scores
 from workbench.probes.splits import label_fraction, probe_splits, stratified_holdout
 from workbench.probes.table import ProbeRow, format_table, summarise
@@ -117,9 +118,9 @@ def test_loss_ranking_orders_by_loss_and_mixed_uses_both():
 
 
 def test_loss_batches_never_leave_a_single_image():
-    sizes = [len(batch) for batch in _batches(torch.arange(9), 4)]
+    sizes = [len(batch) for batch in loss_batches(torch.arange(9), 4)]
     assert sizes == [4, 5]
-    assert torch.cat(_batches(torch.arange(9), 4)).tolist() == list(range(9))
+    assert torch.cat(loss_batches(torch.arange(9), 4)).tolist() == list(range(9))
 
 
 def test_summary_is_mean_and_std_over_seeds_and_the_table_shows_them():

@@ -28,11 +28,13 @@ CATALOG = {
     "reconstruction": ("small_cnn", {}),
     "simmim": ("small_cnn", {}),
     "mae": ("vit_tiny", {"decoder_dim": 32, "decoder_depth": 1}),
+    "next_patch": ("small_cnn", {"head_dim": 64}),
 }
 VARIANTS = [("moco", {"queue_size": 16, "predictor": False}), ("dino", {"local_crops": 0}),
             ("reconstruction", {"mode": "denoise"}), ("reconstruction", {"mode": "inpaint"}),
             ("simmim", {"loss": "mse", "mask_patch_size": 4}), ("mae", {"normalized_target": False}),
-            ("jigsaw", {"grid": 2, "permutations": 24, "gap": 0})]
+            ("jigsaw", {"grid": 2, "permutations": 24, "gap": 0}),
+            ("next_patch", {"prefix_attention": False, "normalized_target": False})]
 WEAK_AUGMENT = {"crop_scale_min": 0.8, "color_jitter_p": 0.0, "blur_p": 0.0, "grayscale_p": 0.0}
 """Nearly identical views: the tasks' losses then fall within a few steps, reliably."""
 TRAIN_LR = {"mae": 2e-4}
@@ -133,7 +135,7 @@ def test_collapse_detector_fires_for_simsiam_without_stop_gradient(tmp_path):
     settings = {"projector_hidden_dim": 64, "stop_gradient": False}
     _, health, warnings = _train(tmp_path, {"simsiam": settings}, steps=30, backbone="vit_tiny", lr=4e-3)
     assert any("collapsing" in message for message in warnings)
-    assert health[-1]["embedding_std"] < 0.05  # and it stays collapsed (with the stop-gradient: about 0.2)
+    assert health[-1]["embedding_std"] < 0.5 * health[0]["embedding_std"]  # far below the random-init spread
 
 
 def test_combined_tasks_log_each_loss_separately(tmp_path):
@@ -147,7 +149,7 @@ def test_combined_tasks_log_each_loss_separately(tmp_path):
     assert "vicreg/variance" in logged[-1]
 
 
-@pytest.mark.parametrize("name", ["jigsaw", "reconstruction", "simmim", "mae"])
+@pytest.mark.parametrize("name", ["jigsaw", "reconstruction", "simmim", "mae", "next_patch"])
 def test_image_tasks_render_examples_in_the_unit_range_without_changing_state(name):
     task = make_task(name)
     assert isinstance(task, RendersExamples)

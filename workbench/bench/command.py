@@ -1,5 +1,7 @@
 """`python main.py bench`: our training speed (whole step vs model step alone), optionally side by side
-with lightly's SimCLR / BYOL pipelines, with kNN accuracy after the same number of images seen."""
+with lightly's SimCLR / BYOL pipelines, with kNN accuracy after the same number of images seen; or, with
+`--prefetch both`, with and without views drawn ahead; or, with `--eval` and `--scale`, the cost of
+evaluation and of scanning and caching large folders (`--startup` and `--gui` live in `workbench.gui`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,10 +33,16 @@ class BenchOptions:
     threads: int = 0
     knn_steps: int | None = None
     loader_workers: int = 2
+    prefetch: str = "auto"
+    """Our `train.prefetch`; "both" compares on and off instead of the usual table."""
+    mode: str = "speed"
+    """"speed" (training speed), "eval" (evaluation cost) or "scale" (scanning and caching large folders)."""
+    counts: list[int] | None = None
+    ram_mb: int = 64
 
 
-def base_spec(options: BenchOptions) -> tuple[BenchSpec, list[str]]:
-    """The measurement every arm starts from, and the tasks to measure."""
+def bench_config(options: BenchOptions):
+    """The config to measure: the given YAML or the quick CPU demo, with the command line's overrides."""
     from workbench.engine.presets import quick_cpu_demo
     from workbench.tasks import load_config
 
@@ -47,15 +55,28 @@ def base_spec(options: BenchOptions) -> tuple[BenchSpec, list[str]]:
         config.train.batch_size = options.batch_size
     if options.versus:
         config.data.channels = 3  # lightly's transforms are for RGB images: both pipelines see the same
+    return config
+
+
+def base_spec(options: BenchOptions) -> tuple[BenchSpec, list[str]]:
+    """The measurement every arm starts from, and the tasks to measure."""
+    config = bench_config(options)
     tasks = options.tasks or (list(DEFAULT_VERSUS_TASKS) if options.versus else list(config.tasks))
     spec = BenchSpec(pipeline="ours", task=tasks[0], precision="fp32", config=spec_config(config),
                      steps=options.steps, warmup=options.warmup, threads=options.threads or default_cpu_threads(),
-                     loader_workers=options.loader_workers)
+                     loader_workers=options.loader_workers,
+                     prefetch="auto" if options.prefetch == "both" else options.prefetch)
     return spec, tasks
 
 
 def run_benchmark(options: BenchOptions) -> int:
     """Measure, print a markdown table and the ratios; 0 on success."""
+    if options.mode == "eval":
+        return run_eval_benchmark(options)
+    if options.mode == "scale":
+        from workbench.bench.scale import DEFAULT_COUNTS, print_scale_figures
+
+        return print_scale_figures(options.counts or DEFAULT_COUNTS, options.ram_mb)
     if options.versus == "lightly":
         from workbench.bench.lightly_pipeline import lightly_available
 
@@ -65,14 +86,13 @@ def run_benchmark(options: BenchOptions) -> int:
     spec, tasks = base_spec(options)
     pipelines = ["ours", "lightly"] if options.versus else ["ours"]
     precisions = ["bf16", "fp32"] if options.precision == "both" else [options.precision]
+    if options.prefetch == "both":
+        return run_prefetch_comparison(spec, tasks, precisions, options.repeats)
     knn_steps = options.knn_steps if options.knn_steps is not None else (
         DEFAULT_QUALITY_STEPS if options.versus else 0)
     config = spec.run_config()
     print(f"Machine: {machine_line(describe_machine())}")
-    print(f"Setup: {config.model.backbone}, {config.data.image_size} px, {config.data.channels or 'auto'} channel(s), "
-          f"batch {config.train.batch_size}, {spec.threads} torch threads, {options.steps} timed steps after "
-          f"{options.warmup} warm-up, each measurement in its own process, {options.repeats} alternating repeats"
-          + (f", lightly DataLoader workers {options.loader_workers}" if options.versus else ""))
+    print(setup_line(spec, options.repeats, bool(options.versus)))
     results = compare(spec, tasks, pipelines, precisions, options.repeats, knn_steps,
                       on_result=lambda s, r: print(f"  . {s.mode} {s.task} {s.pipeline} {s.precision}: "
                                                    + _short(r), flush=True))
@@ -82,6 +102,41 @@ def run_benchmark(options: BenchOptions) -> int:
         print()
         for line in ratio_lines(results, tasks, precisions):
             print(line)
+    return 0
+
+
+def setup_line(spec: BenchSpec, repeats: int, versus: bool, prefetch: str | None = None) -> str:
+    """What every measurement ran: network, input, batch, threads, steps, repeats, our prefetch mode."""
+    config = spec.run_config()
+    return (f"Setup: {config.model.backbone}, {config.data.image_size} px, {config.data.channels or 'auto'} "
+            f"channel(s), batch {config.train.batch_size}, {spec.threads} torch threads, {spec.steps} timed steps "
+            f"after {spec.warmup} warm-up, each measurement in its own process, {repeats} alternating repeats, "
+            f"our views drawn ahead: {prefetch or spec.prefetch}"
+            + (f", lightly DataLoader workers {spec.loader_workers}" if versus else ""))
+
+
+def run_eval_benchmark(options: BenchOptions) -> int:
+    """`bench --eval` on the bench config, at its own precision unless one was chosen."""
+    from workbench.bench.evaluation import print_eval_figures
+
+    config = bench_config(options)
+    config.train.threads = options.threads
+    if options.precision != "both":
+        config.train.precision = options.precision
+    print(f"Machine: {machine_line(describe_machine())}")
+    return print_eval_figures(config, options.repeats)
+
+
+def run_prefetch_comparison(spec: BenchSpec, tasks: list[str], precisions: list[str], repeats: int) -> int:
+    """Print our speed with and without drawing views ahead, alternating; 0 on success."""
+    from workbench.bench.prefetch_ab import prefetch_comparison, prefetch_table
+
+    print(f"Machine: {machine_line(describe_machine())}")
+    print(setup_line(spec, repeats, versus=False, prefetch="on and off, alternating"))
+    results = prefetch_comparison(spec, tasks, precisions, repeats, on_result=lambda s, r: print(
+        f"  . {s.task} {s.precision} prefetch {s.prefetch}: " + _short(r), flush=True))
+    print()
+    print(prefetch_table(results, tasks, precisions))
     return 0
 
 

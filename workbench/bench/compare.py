@@ -19,11 +19,15 @@ class WorkerFailed(RuntimeError):
     """A measurement process exited without a result."""
 
 
+def worker_env() -> dict[str, str]:
+    """The environment of a measurement process: ours, with this source tree importable."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_SOURCE_ROOT, os.environ.get("PYTHONPATH")]))}
+
+
 def run_in_worker(spec: BenchSpec) -> dict:
     """Run one measurement in a fresh Python process and return its result."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_SOURCE_ROOT, os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-m", "workbench.bench.worker", spec.to_json()], capture_output=True,
-                          text=True, env=env)
+                          text=True, env=worker_env())
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX):])
@@ -35,6 +39,12 @@ def run_in_worker(spec: BenchSpec) -> dict:
 def arms(pipelines: list[str], precisions: list[str]) -> list[tuple[str, str]]:
     """(pipeline, precision) pairs, interleaved so neighbours differ in pipeline: ours, peer, ours, peer."""
     return [(pipeline, precision) for precision in precisions for pipeline in pipelines]
+
+
+def rotations(order: list, repeats: int) -> list:
+    """`order` `repeats` times, each time starting one later, so that no arm always runs first or after the
+    same neighbour."""
+    return [item for repeat in range(repeats) for item in order[repeat % len(order):] + order[:repeat % len(order)]]
 
 
 @dataclass
@@ -58,14 +68,12 @@ def compare(base: BenchSpec, tasks: list[str], pipelines: list[str], precisions:
     always runs first or after the same neighbour; then, with `quality_steps`, one kNN run of each."""
     results: dict[tuple[str, str, str], ArmResults] = {}
     order = [(task, *arm) for task in tasks for arm in arms(pipelines, precisions)]
-    for repeat in range(repeats):
-        shift = repeat % len(order)
-        for task, pipeline, precision in order[shift:] + order[:shift]:
-            spec = replace(base, task=task, pipeline=pipeline, precision=precision, mode="speed")
-            result = run(spec)
-            results.setdefault((task, pipeline, precision), ArmResults()).speed.append(result)
-            if on_result:
-                on_result(spec, result)
+    for task, pipeline, precision in rotations(order, repeats):
+        spec = replace(base, task=task, pipeline=pipeline, precision=precision, mode="speed")
+        result = run(spec)
+        results.setdefault((task, pipeline, precision), ArmResults()).speed.append(result)
+        if on_result:
+            on_result(spec, result)
     if quality_steps > 0:
         for task, pipeline, precision in order:
             spec = replace(base, task=task, pipeline=pipeline, precision=precision, mode="quality",

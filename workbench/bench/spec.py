@@ -18,6 +18,7 @@ class BenchSpec:
     `config` is our run config as a dict (backbone, image size, batch, augmentations, optimiser): the
     peer pipeline reads the same values so both train the same network on the same images.
     "speed" times `steps` steps after `warmup`; "quality" trains `steps` steps and reports kNN accuracy.
+    `prefetch` is our `train.prefetch` (drawing the next step's views on a background thread).
     """
 
     pipeline: str
@@ -29,6 +30,7 @@ class BenchSpec:
     warmup: int = 2
     threads: int = 0
     loader_workers: int = 0
+    prefetch: str = "auto"
 
     def __post_init__(self) -> None:
         if self.pipeline not in PIPELINES:
@@ -46,6 +48,7 @@ class BenchSpec:
         config.tasks = {self.task: config.tasks.get(self.task) or get_task(self.task).Config()}
         config.train.precision = self.precision
         config.train.threads = self.threads
+        config.train.prefetch = self.prefetch
         config.train.steps = self.steps if self.mode == "quality" else 10 ** 6
         return config
 

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "labelled images) or 'ct' (synthetic CT series in DICOM, soft-tissue window)")
     train.add_argument("--preset", help="start from a named preset, e.g. 'Quick CPU demo'")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
-    train.add_argument("--steps", type=int, help="override train.steps")
+    train.add_argument("--steps", type=_at_least(1), help="override train.steps")
 
     scan = commands.add_parser("scan", help="report readable images, labels and skipped files of a folder")
     scan.add_argument("folder")
@@ -55,20 +55,36 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("config", nargs="?", help="YAML config (default: the quick CPU demo)")
     bench.add_argument("--vs", choices=("lightly",), help="also run a peer library's pipeline, alternating")
     bench.add_argument("--tasks", help="comma-separated tasks (default: simclr,byol with --vs, else the config's)")
-    bench.add_argument("--repeats", type=int, default=3, help="alternating repeats; medians are reported")
+    bench.add_argument("--repeats", type=_at_least(1), default=3, help="alternating repeats; medians are reported")
     bench.add_argument("--precision", choices=("fp32", "bf16", "both"), default="both",
                        help="bf16 = bf16 autocast + channels_last")
-    bench.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
-    bench.add_argument("--warmup", type=int, default=2, help="untimed steps before each measurement")
+    bench.add_argument("--steps", type=_at_least(1), default=5, help="timed steps per measurement")
+    bench.add_argument("--warmup", type=_at_least(0), default=2, help="untimed steps before each measurement")
     bench.add_argument("--backbone", help="override the config's backbone (e.g. resnet18)")
-    bench.add_argument("--image-size", type=int, help="override the image size (pixels)")
-    bench.add_argument("--batch-size", type=int, help="override the batch size")
-    bench.add_argument("--threads", type=int, default=0,
+    bench.add_argument("--image-size", type=_at_least(16), help="override the image size (pixels)")
+    bench.add_argument("--batch-size", type=_at_least(2), help="override the batch size")
+    bench.add_argument("--threads", type=_at_least(0), default=0,
                        help="torch threads for every pipeline (0 = the app default: all cores but one)")
-    bench.add_argument("--knn-steps", type=int, help="train this many steps per pipeline and report kNN "
+    bench.add_argument("--knn-steps", type=_at_least(0), help="train this many steps per pipeline and report kNN "
                                                      "accuracy (default: 60 with --vs, else 0 = skip)")
-    bench.add_argument("--loader-workers", type=int, default=2, help="lightly's DataLoader worker processes")
-    bench.add_argument("--gui", action="store_true", help="measure the GUI's overhead and longest stall instead")
+    bench.add_argument("--loader-workers", type=_at_least(0), default=2, help="lightly's DataLoader worker processes")
+    bench.add_argument("--prefetch", choices=("auto", "on", "off", "both"), default="auto",
+                       help="our train.prefetch (views of the next step drawn on a background thread); "
+                            "both = compare on and off, alternating")
+    other = bench.add_mutually_exclusive_group()
+    other.add_argument("--gui", action="store_true", help="measure the GUI's overhead and longest stall instead")
+    other.add_argument("--startup", action="store_true",
+                       help="measure start-up instead: launch to painted window, Start to first plotted loss "
+                            "point (--repeats launches after a first one)")
+    other.add_argument("--eval", action="store_true",
+                       help="measure evaluation instead: embedding the evaluation subset, kNN and linear probes on "
+                            "10,000 x 512 embeddings")
+    other.add_argument("--scale", action="store_true",
+                       help="measure scanning and caching folders of many tiny PNGs instead (made once)")
+    bench.add_argument("--count", type=_counts, help="--scale: image counts, comma-separated "
+                                                     "(default: 10000,30000,100000)")
+    bench.add_argument("--ram-mb", type=_at_least(1), default=64,
+                       help="--scale: the cache's RAM budget (data.cache_ram_mb); above it the cache is memory-mapped")
     _add_probe_commands(commands)
     return parser
 
@@ -79,17 +95,18 @@ def _add_probe_commands(commands) -> None:
     probe = commands.add_parser("probe", help="does the pretraining help? linear/kNN probes and baselines")
     probe.add_argument("run_dir")
     probe.add_argument("--data", help="labelled dataset folder (default: the run's)")
-    probe.add_argument("--fractions", default="0.01,0.1,1.0", help="shares of the training labels, comma-separated")
-    probe.add_argument("--seeds", type=int, default=3, help="repeats with different splits (mean ± std)")
+    probe.add_argument("--fractions", type=_fractions, default="0.01,0.1,1.0",
+                       help="shares of the training labels, comma-separated")
+    probe.add_argument("--seeds", type=_at_least(1), default=3, help="repeats with different splits (mean ± std)")
     probe.add_argument("--finetune", action="store_true", help="also fine-tune the encoder (lower lr)")
     probe.add_argument("--no-supervised", action="store_true", help="skip the supervised-from-scratch baseline")
-    probe.add_argument("--supervised-steps", type=int, help="steps of the supervised/fine-tune schedule")
+    probe.add_argument("--supervised-steps", type=_at_least(1), help="steps of the supervised/fine-tune schedule")
     probe.add_argument("--device", default="auto", choices=devices)
 
     rank = commands.add_parser("rank", help="what to label next: a CSV of images, most useful first")
     rank.add_argument("run_dir")
     rank.add_argument("--strategy", choices=("loss", "diversity", "mixed"), default="mixed")
-    rank.add_argument("--count", type=int, default=100)
+    rank.add_argument("--count", type=_at_least(1), default=100)
     rank.add_argument("--out", help="CSV to write (default: <run>/to_label_<strategy>.csv)")
     rank.add_argument("--data", help="dataset folder (default: the run's)")
     rank.add_argument("--device", default="auto", choices=devices)
@@ -97,6 +114,8 @@ def _add_probe_commands(commands) -> None:
     report = commands.add_parser("report", help="write the run's HTML report (report.html)")
     report.add_argument("run_dir")
     report.add_argument("--open", action="store_true", help="open it in the web browser")
+    report.add_argument("--pdf", action="store_true",
+                        help="also print it to report.pdf (needs WeasyPrint, wkhtmltopdf or Chromium)")
 
     classifier = commands.add_parser("export-classifier",
                                      help="export the frozen encoder + a linear head as one classifier")
@@ -105,10 +124,44 @@ def _add_probe_commands(commands) -> None:
     classifier.add_argument("--device", default="auto", choices=devices)
 
 
+def _at_least(low: int):
+    """An argparse type: a whole number >= `low` (a bad one becomes a usage error, not a traceback later)."""
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return whole_number
+
+
+def _counts(text: str) -> list[int]:
+    """An argparse type: comma-separated image counts, each at least 1."""
+    return [_at_least(1)(part.strip()) for part in text.split(",") if part.strip()]
+
+
+def _fractions(text: str) -> list[float]:
+    """An argparse type: comma-separated numbers (at least one); their range is checked by the probe."""
+    try:
+        values = [float(value) for value in text.split(",") if value.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 0.01,0.1,1.0; got {text!r}") \
+            from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one share of the labels, e.g. 0.1")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["gui"]
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):  # a file name that is not valid UTF-8 must not break the output
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     _load_plugins(quiet=args.command not in ("tasks", "gui"))
     handlers = {"gui": _gui, "train": _train, "scan": _scan, "tasks": _tasks, "config": _config,
@@ -119,10 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"Invalid configuration:\n{error}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, KeyError, ValueError) as error:
+    except (FileNotFoundError, KeyError, ValueError, _checkpoint_error()) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"Error: {message}", file=sys.stderr)
         return 2
+
+
+def _checkpoint_error() -> type[Exception]:
+    """CheckpointError (a missing or damaged checkpoint file), imported only while an error is matched:
+    an except clause's tuple is evaluated then, and the module brings in torch."""
+    from workbench.engine.checkpoint import CheckpointError
+
+    return CheckpointError
 
 
 def _load_plugins(quiet: bool) -> None:
@@ -142,7 +203,7 @@ def _gui(args) -> int:
 
 
 def _train_config(args):
-    from workbench.engine.presets import preset_config, quick_cpu_demo
+    from workbench.engine.presets import preset_config, quick_cpu_demo, use_demo_data
     from workbench.tasks import default_config, load_config, validate_config
 
     if args.config:
@@ -153,13 +214,8 @@ def _train_config(args):
         config = quick_cpu_demo()
     else:
         config = default_config()
-    if args.demo == "scans":
-        config.data.root = ""
-    elif args.demo == "ct":
-        from workbench.data import demo_ct_dataset_dir
-
-        config.data.root = str(demo_ct_dataset_dir())
-        config.data.dicom_window = "soft_tissue"
+    if args.demo:
+        config.data = use_demo_data(config.data, args.demo)
     if args.data:
         config.data.root = args.data
     if args.steps:
@@ -245,6 +301,10 @@ def _export(args) -> int:
 def _bench(args) -> int:
     if args.gui:
         return _bench_gui(args.steps)
+    if args.startup:
+        from workbench.gui.startup_bench import print_startup_figures  # launches the app: Qt
+
+        return print_startup_figures(args.repeats)
     from workbench.bench.command import BenchOptions, run_benchmark
 
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
@@ -252,7 +312,8 @@ def _bench(args) -> int:
         config_path=args.config, versus=args.vs, tasks=tasks, repeats=args.repeats, precision=args.precision,
         steps=args.steps, warmup=args.warmup, backbone=args.backbone, image_size=args.image_size,
         batch_size=args.batch_size, threads=args.threads, knn_steps=args.knn_steps,
-        loader_workers=args.loader_workers))
+        loader_workers=args.loader_workers, prefetch=args.prefetch,
+        mode="eval" if args.eval else "scale" if args.scale else "speed", counts=args.count, ram_mb=args.ram_mb))
 
 
 def _bench_gui(steps: int) -> int:
@@ -271,9 +332,8 @@ def _probe(args) -> int:
     from workbench.probes.probe import run_probe
     from workbench.probes.table import PROBE_NAME, format_table
 
-    fractions = [float(value) for value in args.fractions.split(",") if value.strip()]
     steps = {"steps": args.supervised_steps} if args.supervised_steps else {}
-    record = run_probe(args.run_dir, args.data, fractions, args.seeds, finetune=args.finetune,
+    record = run_probe(args.run_dir, args.data, args.fractions, args.seeds, finetune=args.finetune,
                        supervised=not args.no_supervised, device=args.device, scratch=replace(SCRATCH, **steps),
                        tuning=replace(FINETUNE, **steps), progress=_probe_progress)
     print(f"Probe of {record['run']} at step {record['step']} ({record['seeds']} seeds, "
@@ -304,18 +364,27 @@ def _rank(args) -> int:
 
 
 def _report(args) -> int:
-    from workbench.probes.report import build_report, convert_to_pdf
+    from workbench.probes.report import PDF_INSTALL_HINT, build_report, convert_to_pdf, find_pdf_converter
 
     path = build_report(args.run_dir)
     print(f"Report written to {path}")
-    pdf = convert_to_pdf(path)
-    if pdf:
-        print(f"PDF written to {pdf}")
+    status = 0
+    converter = find_pdf_converter() if args.pdf else None
+    if converter:
+        try:
+            print(f"PDF written to {convert_to_pdf(path, converter)} (with {converter.name})")
+        except RuntimeError as error:
+            print(f"No PDF: {error}", file=sys.stderr)
+            status = 1
+    elif args.pdf:
+        print(f"No PDF: no converter found. To print the report to PDF, install one of: {PDF_INSTALL_HINT}. "
+              "The HTML report is complete.", file=sys.stderr)
+        status = 1
     if args.open:
         import webbrowser
 
         webbrowser.open(path.resolve().as_uri())
-    return 0
+    return status
 
 
 def _export_classifier(args) -> int:

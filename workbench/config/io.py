@@ -14,6 +14,7 @@ import yaml
 
 from workbench.config.atomic import write_text_atomic
 from workbench.config.errors import ConfigError
+from workbench.config.extras import map_method_problem
 from workbench.config.fields import field_info
 from workbench.config.schema import RunConfig, TaskConfig
 
@@ -139,6 +140,9 @@ def cross_field_problems(config: RunConfig) -> list[tuple[str, str]]:
                                              f"got {config.model.patch_size}"))
     if config.tasks and sum(task.weight for task in config.tasks.values()) <= 0:
         problems.append(("tasks", "at least one task needs a weight above 0"))
+    missing = map_method_problem(config.eval.map_method)
+    if missing:
+        problems.append(("eval.map_method", missing))
     return problems
 
 

@@ -47,6 +47,13 @@ class DataConfig:
     context_slices: int = setting(0, "2.5-D input: each slice with this many neighbours on each side as "
                                      "channels (1 + 2 x this, gray). Needs channels 0, or 3 with 1 neighbour.",
                                   min=0, max=8, label="Context slices (2.5-D)")
+    sequences: str = setting("none", "Image sequences among plain images: folders = the images in each folder "
+                                     "are the frames of one sequence (a video, an exported slice stack), in "
+                                     "file-name order with numbers compared as numbers (frame_2 before "
+                                     "frame_10). Volumes (DICOM series, NIfTI) are always sequences, in slice "
+                                     "order. Used by frame order, and to keep frames of one sequence from being "
+                                     "each other's negatives.", choices=("none", "folders"),
+                             label="Image sequences")
 
 
 @dataclass
@@ -119,6 +126,10 @@ class TrainConfig:
     log_every: int = setting(5, "Record loss and speed every this many steps.", min=1, max=100_000)
     threads: int = setting(0, "CPU threads for torch (0 = all cores but one, so that the app and other "
                                  "programs never stall training).", min=0, max=1024, advanced=True)
+    prefetch: str = setting("auto", "Draw the next step's augmented views on a background thread while the "
+                                    "model trains (auto: on a CPU with a core that torch leaves free). The "
+                                    "views are the same either way.", choices=("auto", "on", "off"),
+                            advanced=True, label="Prefetch views")
 
 
 @dataclass
@@ -132,6 +143,11 @@ class EvalConfig:
     knn_k: int = setting(10, "Neighbours in the kNN probe.", min=1, max=1000, label="kNN k")
     knn_test_fraction: float = setting(0.3, "Share of the evaluation subset held out for the kNN probe.",
                                        min=0.05, max=0.9, label="kNN test fraction")
+    map_method: str = setting("pca", "How the embedding map is flattened to 2-D: pca is always available, fast and "
+                                      "keeps large distances; tsne and umap show neighbourhoods (clusters) more "
+                                      "clearly but take seconds per evaluation and need the optional packages: "
+                                      "pip install 'pretext-workbench[maps]'.",
+                              choices=("pca", "tsne", "umap"), label="Map projection")
 
 
 @dataclass

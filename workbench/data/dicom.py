@@ -11,6 +11,7 @@ in memory only) and whether it is a localizer.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def read_dicom_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
     dataset, forced = _open(path)
     if not any(keyword in dataset for keyword in _PIXEL_KEYWORDS):
         raise UnreadableImage("not a DICOM file" if forced and not _looks_like_dicom(dataset)
-                               else "DICOM has no pixel data")
+                               else "DICOM has no pixel data" + (" (truncated file?)" if _image_class(dataset) else ""))
     rows, columns = int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0)
     if rows * columns > MAX_PIXELS:
         raise UnreadableImage(bomb_reason(columns, rows))
@@ -215,6 +216,14 @@ def _syntax_from_encoding(dataset: pydicom.Dataset) -> UID | None:
     return syntax
 
 
+def _image_class(dataset: pydicom.Dataset) -> bool:
+    """Whether the SOP class (from the dataset or its meta header) is an image storage class: such a file
+    without pixel data was cut short, as opposed to a plan, a report or a structure set."""
+    meta = getattr(dataset, "file_meta", None)
+    uid = dataset.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta is not None else None)
+    return uid is not None and "Image Storage" in UID(str(uid)).name
+
+
 def _looks_like_dicom(dataset: pydicom.Dataset) -> bool:
     """A force-read dataset that has any of the identifying elements every real DICOM object carries."""
     return any(keyword in dataset for keyword in ("SOPClassUID", "Modality", "StudyInstanceUID", "Rows"))
@@ -236,4 +245,6 @@ def _decode_pixels(dataset: pydicom.Dataset, path: Path) -> np.ndarray:
                                           "install pylibjpeg") from None
                 raise UnreadableImage(f"compressed DICOM ({syntax.name}) that the installed decoders "
                                       "(pylibjpeg, Pillow) cannot decode") from None
-            raise UnreadableImage(f"DICOM pixel data unreadable ({describe_error(error, path)})") from None
+            short = re.search(r"less than expected \((\d+) vs (\d+) bytes\)", str(error))
+            detail = f"truncated file: {short[1]} of {short[2]} bytes" if short else describe_error(error, path)
+            raise UnreadableImage(f"DICOM pixel data unreadable ({detail})") from None

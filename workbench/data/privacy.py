@@ -40,7 +40,9 @@ class Pseudonymizer:
         return hashlib.sha256(b"salt-fingerprint" + self._salt).hexdigest()[:_DIGEST_CHARS]
 
     def pseudonym(self, kind: str, value: str) -> str:
-        digest = hmac.new(self._salt, f"{kind}\x1f{value}".encode(), hashlib.sha256).hexdigest()
+        # surrogateescape: a file name that is not valid UTF-8 (kept by Python as lone surrogates) hashes too
+        digest = hmac.new(self._salt, f"{kind}\x1f{value}".encode("utf-8", "surrogateescape"),
+                          hashlib.sha256).hexdigest()
         return digest[:_DIGEST_CHARS]
 
 

@@ -10,6 +10,7 @@ what it skipped and why without ever stopping on one file.
 """
 from __future__ import annotations
 
+import errno
 import re
 import warnings
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_EXTENSIONS = PILLOW_EXTENSIONS | DICOM_EXTENSIONS
 _DICOM_MAGIC_OFFSET = 128
+_PILLOW_MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "TIFF"),
+                 (b"MM\x00*", "TIFF"), (b"BM", "BMP"))
 
 
 class UnreadableImage(Exception):
@@ -98,9 +101,8 @@ def read_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
     try:
         if path.stat().st_size == 0:
             raise UnreadableImage("zero-byte file")
-        if path.suffix.lower() in DICOM_EXTENSIONS or has_dicom_preamble(path):
-            from workbench.data.dicom import read_dicom_frames  # pydicom loads only when needed
-            return read_dicom_frames(path, data_cfg)
+        if has_dicom_preamble(path) or path.suffix.lower() in DICOM_EXTENSIONS:
+            return _read_dicom_or_misnamed(path, data_cfg)
         if is_nifti(path):
             from workbench.data.nifti import read_nifti_frames  # nibabel loads only when needed
             return read_nifti_frames(path, data_cfg)
@@ -109,10 +111,32 @@ def read_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
         raise
     except PermissionError:
         raise UnreadableImage("permission denied") from None
+    except FileNotFoundError:
+        raise UnreadableImage("broken symbolic link" if path.is_symlink() else
+                              "file vanished during the scan") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UnreadableImage("symbolic link loop") from None
+        raise UnreadableImage(describe_error(error, path)) from None
     except MemoryError:
         raise UnreadableImage("not enough memory to decode") from None
     except Exception as error:  # any other failure of a bad file becomes a reason, never a crash
         raise UnreadableImage(describe_error(error, path)) from None
+
+
+def _read_dicom_or_misnamed(path: Path, data_cfg: DataConfig) -> list[Frame]:
+    """A DICOM file; a `.dcm` that is really a PNG/JPEG/TIFF/BMP (by its first bytes) is read as one."""
+    from workbench.data.dicom import read_dicom_frames  # pydicom loads only when needed
+
+    try:
+        return read_dicom_frames(path, data_cfg)
+    except UnreadableImage as dicom_error:
+        if has_dicom_preamble(path) or pillow_kind(path) is None:
+            raise
+        try:
+            return [_read_pillow(path)]
+        except UnreadableImage:
+            raise dicom_error from None
 
 
 def describe_error(error: BaseException, path: Path) -> str:
@@ -127,32 +151,59 @@ def bomb_reason(width: int, height: int) -> str:
     return f"decompression bomb: {width}x{height} pixels exceeds the limit"
 
 
+def pillow_kind(path: Path) -> str | None:
+    """The Pillow format a file's first bytes announce ('PNG', 'JPEG', 'TIFF', 'BMP'), whatever its name."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _PILLOW_MAGIC if head.startswith(magic)), None)
+
+
 def _read_pillow(path: Path) -> Frame:
     with warnings.catch_warnings():
-        # Our own MAX_PIXELS check below replaces Pillow's warning; its hard error is still caught.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(path)
-        except UnidentifiedImageError:
-            raise UnreadableImage("not an image") from None
-        except Image.DecompressionBombError as error:
-            count = re.search(r"\((\d+) pixels\)", str(error))
-            raise UnreadableImage(f"decompression bomb: {count.group(1) if count else 'too many'} pixels "
-                                  "exceeds the limit") from None
-    with image:
-        width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise UnreadableImage(bomb_reason(width, height))
-        kind = image.format or path.suffix.lstrip(".").upper()
-        try:
-            image.load()
-        except (OSError, SyntaxError, ValueError, EOFError) as error:
-            if "truncated" in str(error) or isinstance(error, (SyntaxError, EOFError)):
-                raise UnreadableImage(f"truncated {kind}") from None
-            raise UnreadableImage(f"corrupt {kind}: {describe_error(error, path)}") from None
-        source_channels = len(image.getbands())
-        image = ImageOps.exif_transpose(image)
-        return _pillow_to_frame(image, source_channels)
+        # Pillow warns about harmless oddities (corrupt EXIF...); our MAX_PIXELS check replaces its bomb warning.
+        warnings.simplefilter("ignore")
+        image = _open_pillow(path)
+        with image:
+            return _decode_pillow(image, path)
+
+
+def _open_pillow(path: Path) -> Image.Image:
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError:
+        kind = pillow_kind(path)  # a file that starts like a PNG but does not open is a damaged PNG
+        raise UnreadableImage(f"truncated or corrupt {kind}" if kind else "not an image") from None
+    except Image.DecompressionBombError as error:
+        count = re.search(r"\((\d+) pixels\)", str(error))
+        raise UnreadableImage(f"decompression bomb: {count.group(1) if count else 'too many'} pixels "
+                              "exceeds the limit") from None
+    except ValueError as error:
+        if "too large" in str(error).lower():  # e.g. a PNG text chunk that inflates without bound
+            raise UnreadableImage("decompression bomb: a metadata chunk expands too far") from None
+        raise
+    except (OSError, SyntaxError, EOFError) as error:
+        if "truncated" in str(error).lower():
+            raise UnreadableImage(f"truncated {pillow_kind(path) or 'image'} (cut off in its header)") from None
+        raise
+
+
+def _decode_pillow(image: Image.Image, path: Path) -> Frame:
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise UnreadableImage(bomb_reason(width, height))
+    kind = image.format or path.suffix.lstrip(".").upper()
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        if "truncated" in str(error) or isinstance(error, (SyntaxError, EOFError)):
+            raise UnreadableImage(f"truncated {kind}") from None
+        raise UnreadableImage(f"corrupt {kind}: {describe_error(error, path)}") from None
+    source_channels = len(image.getbands())
+    image = ImageOps.exif_transpose(image)
+    return _pillow_to_frame(image, source_channels)
 
 
 def _pillow_to_frame(image: Image.Image, source_channels: int) -> Frame:

@@ -148,7 +148,8 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
     pseudonymizer = pseudonymizer or Pseudonymizer.ephemeral()
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"not a folder: {root}")
+        raise ValueError(f"not a folder: {root}" if root.exists() else
+                         f"the folder {root} does not exist (moved, deleted or unplugged?)")
     csv_labels = read_labels_csv(root, data_cfg.labels_csv) if data_cfg.labels_csv else None
     candidates = list_candidates(root)
     report = ScanReport(root=str(root))
@@ -192,12 +193,16 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
 def list_candidates(root: Path) -> list[tuple[str, Path]]:
     """Candidate image files under `root` as (relative posix path, path), sorted, hidden entries skipped.
 
-    Follows symbolic links to folders but visits each real folder once, so a link loop ends.
+    Follows symbolic links to folders but visits each real folder once, so a link loop ends. A broken or
+    looping link with an image name is a candidate too, so that the scan reports it.
     """
     found = []
     visited: set[tuple[int, int]] = set()
     for folder, subfolders, files in os.walk(root, followlinks=True):
-        stat = os.stat(folder)
+        try:
+            stat = os.stat(folder)
+        except OSError:  # removed since it was listed
+            continue
         identity = (stat.st_dev, stat.st_ino)
         if identity in visited:
             subfolders[:] = []
@@ -206,7 +211,7 @@ def list_candidates(root: Path) -> list[tuple[str, Path]]:
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in sorted(files):
             path = Path(folder) / name
-            if not name.startswith(".") and path.is_file() and is_candidate(path):
+            if not name.startswith(".") and (path.is_file() or path.is_symlink()) and is_candidate(path):
                 found.append((path.relative_to(root).as_posix(), path))
     found.sort(key=lambda item: item[0])
     return found
@@ -302,8 +307,8 @@ def _decoded_file(relative: str, path: Path, data_cfg: DataConfig, keep_pixels_a
         return decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer)
     try:
         stat = path.stat()
-    except OSError:
-        return DecodedFile(reason="file vanished during the scan")
+    except OSError:  # vanished, or a broken link: decoding says which
+        return decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer)
     decoded = store.lookup(relative, stat)
     if decoded is None:
         decoded = decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer)

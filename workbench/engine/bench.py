@@ -36,17 +36,26 @@ def _sync(device: torch.device) -> None:
 
 
 def data_path_speed(trainer: Trainer, steps: int, rounds: int = 2, warmup: int = WARMUP_STEPS) -> dict[str, float]:
-    """Whole-step and model-only images/s of a prepared trainer, alternating `rounds` times; medians."""
-    batches = trainer.batches()
-    ready = trainer.augment(trainer.images[: trainer.batch_size].to(trainer.device))
+    """Whole-step and model-only images/s of a prepared trainer, alternating `rounds` times; medians.
+
+    The whole step takes its inputs as training does (views drawn ahead when `trainer.prefetch`)."""
+    ready = trainer.draw_views(trainer.images[: trainer.batch_size].to(trainer.device), 0, 0)
     ready_views = lambda images: ready[: len(images)]  # noqa: E731  the model step on ready tensors
     whole, model_only = [], []
-    for _ in range(rounds):
-        for views, results in ((None, whole), (ready_views, model_only)):
-            step = lambda: trainer.train_step(next(batches), views)  # noqa: E731
-            results.append(images_per_second(step, steps, warmup, trainer.batch_size, trainer.device))
-    whole_step, model_step = statistics.median(whole), statistics.median(model_only)
-    return {"whole_step": whole_step, "model_step": model_step, "ratio": whole_step / model_step}
+    batches = trainer.batches()
+    with trainer.step_inputs() as inputs:
+        def whole_step() -> None:
+            indices, images, augment = next(inputs)
+            trainer.train_step(indices, augment, images=images)
+
+        def model_step() -> None:
+            trainer.train_step(next(batches), ready_views)
+
+        for _ in range(rounds):
+            for step, results in ((whole_step, whole), (model_step, model_only)):
+                results.append(images_per_second(step, steps, warmup, trainer.batch_size, trainer.device))
+    whole_speed, model_speed = statistics.median(whole), statistics.median(model_only)
+    return {"whole_step": whole_speed, "model_step": model_speed, "ratio": whole_speed / model_speed}
 
 
 def measure(config: RunConfig, steps: int, rounds: int = 2, warmup: int = WARMUP_STEPS) -> dict:
@@ -56,4 +65,4 @@ def measure(config: RunConfig, steps: int, rounds: int = 2, warmup: int = WARMUP
         trainer.prepare()
         result = data_path_speed(trainer, steps, rounds, warmup)
     return {**result, "precision": trainer.precision, "device": str(trainer.device),
-            "channels_last": trainer.channels_last}
+            "channels_last": trainer.channels_last, "prefetch": trainer.prefetch}

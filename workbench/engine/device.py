@@ -41,8 +41,12 @@ def default_cpu_threads() -> int:
     otherwise idle but fell to ~16 img/s whenever anything else (the GUI, another process) wanted a core,
     because every small tensor op waits for the descheduled OpenMP thread; with one thread it held ~950 img/s.
     Leaving one core free keeps training fast and the GUI responsive."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)
+    return max(1, usable_cores() - 1)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def resolve_precision(preference: str, device: torch.device) -> str:

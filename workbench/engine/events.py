@@ -49,6 +49,14 @@ class EmbeddingMapEvent:
 
 
 @dataclass(frozen=True)
+class TaskExamplesEvent:
+    """New example images of the tasks with an image output were written (see `workbench.engine.task_examples`)."""
+
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
 class CheckpointEvent:
     step: int
     path: str
@@ -86,12 +94,12 @@ class FailedEvent:
     checkpoint: str | None = None
 
 
-Event = Union[StartedEvent, StepEvent, EvalEvent, EmbeddingMapEvent, CheckpointEvent, WarningEvent, PausedEvent,
-              FinishedEvent, FailedEvent]
+Event = Union[StartedEvent, StepEvent, EvalEvent, EmbeddingMapEvent, TaskExamplesEvent, CheckpointEvent, WarningEvent,
+              PausedEvent, FinishedEvent, FailedEvent]
 EventHandler = Callable[[Event], None]
 
-EVENT_TYPES = {cls.__name__: cls for cls in (StartedEvent, StepEvent, EvalEvent, EmbeddingMapEvent, CheckpointEvent,
-                                              WarningEvent, PausedEvent, FinishedEvent, FailedEvent)}
+EVENT_TYPES = {cls.__name__: cls for cls in (StartedEvent, StepEvent, EvalEvent, EmbeddingMapEvent, TaskExamplesEvent,
+                                              CheckpointEvent, WarningEvent, PausedEvent, FinishedEvent, FailedEvent)}
 
 
 def event_to_record(event: Event) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from torch import nn
 
 from workbench.config import RunConfig
 from workbench.models import create_backbone
-from workbench.tasks import Augment, TaskOutput, get_task
+from workbench.tasks import Augment, BatchContext, TaskOutput, get_task
 
 
 class MultiTaskModel(nn.Module):
@@ -21,10 +21,23 @@ class MultiTaskModel(nn.Module):
         })
         self.weights = {name: task_cfg.weight for name, task_cfg in config.tasks.items()}
 
-    def forward(self, images: torch.Tensor, augment: Augment) -> tuple[torch.Tensor, dict[str, TaskOutput]]:
-        outputs = {name: task.training_step(images, augment) for name, task in self.tasks.items()}
+    def forward(self, images: torch.Tensor, augment: Augment,
+                context: BatchContext | None = None) -> tuple[torch.Tensor, dict[str, TaskOutput]]:
+        """`context` reaches only the tasks that declare `uses_batch_context` (plugins written before it
+        existed are called exactly as before)."""
+        outputs = {name: task.training_step(images, augment, context=context) if task.uses_batch_context
+                   else task.training_step(images, augment) for name, task in self.tasks.items()}
         total = sum(self.weights[name] * output.loss.float() for name, output in outputs.items())
         return total, outputs
+
+    @property
+    def uses_batch_context(self) -> bool:
+        """Whether any task reads the batch context (else the trainer need not build one)."""
+        return any(task.uses_batch_context for task in self.tasks.values())
+
+    def sequence_needs(self) -> dict[str, int]:
+        """Task name -> frames it needs in at least one sequence, for the tasks that need sequences."""
+        return {name: task.min_sequence_length() for name, task in self.tasks.items() if task.min_sequence_length()}
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         for task in self.tasks.values():

@@ -1,9 +1,10 @@
 """Named starting points for a run, shared by the CLI (`--preset`) and the GUI's preset menu."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
-from workbench.config import RunConfig
+from workbench.config import DataConfig, RunConfig
 from workbench.tasks import default_config, get_task
 
 
@@ -68,3 +69,19 @@ def preset_config(name: str) -> RunConfig:
 
 def _key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+#: The built-in demo datasets: 'scans' (PNG images of four classes) and 'ct' (DICOM series in HU).
+DEMO_DATASETS = ("scans", "ct")
+
+
+def use_demo_data(data: DataConfig, demo: str) -> DataConfig:
+    """`data` pointed at a built-in demo dataset (generated on first use); the CT series get the soft-tissue
+    window, so they look and train as a radiologist would first read them."""
+    if demo == "scans":
+        return replace(data, root="")
+    if demo == "ct":
+        from workbench.data import demo_ct_dataset_dir
+
+        return replace(data, root=str(demo_ct_dataset_dir()), dicom_window="soft_tissue")
+    raise KeyError(f"unknown demo dataset {demo!r}; demos: {', '.join(DEMO_DATASETS)}")

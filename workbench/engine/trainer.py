@@ -16,20 +16,28 @@ from workbench.config.atomic import write_text_atomic
 from workbench.control import CancelledError, RunControl
 from workbench.data import BatchAugmenter, ImageDataset, load_dataset
 from workbench.engine import distributed
+from workbench.engine.batch_context import batch_contexts
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from workbench.engine.device import autocast, default_cpu_threads, resolve_device, resolve_precision
 from workbench.engine.evaluation import choose_eval_subset, embed, health_values
 from workbench.engine.health import CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
 from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
+from workbench.engine.inspection import per_image_losses, render_examples
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, EventHandler,
-                                     FailedEvent, FinishedEvent, PausedEvent, StartedEvent, StepEvent, WarningEvent)
+                                     FailedEvent, FinishedEvent, PausedEvent, StartedEvent, StepEvent,
+                                     TaskExamplesEvent, WarningEvent)
 from workbench.engine.model import MultiTaskModel
+from workbench.engine.prefetch import StepPrefetcher, StepViews, ViewDrawer, prefetch_helps
 from workbench.engine.runs import RunFolder, new_run_dir
 from workbench.engine.schedule import learning_rate
+from workbench.engine.task_examples import write_task_examples
 from workbench.tasks import load_config
 
 CONV_BACKBONES = ("small_cnn", "resnet18", "resnet50")
 EVAL_VIEWS_SEED = 104729
+MAP_LOSS_SEED = 130363
+EXAMPLE_IMAGES = 4
+"""Images of the evaluation subset shown by the tasks' examples."""
 GPU_CACHE_SHARE = 0.5
 """Hold the decoded images on the GPU when they take at most this share of its free memory."""
 
@@ -139,6 +147,7 @@ class Trainer:
         self.labels = dataset.labels
 
         self.model = MultiTaskModel(cfg, dataset.channels).to(self.device)
+        self.contexts = batch_contexts(self.model, dataset, self.images, self.device)
         self.channels_last = cfg.model.backbone in CONV_BACKBONES and (
             self.device.type == "cuda" or self.precision == "bf16")
         if self.channels_last:
@@ -146,7 +155,8 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.augmenter = BatchAugmenter(cfg.augment, dataset.channels, cfg.data.image_size, dataset.mean,
                                         dataset.std, colour=not dataset.stacked_slices)
-        self.generator = torch.Generator(device=self.device).manual_seed(cfg.train.seed * 1000 + self.dist.rank)
+        self.draw_views = ViewDrawer(self.augmenter, self.device, cfg.train.seed, self.dist.rank, self.channels_last)
+        self.prefetch = prefetch_helps(cfg.train.prefetch, self.device, torch.get_num_threads())
         self.eval_subset = choose_eval_subset(self.labels, cfg.eval.subset_size, cfg.eval.knn_test_fraction,
                                               cfg.train.seed, dataset.groups)
         self.trained = (DistributedDataParallel(self.model, device_ids=[self.device.index]
@@ -187,7 +197,6 @@ class Trainer:
             "step": self.step,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "augment_rng": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "input_spec": self.input_spec(),
         }
@@ -219,7 +228,6 @@ class Trainer:
         state = load_checkpoint(path, map_location=self.device)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["augment_rng"].cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
         self.step = int(state["step"])
         self._last_checkpoint = path
@@ -237,7 +245,7 @@ class Trainer:
         window = _Window()
         window.reset()
         run_started, run_start_step = time.perf_counter(), self.step
-        batches = self.batches()
+        steps = self.step_inputs()
         while self.step < total:
             if self.control.paused:
                 self._emit(PausedEvent(self.step, True))
@@ -246,7 +254,8 @@ class Trainer:
                 window.reset()
             if self.control.cancelled:
                 return self._finish(stopped=True)
-            self.train_step(next(batches), window=window)
+            indices, images, augment = next(steps)
+            self.train_step(indices, augment, window, images)
             self.step += 1
             at_end = self.step == total
             if self.step % cfg.train.log_every == 0 or at_end:
@@ -271,19 +280,26 @@ class Trainer:
                 yield shard[i * self.batch_size:(i + 1) * self.batch_size]
             epoch, position = epoch + 1, 0
 
-    def augment(self, images: torch.Tensor) -> torch.Tensor:
-        """One random view of each image of a batch already on the device."""
-        views = self.augmenter(images, self.generator)
-        return views.contiguous(memory_format=torch.channels_last) if self.channels_last else views
+    def step_inputs(self) -> StepPrefetcher:
+        """(indices, images on the device, augment) of each step from this one on; with `self.prefetch`, the
+        next step's are made on a background thread while this one trains (the same views either way)."""
+        return StepPrefetcher(self.batches(), self._load_batch, self.draw_views, self.step, self.prefetch)
 
-    def train_step(self, indices: torch.Tensor, augment=None, window: _Window | None = None) -> None:
-        """One optimiser step on the images at `indices`; views come from `augment` (default: the augmenter)."""
+    def _load_batch(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.images[indices].to(self.device, non_blocking=True)
+
+    def train_step(self, indices: torch.Tensor, augment=None, window: _Window | None = None,
+                   images: torch.Tensor | None = None) -> None:
+        """One optimiser step on the images at `indices` (`images`: those already on the device); views come
+        from `augment` (default: this step's views from the augmenter)."""
         cfg = self.config.train
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.step, cfg.steps, cfg.lr, cfg.warmup_steps)
-        images = self.images[indices].to(self.device, non_blocking=True)
+        if images is None:
+            images = self._load_batch(indices)
+        context = self.contexts(indices) if self.contexts is not None else None
         with autocast(self.device, self.precision):
-            loss, outputs = self.trained(images, augment or self.augment)
+            loss, outputs = self.trained(images, augment or StepViews(self.draw_views, self.step, images), context)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -350,15 +366,36 @@ class Trainer:
         if not all(math.isfinite(v) for v in values.values()):
             raise NonFiniteLoss()
         self._emit(EvalEvent(self.step, self._epoch(), values))
-        map_path = self.run_dir / MAP_NAME
-        records = [self.dataset.report.images[i] for i in subset.indices.tolist()]
-        write_embedding_map(map_path, self.step, embeddings, self.labels[subset.indices], records,
-                            self.dataset.class_names)
-        self._emit(EmbeddingMapEvent(self.step, str(map_path)))
+        self._write_map(embeddings, embed_batch, context)
+        self._write_task_examples(images[:EXAMPLE_IMAGES])
         for warning in (self._collapse.check(self.step, values["embedding_std"]),
                         self._narrowing.check(self.step, values["effective_rank"], values["embedding_std"])):
             if warning:
                 self._emit(WarningEvent(self.step, warning))
+
+    def _write_map(self, embeddings: torch.Tensor, batch_size: int, precision) -> None:
+        """The embedding map of the evaluation subset, with each image's pretext loss from one no-grad pass.
+
+        Not under torchrun: the main process evaluates alone, and a task that syncs across processes in its
+        step would wait for the others."""
+        subset, cfg = self.eval_subset, self.config
+        views = torch.Generator(device=self.device).manual_seed(cfg.train.seed + MAP_LOSS_SEED)
+        losses = None if self.dist.enabled else per_image_losses(
+            self.model, self.images, subset.indices, lambda x: self.augmenter(x, views), batch_size,
+            cfg.train.seed + MAP_LOSS_SEED, precision, self.contexts)
+        map_path = self.run_dir / MAP_NAME
+        records = [self.dataset.report.images[i] for i in subset.indices.tolist()]
+        write_embedding_map(map_path, self.step, embeddings, self.labels[subset.indices], records,
+                            self.dataset.class_names, losses, cfg.eval.map_method, cfg.train.seed)
+        self._emit(EmbeddingMapEvent(self.step, str(map_path)))
+
+    def _write_task_examples(self, images: torch.Tensor) -> None:
+        """The tasks' example images (input, masked input, reconstruction...), the same images and masks
+        at each evaluation so that they can be compared."""
+        rendered = render_examples(self.model, images, self.augmenter.normalize, self.config.train.seed)
+        if rendered:
+            path = write_task_examples(self.run_dir, self.step, rendered)
+            self._emit(TaskExamplesEvent(self.step, str(path)))
 
     # ------------------------------------------------------------------- ends
     def _finish(self, stopped: bool) -> Event:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
 from workbench import __version__
 from workbench.config import ConfigError, RunConfig, save_config
 from workbench.engine.presets import PRESETS, preset_config
-from workbench.gui import settings
+from workbench.gui import settings, startup_probe
 from workbench.gui.icons import icon
 from workbench.gui.panels.augment import AugmentPanel
 from workbench.gui.panels.dataset import DatasetPanel
@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
                      QKeySequence.StandardKey.Open, "actionOpenFolder", "folder")
         self.recent_menu = file_menu.addMenu("Recent folders")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addMenu(self.dataset_panel.demo_menu).setText("&Demo data")
         file_menu.addSeparator()
         self._action(file_menu, "&Load config…", self.load_config_dialog, "Ctrl+L", "actionLoadConfig")
         self._action(file_menu, "&Save config…", self.save_config_dialog, QKeySequence.StandardKey.Save,
@@ -166,8 +167,11 @@ class MainWindow(QMainWindow):
         def describe_and_warm_up(_cancel, _progress) -> str:
             # The trainer's imports (torch models, tasks) take seconds and hold the interpreter; doing them
             # now, off the GUI thread, keeps them from stalling the window when the first run starts.
+            import torch
+
             import workbench.engine.trainer  # noqa: F401
 
+            torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # the first optimiser loads torch._dynamo
             return describe_device(preference)
 
         job = BackgroundJob(describe_and_warm_up, self)
@@ -181,9 +185,12 @@ class MainWindow(QMainWindow):
         for panel in (self.dataset_panel, self.tasks_panel, self.augment_panel, self.train_panel):
             panel.changed.connect(self._validate_timer.start)
         self.dataset_panel.scanned.connect(self._on_scanned)
+        self.dataset_panel.window_applied.connect(lambda: self.augment_panel.load_preview_images(
+            self.dataset_panel.data_config()))
         self.tasks_panel.preset_chosen.connect(self.apply_preset)
         self.tasks_panel.save_requested.connect(self.save_config_dialog)
         self.tasks_panel.load_requested.connect(self.load_config_dialog)
+        self.tasks_panel.preview_source = self._task_preview_source
         self.train_panel.start_requested.connect(self.start_training)
         self.train_panel.run_started.connect(self._on_run_started)
         self.train_panel.run_ended.connect(self._on_run_ended)
@@ -289,6 +296,14 @@ class MainWindow(QMainWindow):
         return True
 
     # -- training -------------------------------------------------------------------------------------
+    def _task_preview_source(self):
+        """The Pretext tasks step's preview input: the config and the Augmentations step's loaded images."""
+        if self.train_panel.is_training() or self._start_pending:
+            return "The preview pauses while a run trains: it would draw from the random numbers the run uses."
+        if self.augment_panel.dataset is None:
+            return "The preview appears once the dataset's images are loaded."
+        return self.current_config(), self.augment_panel.dataset
+
     def start_training(self) -> None:
         """Validate the settings and start a run (problems are shown at their fields instead)."""
         if self.train_panel.is_training() or self._start_pending:
@@ -309,6 +324,7 @@ class MainWindow(QMainWindow):
         self._start_pending = True
 
         def start() -> None:
+            self.tasks_panel.settle_preview()  # a preview draws from torch's global random numbers too
             self._start_pending = False
             self.train_panel.start(config, **options)
 
@@ -381,6 +397,7 @@ class MainWindow(QMainWindow):
         settings.app_settings().setValue("window/geometry", self.saveGeometry())
         self.dataset_panel.shutdown()
         self.augment_panel.shutdown()
+        self.tasks_panel.settle_preview()
         self.evaluate_panel.shutdown()
         event.accept()
 
@@ -406,5 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.excepthook = _show_unexpected_error
     reports = load_plugins([PLUGIN_FOLDER])
     window = MainWindow(plugin_reports=reports)
+    if startup_probe.probe_enabled():
+        startup_probe.StartupProbe(window, app.quit)
     window.show()
     return app.exec()

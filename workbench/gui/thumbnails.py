@@ -39,6 +39,18 @@ def pixels_to_qimage(pixels: np.ndarray) -> QImage:
     return QImage(array.data, width, height, array.strides[0], image_format).copy()
 
 
+def thumbnail_caption(record: Any) -> str:
+    """The file name; for a slice of a volume, the volume (a NIfTI file, else the series folder) and the
+    slice's place in it ('case01 · 7'), since scanners name slice files in an order of their own."""
+    from workbench.data.readers import is_nifti
+
+    path = Path(record.path)
+    if record.volume is None:
+        return path.name
+    volume = path.name if is_nifti(path) or not path.parent.name else path.parent.name
+    return f"{volume} · {record.slice_index + 1}"
+
+
 class ThumbnailLoader(QThread):
     """Decodes requested rows with the engine's reader; newest request first; emits `ready(generation, row, image)`."""
 
@@ -143,7 +155,7 @@ class ThumbnailModel(QAbstractListModel):
         row = index.row()
         record = self._records[row]
         if role == Qt.ItemDataRole.DisplayRole:
-            return Path(record.path).name
+            return thumbnail_caption(record)
         if role == Qt.ItemDataRole.DecorationRole:
             pixmap = self._cache.get(row)
             if pixmap is not None:
@@ -173,6 +185,10 @@ class ThumbnailModel(QAbstractListModel):
             self._requested.discard(evicted)
         index = self.index(row)
         self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def is_loaded(self, row: int) -> bool:
+        """Whether row `row` shows its decoded thumbnail (not the placeholder)."""
+        return row in self._cache
 
     def loaded_count(self) -> int:
         """Thumbnails decoded and cached (used by tests and the status line)."""

@@ -5,6 +5,7 @@ signals, which Qt delivers on the GUI thread. Engine errors arrive as readable m
 """
 from __future__ import annotations
 
+import atexit
 import time
 import traceback
 from typing import Any, Callable
@@ -19,6 +20,17 @@ Work = Callable[[CancelToken, Progress], Any]
 _RUNNING: set[QThread] = set()
 """Threads of started jobs, held until they finish: a job deleted with its window (or collected by
 Python) must not take a running QThread with it, which aborts the process."""
+
+
+def finish_running_jobs(milliseconds: int = 10_000) -> None:
+    """Cancel every job still running and wait for its thread, so that no QThread outlives the app."""
+    for thread in list(_RUNNING):
+        if shiboken6.isValid(thread._job):
+            thread._job.cancel()
+        thread.wait(milliseconds)
+
+
+atexit.register(finish_running_jobs)
 
 
 class _JobThread(QThread):

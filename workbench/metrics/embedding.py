@@ -51,18 +51,27 @@ def knn_accuracy(train_z: torch.Tensor, train_y: torch.Tensor, test_z: torch.Ten
     neighbours count more. Samples with a label < 0 (unlabelled) are ignored on both sides. Returns NaN
     when there is no labelled training or test sample.
     """
-    train_keep, test_keep = train_y >= 0, test_y >= 0
-    train_z, train_y = _normalised(train_z[train_keep]), train_y[train_keep].long()
-    test_z, test_y = _normalised(test_z[test_keep]), test_y[test_keep].long()
-    if len(train_y) == 0 or len(test_y) == 0:
+    test_keep = test_y >= 0
+    test_y = test_y[test_keep].long()
+    if not bool((train_y >= 0).any()) or len(test_y) == 0:
         return float("nan")
+    predicted = knn_predictions(train_z, train_y, test_z[test_keep], k, temperature)
+    return float((predicted == test_y).float().mean())
+
+
+def knn_predictions(train_z: torch.Tensor, train_y: torch.Tensor, test_z: torch.Tensor, k: int,
+                    temperature: float = 0.07) -> torch.Tensor:
+    """The label `knn_accuracy`'s classifier gives each test embedding (training samples with a label < 0
+    are ignored; there must be at least one labelled)."""
+    train_keep = train_y >= 0
+    train_z, train_y = _normalised(train_z[train_keep]), train_y[train_keep].long()
+    test_z = _normalised(test_z)
     classes, train_class = torch.unique(train_y, return_inverse=True)
     k = min(k, len(train_y))
     similarity, neighbour = (test_z @ train_z.T).topk(k, dim=1)
-    votes = torch.zeros(len(test_y), len(classes), device=test_z.device)
+    votes = torch.zeros(len(test_z), len(classes), device=test_z.device)
     votes.scatter_add_(1, train_class[neighbour], torch.exp(similarity / temperature))
-    predicted = classes[votes.argmax(dim=1)]
-    return float((predicted == test_y).float().mean())
+    return classes[votes.argmax(dim=1)]
 
 
 def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> float:

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import ResNet, VisionTransformer
 
 from workbench.models.small_cnn import small_cnn_feature_map
-from workbench.models.torchvision_nets import resnet_feature_map, vit_tokens
+from workbench.models.torchvision_nets import is_torchvision_net, resnet_feature_map, vit_tokens
 
 
 class Encoder(nn.Module):
@@ -28,7 +27,7 @@ class Encoder(nn.Module):
 
     @property
     def is_vit(self) -> bool:
-        return isinstance(self.body, VisionTransformer)
+        return is_torchvision_net(self.body, "VisionTransformer")
 
     @property
     def input_size(self) -> int | None:
@@ -40,11 +39,13 @@ class Encoder(nn.Module):
         """The ViT's patch side in pixels; None for CNNs."""
         return self.body.patch_size if self.is_vit else None
 
-    def tokens(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """ViTs only: (B, 1 + N, D) output tokens, class token first; `keep` (B, K) runs only those patches."""
+    def tokens(self, images: torch.Tensor, keep: torch.Tensor | None = None,
+               attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """ViTs only: (B, 1 + N, D) output tokens, class token first; `keep` (B, K) runs only those patches;
+        `attn_mask` (L, L) or (B, L, L) bool, True = may not attend, limits what each token sees."""
         if not self.is_vit:
             raise ValueError("token outputs need a ViT backbone (vit_tiny, vit_small)")
-        return vit_tokens(self.body, images, keep)
+        return vit_tokens(self.body, images, keep, attn_mask)
 
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         """(B, D, h, w) spatial features before pooling; a ViT's patch tokens laid out on their grid."""
@@ -52,7 +53,7 @@ class Encoder(nn.Module):
             patches = self.tokens(images)[:, 1:]
             side = images.shape[-1] // self.body.patch_size
             return patches.transpose(1, 2).reshape(patches.shape[0], -1, side, side)
-        if isinstance(self.body, ResNet):
+        if is_torchvision_net(self.body, "ResNet"):
             return resnet_feature_map(self.body, images)
         return small_cnn_feature_map(self.body, images)
 

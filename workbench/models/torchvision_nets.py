@@ -1,13 +1,24 @@
-"""ResNets and ViTs from torchvision, adapted to 1 or 3 channels and small images. Never downloads weights."""
+"""ResNets and ViTs from torchvision, adapted to 1 or 3 channels and small images. Never downloads weights.
+
+torchvision is imported only when one of its networks is built: importing it takes seconds (it loads
+torch's compiler stack), which the small CNN and the app's start-up need not wait for.
+"""
 from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torchvision import models
+
+if TYPE_CHECKING:
+    from torchvision import models
 
 
 def resnet_body(depth: int, in_channels: int, small_image_stem: bool) -> tuple[nn.Module, int]:
     """A torchvision ResNet-`depth` without its classifier; returns (network, feature size)."""
+    from torchvision import models
+
     builders = {18: models.resnet18, 50: models.resnet50}
     net = builders[depth](weights=None)
     if small_image_stem:
@@ -26,6 +37,8 @@ def vit_body(in_channels: int, image_size: int, patch_size: int, hidden_dim: int
     """A torchvision VisionTransformer whose output is the class token; returns (network, feature size)."""
     if image_size % patch_size:
         raise ValueError(f"ViT: image size {image_size} is not a multiple of the patch size {patch_size}")
+    from torchvision import models
+
     net = models.VisionTransformer(image_size=image_size, patch_size=patch_size, num_layers=depth,
                                    num_heads=heads, hidden_dim=hidden_dim, mlp_dim=4 * hidden_dim)
     if in_channels != 3:
@@ -38,19 +51,27 @@ def vit_body(in_channels: int, image_size: int, patch_size: int, hidden_dim: int
     return net, hidden_dim
 
 
+def is_torchvision_net(net: nn.Module, kind: str) -> bool:
+    """Whether `net` is a torchvision `kind` ("ResNet" or "VisionTransformer"); without importing torchvision:
+    when it was never imported, no network can be one."""
+    models = sys.modules.get("torchvision.models")
+    return models is not None and isinstance(net, getattr(models, kind))
+
+
 def resnet_feature_map(net: models.ResNet, images: torch.Tensor) -> torch.Tensor:
     """The last stage's (B, C, h, w) feature map of a torchvision ResNet, before pooling."""
     x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
     return net.layer4(net.layer3(net.layer2(net.layer1(x))))
 
 
-def vit_tokens(net: models.VisionTransformer, images: torch.Tensor,
-               keep: torch.Tensor | None = None) -> torch.Tensor:
+def vit_tokens(net: models.VisionTransformer, images: torch.Tensor, keep: torch.Tensor | None = None,
+               attn_mask: torch.Tensor | None = None) -> torch.Tensor:
     """The ViT's output tokens (B, 1 + N, D): the class token, then the patch tokens in raster order.
 
     With `keep` (B, K) patch indices, only those patches enter the transformer (as MAE's encoder needs):
     each keeps its own position embedding, and the result is (B, 1 + K, D). With `keep=None` the class
-    token equals what the network's forward returns.
+    token equals what the network's forward returns. `attn_mask` (L, L) or (B, L, L) bool over the
+    L = 1 + K tokens, True = may not attend, limits what each token sees (causal tasks).
     """
     patches = net._process_input(images)
     position = net.encoder.pos_embedding
@@ -58,5 +79,21 @@ def vit_tokens(net: models.VisionTransformer, images: torch.Tensor,
     if keep is not None:
         patches = patches.gather(1, keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
     cls = (net.class_token + position[:, :1]).expand(patches.shape[0], -1, -1)
-    tokens = torch.cat([cls, patches], dim=1)
-    return net.encoder.ln(net.encoder.layers(net.encoder.dropout(tokens)))
+    tokens = net.encoder.dropout(torch.cat([cls, patches], dim=1))
+    if attn_mask is None:
+        return net.encoder.ln(net.encoder.layers(tokens))
+    for block in net.encoder.layers:
+        if attn_mask.ndim == 3:  # one mask per image -> one per (image, head), as attention wants it
+            block_mask = attn_mask.repeat_interleave(block.self_attention.num_heads, dim=0)
+        else:
+            block_mask = attn_mask
+        tokens = _masked_block(block, tokens, block_mask)
+    return net.encoder.ln(tokens)
+
+
+def _masked_block(block: nn.Module, tokens: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+    """torchvision's ViT EncoderBlock.forward, with an attention mask (the block itself takes none)."""
+    x = block.ln_1(tokens)
+    x, _ = block.self_attention(x, x, x, attn_mask=attn_mask, need_weights=False)
+    x = block.dropout(x) + tokens
+    return x + block.mlp(block.ln_2(x))

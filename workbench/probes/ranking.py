@@ -9,7 +9,9 @@ import torch
 
 from workbench.control import CancelToken
 from workbench.data import BatchAugmenter
+from workbench.engine.batch_context import batch_contexts
 from workbench.engine.checkpoint import load_checkpoint
+from workbench.engine.inspection import per_image_losses
 from workbench.engine.model import MultiTaskModel
 from workbench.probes.context import RunContext, embed_images
 
@@ -19,40 +21,25 @@ LOSS_REPEATS = 2
 """Contrastive losses depend on the rest of the batch: average over this many shuffled passes."""
 
 
-@torch.no_grad()
 def pretext_losses(context: RunContext, repeats: int = LOSS_REPEATS, batch_size: int = LOSS_BATCH,
                    seed: int = 0, cancel: CancelToken | None = None) -> torch.Tensor:
     """Per-image loss of the run's task(s) (weighted sum, `TaskOutput.per_sample_loss`), averaged over passes."""
     config, dataset, device = context.config, context.dataset, context.device
     model = MultiTaskModel(config, dataset.channels).to(device)
     model.load_state_dict(load_checkpoint(context.checkpoint, map_location=device)["model"])
-    model.eval()
     augmenter = BatchAugmenter(config.augment, dataset.channels, config.data.image_size, context.spec["mean"],
                                context.spec["std"])
     generator = torch.Generator(device=device).manual_seed(seed)
-    torch.manual_seed(seed)  # tasks that draw their own randomness (rotation) are reproducible too
+    contexts = batch_contexts(model, dataset, dataset.images, device)
     total = torch.zeros(len(dataset))
     for repeat in range(repeats):
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + repeat))
-        for indices in _batches(order, batch_size):
-            if cancel:
-                cancel.raise_if_cancelled()
-            images = dataset.images[indices].to(device)
-            _, outputs = model(images, lambda batch: augmenter(batch, generator))
-            losses = [model.weights[name] * output.per_sample_loss.float().cpu()
-                      for name, output in outputs.items() if output.per_sample_loss is not None]
-            if not losses:
-                raise ValueError("the run's tasks report no per-image loss; rank by diversity instead")
-            total[indices] += sum(losses)
+        losses = per_image_losses(model, dataset.images, order, lambda batch: augmenter(batch, generator),
+                                  batch_size, seed=seed + repeat, contexts=contexts, cancel=cancel)
+        if losses is None:
+            raise ValueError("the run's tasks report no per-image loss; rank by diversity instead")
+        total[order] += losses
     return total / repeats
-
-
-def _batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """Consecutive batches of `order`; a last batch of one image joins the one before (contrastive losses need pairs)."""
-    batches = list(order.split(batch_size))
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2:] = [torch.cat(batches[-2:])]
-    return batches
 
 
 def k_center_greedy(embeddings: torch.Tensor, count: int, centres: torch.Tensor | None = None,

@@ -5,11 +5,13 @@ It never shows an absolute path or anything read from a file's header: the data 
 `scan_report.json` (counts, classes, skipped files relative to the dataset folder)."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from html import escape
 from pathlib import Path
 
@@ -30,7 +32,7 @@ _CSS = """
 :root { --ink:#111827; --muted:#6b7280; --line:#e5e7eb; --accent:#2563eb; --card:#ffffff; --bg:#f3f4f6; }
 * { box-sizing:border-box; }
 body { margin:0; background:var(--bg); color:var(--ink); font:15px/1.5 Inter, "Segoe UI", Helvetica, Arial, sans-serif; }
-header { background:linear-gradient(120deg,#1e3a8a,#2563eb); color:white; padding:32px 48px; }
+header { background:#1e40af; background:linear-gradient(120deg,#1e3a8a,#2563eb); color:white; padding:32px 48px; }
 header h1 { margin:0 0 4px; font-size:28px; } header p { margin:0; opacity:.85; }
 main { max-width:1100px; margin:0 auto; padding:24px 24px 64px; }
 section { background:var(--card); border-radius:12px; padding:20px 24px; margin:20px 0;
@@ -50,6 +52,12 @@ tr.best td { font-weight:600; }
 .ok { color:#15803d; } .muted { color:var(--muted); }
 code { background:#f3f4f6; padding:1px 5px; border-radius:4px; }
 footer { color:var(--muted); font-size:12px; text-align:center; margin-top:24px; }
+@media print {
+  body { background:white; } main { max-width:none; padding:0 0 24px; }
+  header, .headline, .warn { -webkit-print-color-adjust:exact; print-color-adjust:exact; }
+  section { box-shadow:none; border:1px solid var(--line); }
+  svg, tr, .card { break-inside:avoid; } h2, h3 { break-after:avoid; }
+}
 """
 
 
@@ -77,14 +85,72 @@ def build_report(run_dir: str | Path) -> Path:
     return path
 
 
-def convert_to_pdf(html_path: Path) -> Path | None:
-    """A PDF beside the report when `wkhtmltopdf` is installed; None otherwise."""
+@dataclass(frozen=True)
+class PdfConverter:
+    """A way to print the HTML report to PDF: `name` is weasyprint, wkhtmltopdf or chromium."""
+
+    name: str
+    program: str | None = None
+    """The executable (None for the WeasyPrint Python module)."""
+
+
+PDF_INSTALL_HINT = "WeasyPrint (pip install weasyprint), wkhtmltopdf, or Chromium / Google Chrome (on the PATH)"
+"""The PDF converters to install, for messages."""
+_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+_PDF_TIMEOUT_S = 120
+
+
+def find_pdf_converter() -> PdfConverter | None:
+    """The first available of: the `weasyprint` module, `wkhtmltopdf`, a Chromium or Chrome (on the PATH)."""
+    if importlib.util.find_spec("weasyprint") is not None:
+        return PdfConverter("weasyprint")
     tool = shutil.which("wkhtmltopdf")
-    if tool is None:
+    if tool:
+        return PdfConverter("wkhtmltopdf", tool)
+    chromium = next((path for path in map(shutil.which, _CHROMIUM_NAMES) if path), None)
+    return PdfConverter("chromium", chromium) if chromium else None
+
+
+def convert_to_pdf(html_path: Path, converter: PdfConverter | None = None) -> Path | None:
+    """Print the report to a PDF beside it with `converter` (default: the first one found); None when
+    there is none (see `PDF_INSTALL_HINT`). A failing converter raises RuntimeError with its message."""
+    converter = converter or find_pdf_converter()
+    if converter is None:
         return None
+    html_path = Path(html_path).resolve()
     pdf = html_path.with_suffix(".pdf")
-    subprocess.run([tool, "--quiet", str(html_path), str(pdf)], check=True, timeout=120)
+    pdf.unlink(missing_ok=True)  # an old PDF must not pass for a new one
+    if converter.name == "weasyprint":
+        try:
+            import weasyprint
+        except (ImportError, OSError) as error:  # installed without its system libraries (Pango)
+            raise RuntimeError(f"WeasyPrint is installed but does not load: {error}") from None
+        try:
+            weasyprint.HTML(filename=str(html_path)).write_pdf(str(pdf))
+        except Exception as error:  # its failures vary; the caller needs one kind
+            raise RuntimeError(f"weasyprint could not print the report: {error}") from None
+    else:
+        _run_pdf_program(converter, html_path, pdf)
+    pdf.chmod(html_path.stat().st_mode & 0o777)  # as private as the report itself
     return pdf
+
+
+def _run_pdf_program(converter: PdfConverter, html_path: Path, pdf: Path) -> None:
+    """Print with wkhtmltopdf or a headless Chromium (both header/footer flags: old and new Chrome)."""
+    if converter.name == "wkhtmltopdf":
+        command = [converter.program, "--quiet", str(html_path), str(pdf)]
+    else:
+        no_sandbox = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # root needs it
+        command = [converter.program, "--headless", "--disable-gpu", *no_sandbox, "--no-pdf-header-footer",
+                   "--print-to-pdf-no-header", f"--print-to-pdf={pdf}", html_path.as_uri()]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=_PDF_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{converter.name} did not finish within {_PDF_TIMEOUT_S} s") from None
+    if done.returncode != 0 or not pdf.is_file():
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise RuntimeError(f"{converter.name} could not print the report"
+                           + (f": {detail[-1]}" if detail else f" (exit status {done.returncode})"))
 
 
 def _section(title: str, body: str, anchor: str) -> str:
@@ -92,7 +158,7 @@ def _section(title: str, body: str, anchor: str) -> str:
 
 
 def _cards(items: list[tuple[str, str]]) -> str:
-    return "<div class='cards'>" + "".join(f"<div class='card'><b>{escape(value)}</b><span>{escape(label)}</span>"
+    return "<div class='cards'>" + "".join(f"<div class='card'><b>{escape(value)}</b> <span>{escape(label)}</span>"
                                            "</div>" for label, value in items) + "</div>"
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from workbench.config import RunConfig, io
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.registry import (PluginReport, default_plugin_folders, get_task, load_plugins, register_task, registered_tasks,
                                       task_config_types)
 
@@ -34,6 +34,6 @@ def validate_config(config: RunConfig) -> RunConfig:
     return io.validate(config, task_config_types())
 
 
-__all__ = ["Augment", "PretextTask", "TaskOutput", "PluginReport", "get_task", "load_plugins", "register_task",
+__all__ = ["Augment", "BatchContext", "PretextTask", "TaskOutput", "PluginReport", "get_task", "load_plugins", "register_task",
            "registered_tasks", "task_config_types", "default_plugin_folders", "default_config", "config_from_dict", "load_config",
            "validate_config", "DEFAULT_TASK"]

@@ -27,6 +27,35 @@ class TaskOutput:
     """Extra health values of the task (detached scalars), logged beside the loss."""
 
 
+@dataclass(frozen=True)
+class BatchContext:
+    """What a task may know about its batch besides the pixels: where the images sit in the dataset.
+
+    Only tasks that set `uses_batch_context = True` get it, as `training_step(images, augment, context=...)`;
+    it is None when the caller has none (a task test, an old caller). The trainer builds one per step.
+    Every image belongs to a sequence: a volume, a folder of frames (`data.sequences: folders`), or, for
+    a plain image, a sequence of its own one frame (id -1, length 1).
+    """
+
+    indices: torch.Tensor
+    """(B,) dataset rows of the batch's images (CPU, int64)."""
+    sequence_ids: torch.Tensor
+    """(B,) on the batch's device: each image's volume or sequence number, -1 for a plain image."""
+    positions: torch.Tensor
+    """(B,) CPU: each image's place in its sequence, 0 = first."""
+    lengths: torch.Tensor
+    """(B,) CPU: frames in each image's sequence (1 for a plain image)."""
+    load_frames: Callable[[torch.Tensor], torch.Tensor]
+    """(B, k) positions in each image's own sequence (clamped to it) -> (B, k, C, S, S) raw cached frames,
+    on the batch's device, like `images`."""
+
+    def same_sequence(self) -> torch.Tensor:
+        """(B, B) bool on the device: True where images i and j are frames of one sequence (i == j included,
+        except for plain images)."""
+        ids = self.sequence_ids
+        return (ids.unsqueeze(1) == ids.unsqueeze(0)) & (ids >= 0).unsqueeze(1)
+
+
 class PretextTask(nn.Module):
     """Base class of pretext tasks. Subclass, set the class attributes, register with `register_task`."""
 
@@ -34,6 +63,8 @@ class PretextTask(nn.Module):
     description: ClassVar[str] = ""
     """One plain-language line: what the model is asked to solve."""
     Config: ClassVar[type[TaskConfig]] = TaskConfig
+    uses_batch_context: ClassVar[bool] = False
+    """True: `training_step` is also given the step's `BatchContext` (keyword `context`)."""
 
     def __init__(self, cfg: TaskConfig, encoder: nn.Module, embed_dim: int):
         super().__init__()
@@ -41,9 +72,17 @@ class PretextTask(nn.Module):
         self.encoder = encoder
         self.embed_dim = embed_dim
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
-        """Compute the loss for one batch of raw cached images, drawing views with `augment`."""
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
+        """Compute the loss for one batch of raw cached images, drawing views with `augment`.
+
+        `context` is passed (as a keyword) only to tasks that set `uses_batch_context`; others may leave it out.
+        """
         raise NotImplementedError
+
+    def min_sequence_length(self) -> int:
+        """Frames the task needs in at least one sequence of the dataset (0 = it needs no sequences)."""
+        return 0
 
     def encode_views(self, images: torch.Tensor, augment: Augment, count: int = 2) -> torch.Tensor:
         """Encoder features of `count` random views of the batch in one pass: (count x B, D), view by view."""

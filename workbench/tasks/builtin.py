@@ -1,5 +1,5 @@
 """Importing this module registers the built-in pretext tasks."""
 from __future__ import annotations
 
-from workbench.tasks import (barlow_twins, byol, dino, jigsaw, mae, moco, reconstruction,  # noqa: F401
-                             relative_location, rotation, simclr, simmim, simsiam, vicreg)
+from workbench.tasks import (autoregressive, barlow_twins, byol, dino, frame_order, jigsaw, mae,  # noqa: F401
+                             moco, reconstruction, relative_location, rotation, simclr, simmim, simsiam, vicreg)

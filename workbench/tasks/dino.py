@@ -15,6 +15,7 @@ from workbench.tasks.byol import cosine_momentum, ema_update
 from workbench.tasks.crops import encode_any_size, random_resized_crops
 from workbench.tasks.losses import dino_loss
 from workbench.tasks.registry import register_task
+from workbench.tasks.sync import mean_over_processes
 
 GLOBAL_VIEWS = 2
 
@@ -75,7 +76,8 @@ class DINO(PretextTask):
     view (cross-entropy over learnt prototypes). Seeing a small part and matching the whole teaches
     local-to-global correspondence. Two tricks keep the teacher from collapsing: centring (subtract a
     running mean of its outputs, so no prototype dominates) and sharpening (a low teacher temperature, so
-    the output is not uniform). No negatives are needed.
+    the output is not uniform). No negatives are needed. Under torchrun the centre moves by the mean teacher
+    output over the batches of all processes, so it is the same everywhere.
 
     How it fails: collapse to one prototype (teacher entropy near 0) when the centring is too weak; collapse
     to a uniform output (teacher entropy near log(prototypes)) when the teacher temperature is too high.
@@ -131,7 +133,7 @@ class DINO(PretextTask):
 
     @torch.no_grad()
     def _update_center(self, teacher: torch.Tensor) -> None:
-        mean = teacher.float().mean(dim=(0, 1)).unsqueeze(0)
+        mean = mean_over_processes(teacher.float().mean(dim=(0, 1)).unsqueeze(0))
         self.center.mul_(self.cfg.center_momentum).add_(mean, alpha=1 - self.cfg.center_momentum)
 
     def on_step_end(self, step: int, total_steps: int) -> None:

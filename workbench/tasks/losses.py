@@ -5,16 +5,21 @@ import torch
 import torch.nn.functional as F
 
 
-def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float,
+                 exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """NT-Xent (SimCLR): each view must pick its partner out of the other 2B-1 views by cosine similarity.
 
-    `z1[i]` and `z2[i]` are projections of two views of image i. Returns (mean loss, (B,) loss per image,
-    the mean of the image's two views' cross-entropies).
+    `z1[i]` and `z2[i]` are projections of two views of image i. `exclude` (B, B) bool, optional: where
+    True, images i and j are no negatives of each other (e.g. slices of one volume): neither of i's views
+    is a candidate for j's views. Its diagonal is ignored, so a positive pair stays. Returns (mean loss,
+    (B,) loss per image, the mean of the image's two views' cross-entropies).
     """
     batch = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
     logits = z @ z.T / temperature
     logits.fill_diagonal_(float("-inf"))  # a view is never its own candidate
+    if exclude is not None:
+        logits = logits.masked_fill(_off_diagonal(exclude).repeat(2, 2), float("-inf"))
     partner = torch.cat([torch.arange(batch, 2 * batch), torch.arange(batch)]).to(z.device)
     per_view = F.cross_entropy(logits, partner, reduction="none")
     per_sample = (per_view[:batch] + per_view[batch:]) / 2
@@ -43,22 +48,30 @@ def pair_cosines(z1: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 def info_nce_loss(query: torch.Tensor, key: torch.Tensor, temperature: float,
-                  negatives: torch.Tensor | None = None) -> torch.Tensor:
+                  negatives: torch.Tensor | None = None, exclude: torch.Tensor | None = None) -> torch.Tensor:
     """InfoNCE (MoCo) per query: pick `key[i]` for `query[i]` by cosine similarity / temperature.
 
-    Without `negatives` the candidates are all B keys of the batch (MoCo v3); with `negatives` (Q, D) they
-    are the own key plus those queued keys (MoCo v2). Returns the (B,) cross-entropies.
+    Without `negatives` the candidates are all B keys of the batch (MoCo v3), less those where `exclude`
+    (B, B) bool is True off the diagonal (e.g. slices of the query's volume); with `negatives` (Q, D) they
+    are the own key plus those queued keys (MoCo v2; `exclude` is not used). Returns the (B,) cross-entropies.
     """
     q = F.normalize(query.float(), dim=1)
     k = F.normalize(key.float(), dim=1)
     if negatives is None:
         logits = q @ k.T
+        if exclude is not None:
+            logits = logits.masked_fill(_off_diagonal(exclude), float("-inf"))
         target = torch.arange(q.shape[0], device=q.device)
     else:
         positive = (q * k).sum(1, keepdim=True)
         logits = torch.cat([positive, q @ F.normalize(negatives.float(), dim=1).T], dim=1)
         target = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
     return F.cross_entropy(logits / temperature, target, reduction="none")
+
+
+def _off_diagonal(mask: torch.Tensor) -> torch.Tensor:
+    """A square bool mask with its diagonal cleared."""
+    return mask & ~torch.eye(mask.shape[0], dtype=torch.bool, device=mask.device)
 
 
 def standardize_batch(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

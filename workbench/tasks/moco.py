@@ -10,10 +10,12 @@ from torch import nn
 
 from workbench.config import TaskConfig, setting
 from workbench.models.heads import MLPHead
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.byol import cosine_momentum, ema_update
 from workbench.tasks.losses import info_nce_loss
 from workbench.tasks.registry import register_task
+from workbench.tasks.simclr import same_volume_setting
+from workbench.tasks.sync import gather_rows
 
 
 @dataclass
@@ -29,6 +31,8 @@ class MoCoConfig(TaskConfig):
                                  "MoCo v2: a queue of this many keys from earlier batches are the negatives, "
                                  "which works with small batches.", min=0, max=1_000_000)
     predictor: bool = setting(True, "Put a predictor MLP on the query branch (MoCo v3 does; v2 does not).")
+    exclude_same_volume_negatives: bool = same_volume_setting(" MoCo v3 only: the queue of v2 keeps no "
+                                                              "volume of its keys.")
     projector_hidden_dim: int = setting(1024, "Width of the projector's and predictor's hidden layers.",
                                         min=8, max=16384, advanced=True)
     projector_out_dim: int = setting(128, "Size of the projection the loss compares.", min=8, max=16384,
@@ -44,7 +48,8 @@ class MoCo(PretextTask):
     key. The query must pick its own key among negatives by cosine similarity (the InfoNCE loss), both ways
     round. MoCo v3 (queue size 0) uses the other images of the batch as negatives; MoCo v2 (queue size > 0)
     keeps a queue of keys from earlier batches, so it gets many negatives even with small batches. The slow
-    key encoder keeps the keys consistent from step to step.
+    key encoder keeps the keys consistent from step to step. Under torchrun every process enqueues the keys
+    of all processes, so the queue is the same everywhere.
 
     Typical augmentations are SimCLR's: crops, colour/contrast jitter, blur, flips. How it fails: too-weak
     augmentations give shortcut matches; a momentum too low makes the queued keys inconsistent and the loss
@@ -57,6 +62,7 @@ class MoCo(PretextTask):
 
     description = "Contrastive with a momentum key encoder: match each view to its key among negatives."
     Config = MoCoConfig
+    uses_batch_context = True
 
     def __init__(self, cfg: MoCoConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)
@@ -70,7 +76,8 @@ class MoCo(PretextTask):
             self.register_buffer("queue", F.normalize(torch.randn(cfg.queue_size, out), dim=1))
             self.register_buffer("queue_position", torch.zeros((), dtype=torch.long))
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         batch = images.shape[0]
         views = torch.cat([augment(images), augment(images)])
         features = self.encoder(views)
@@ -78,8 +85,10 @@ class MoCo(PretextTask):
         with torch.no_grad():
             k1, k2 = self.key_projector(self.key_encoder(views)).chunk(2)
         negatives = self.queue.clone() if self.cfg.queue_size else None
-        per_sample = (info_nce_loss(q1, k2, self.cfg.temperature, negatives)
-                      + info_nce_loss(q2, k1, self.cfg.temperature, negatives)) / 2
+        exclude = (context.same_sequence() if context is not None and negatives is None
+                   and self.cfg.exclude_same_volume_negatives else None)
+        per_sample = (info_nce_loss(q1, k2, self.cfg.temperature, negatives, exclude)
+                      + info_nce_loss(q2, k1, self.cfg.temperature, negatives, exclude)) / 2
         metrics = self._similarities(q1, k2, negatives)
         metrics["key_momentum"] = torch.tensor(self.momentum, device=images.device)
         if self.cfg.queue_size:
@@ -102,9 +111,9 @@ class MoCo(PretextTask):
 
     @torch.no_grad()
     def _enqueue(self, keys: torch.Tensor) -> None:
-        """Replace the oldest queued keys by this batch's keys (a ring buffer)."""
+        """Replace the oldest queued keys by this step's keys, of every process in rank order (a ring buffer)."""
         size = self.queue.shape[0]
-        keys = F.normalize(keys.float(), dim=1)[-size:]
+        keys = gather_rows(F.normalize(keys.float(), dim=1))[-size:]
         slots = (self.queue_position + torch.arange(keys.shape[0], device=keys.device)) % size
         self.queue[slots] = keys.to(self.queue.dtype)
         self.queue_position.copy_((self.queue_position + keys.shape[0]) % size)

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLab
                                QVBoxLayout, QWidget)
 
 from workbench.config import AugmentConfig, DataConfig
+from workbench.data.modality import carries_modality_values
+from workbench.data.windows import chosen_window, describe_jitter_in_hu
 from workbench.gui.forms import ConfigForm
 from workbench.gui.thumbnails import pixels_to_qimage
 from workbench.gui.widgets import Banner, panel_layout
@@ -21,6 +23,14 @@ PREVIEW_POOL = 400
 """Images decoded to choose the preview from: enough to find several classes in most folders."""
 VIEWS = 2
 TILE = 132
+NO_FIXED_WINDOW = ("The window differs per image (the file's own or automatic), so brightness and contrast have no "
+                   "single size in HU: choose a preset or a custom window on the Dataset step to see one.")
+
+
+def intensity_hint(aug_cfg: AugmentConfig, data_cfg: DataConfig) -> str:
+    """Brightness and contrast jitter in HU under the dataset's window (for data with modality values)."""
+    window = chosen_window(data_cfg, None)
+    return describe_jitter_in_hu(aug_cfg.brightness, aug_cfg.contrast, window) if window else NO_FIXED_WINDOW
 
 
 def preview_indices(labels: np.ndarray, count: int = PREVIEW_IMAGES) -> list[int]:
@@ -70,6 +80,7 @@ class AugmentPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("augmentPanel")
         self.dataset: Any = None
+        self._data_cfg: DataConfig | None = None
         self._seed = 0
         self._load_job: BackgroundJob | None = None
         self._view_job: BackgroundJob | None = None
@@ -88,7 +99,16 @@ class AugmentPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         holder = QWidget(scroll)
-        QVBoxLayout(holder).addWidget(self.form)
+        holder_layout = QVBoxLayout(holder)
+        self.intensity_label = QLabel(holder)
+        self.intensity_label.setObjectName("intensityInHU")
+        self.intensity_label.setAccessibleName("Brightness and contrast in Hounsfield units")
+        self.intensity_label.setToolTip("In the file's units under the dataset's window: HU for CT.")
+        self.intensity_label.setProperty("role", "caption")
+        self.intensity_label.setWordWrap(True)
+        self.intensity_label.setVisible(False)
+        holder_layout.addWidget(self.intensity_label)
+        holder_layout.addWidget(self.form)
         scroll.setWidget(holder)
         columns.addWidget(scroll, 3)
         columns.addWidget(self._preview_box(), 2)
@@ -147,7 +167,17 @@ class AugmentPanel(QWidget):
 
     def _on_form_changed(self) -> None:
         self.changed.emit()
+        self._show_intensity_hint()
         self._debounce.start()
+
+    def _show_intensity_hint(self) -> None:
+        """The jitter bounds in HU, shown only for images with modality values (DICOM, NIfTI)."""
+        dataset, data_cfg = self.dataset, self._data_cfg
+        shown = (dataset is not None and data_cfg is not None
+                 and any(carries_modality_values(record) for record in dataset.report.images))
+        if shown:
+            self.intensity_label.setText(intensity_hint(self.augment_config(), data_cfg))
+        self.intensity_label.setVisible(shown)
 
     # -- preview --------------------------------------------------------------------------------------
     def load_preview_images(self, data_cfg: DataConfig) -> None:
@@ -159,7 +189,7 @@ class AugmentPanel(QWidget):
         limit = PREVIEW_POOL if not data_cfg.max_images else min(PREVIEW_POOL, data_cfg.max_images)
         config = replace(data_cfg, max_images=limit)
         job = BackgroundJob(lambda cancel, progress: load_dataset(config, cancel, progress), self)
-        job.succeeded.connect(lambda dataset, job=job: self._on_loaded(job, dataset))
+        job.succeeded.connect(lambda dataset, job=job: self._on_loaded(job, dataset, data_cfg))
         job.failed.connect(lambda message, _details: self.banner.show_message(
             f"Preview images could not be loaded: {message}", "warning"))
         job.ended.connect(lambda job=job: self._forget(job))
@@ -167,9 +197,11 @@ class AugmentPanel(QWidget):
         self.status_label.setText("Loading preview images…")
         job.start()
 
-    def _on_loaded(self, job: BackgroundJob, dataset: Any) -> None:
+    def _on_loaded(self, job: BackgroundJob, dataset: Any, data_cfg: DataConfig) -> None:
         if job is self._load_job:
             self.dataset = dataset
+            self._data_cfg = data_cfg
+            self._show_intensity_hint()
             self.refresh_views()
 
     def resample(self) -> None:

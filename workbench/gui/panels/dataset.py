@@ -13,15 +13,25 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGroupBox, QHBoxL
                                QTableWidgetItem, QTabWidget, QToolButton, QVBoxLayout, QWidget, QScrollArea)
 
 from workbench.config import DataConfig
+from workbench.data.modality import carries_modality_values
 from workbench.gui import settings
 from workbench.gui.forms import ConfigForm
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, panel_layout
+from workbench.gui.window_preview import WindowPreview, preview_row
 from workbench.gui.workers import BackgroundJob, format_seconds
 
-READING_FIELDS = ("image_size", "channels", "labels_csv", "max_images", "cache_ram_mb", "cache_dir")
-WINDOW_FIELDS = ("dicom_window", "window_center", "window_width")
+READING_FIELDS = ("image_size", "channels", "labels_csv", "sequences", "max_images", "cache_ram_mb", "cache_dir")
+DEMOS = (("scans", "Scans (PNG photos, 4 classes)"), ("ct", "CT series (DICOM, soft-tissue window)"))
+WINDOW_DELAY_MS = 300
+
+
+def window_settings(config: DataConfig) -> tuple:
+    """The settings that decide the intensity window (level and width count only for the manual one)."""
+    if config.dicom_window == "manual":
+        return config.dicom_window, config.window_center, config.window_width
+    return (config.dicom_window,)
 
 
 def summarise(report: Any) -> dict[str, Any]:
@@ -70,6 +80,8 @@ class DatasetPanel(QWidget):
     """A scan finished: the ScanResult."""
     changed = Signal()
     """The data settings changed."""
+    window_applied = Signal()
+    """Thumbnails and preview now show a new intensity window (others, e.g. the augmentation preview, follow)."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -105,7 +117,7 @@ class DatasetPanel(QWidget):
 
         self._window_timer = QTimer(self)
         self._window_timer.setSingleShot(True)
-        self._window_timer.setInterval(300)
+        self._window_timer.setInterval(WINDOW_DELAY_MS)
         self._window_timer.timeout.connect(self._apply_window)
         self._refresh_recent_menu()
 
@@ -131,10 +143,15 @@ class DatasetPanel(QWidget):
         self.recent_menu = QMenu(self)
         self.recent_button.setMenu(self.recent_menu)
         row.addWidget(self.recent_button)
-        demo = QPushButton("Demo dataset", self)
+        demo = QToolButton(self)
+        demo.setText("Demo data")
         demo.setObjectName("useDemoDataset")
-        demo.setAccessibleName("Use the built-in demo dataset")
-        demo.clicked.connect(lambda: self.open_folder(""))
+        demo.setAccessibleName("Use a built-in demo dataset")
+        demo.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.demo_menu = QMenu(self)
+        for kind, text in DEMOS:
+            self.demo_menu.addAction(text).triggered.connect(lambda _checked=False, chosen=kind: self.open_demo(chosen))
+        demo.setMenu(self.demo_menu)
         row.addWidget(demo)
         self.rescan_button = QPushButton(icon("refresh"), "Rescan", self)
         self.rescan_button.setObjectName("rescan")
@@ -180,15 +197,20 @@ class DatasetPanel(QWidget):
         self.thumbnail_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.thumbnail_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.thumbnail_view.setModel(self.thumbnails)
+        self.thumbnail_view.selectionModel().currentChanged.connect(lambda current, _previous: self.preview_image(
+            current.row()))
         return self.thumbnail_view
 
     def _side_tabs(self) -> QWidget:
         tabs = QTabWidget(self)
         tabs.setObjectName("datasetDetails")
+        self.preview = WindowPreview(self)
+        self.window_form = self.preview.window_form
+        tabs.addTab(self.preview, "Preview")
         self.class_table = self._table(["Class", "Images"], "classCounts", "Images per class")
         tabs.addTab(self.class_table, "Classes")
         self.skipped_table = self._table(["File", "Why it was skipped"], "skippedFiles", "Skipped files")
-        tabs.addTab(self.skipped_table, "Skipped files")
+        self._skipped_tab = tabs.addTab(self.skipped_table, "Skipped files")
 
         settings_page = QWidget(self)
         settings_layout = QVBoxLayout(settings_page)
@@ -196,10 +218,6 @@ class DatasetPanel(QWidget):
         self.reading_form = ConfigForm(DataConfig, "data", fields=READING_FIELDS, parent=reading)
         QVBoxLayout(reading).addWidget(self.reading_form)
         settings_layout.addWidget(reading)
-        window = QGroupBox("DICOM window (level / width)", settings_page)
-        self.window_form = ConfigForm(DataConfig, "data", fields=WINDOW_FIELDS, parent=window)
-        QVBoxLayout(window).addWidget(self.window_form)
-        settings_layout.addWidget(window)
         settings_layout.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
@@ -232,10 +250,13 @@ class DatasetPanel(QWidget):
         return replace(config, root=self.root)
 
     def set_data_config(self, config: DataConfig) -> None:
-        """Show `config` (does not rescan; call `scan` for that)."""
+        """Show `config` (does not rescan; call `scan` for that, else a new window is applied to what is shown)."""
+        new_window = window_settings(config) != window_settings(self.data_config())
         self.reading_form.set_values(config)
-        self.window_form.set_values(config)
+        self.preview.show_window_settings(config)
         self._set_root(config.root)
+        if new_window and self.scan_result is not None:
+            self._window_timer.start()
 
     def forms(self) -> list[ConfigForm]:
         return [self.reading_form, self.window_form]
@@ -249,6 +270,14 @@ class DatasetPanel(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", self.root or str(Path.home()))
         if folder:
             self.open_folder(folder)
+
+    def open_demo(self, demo: str) -> None:
+        """Use a built-in demo dataset ('scans' or 'ct', see `DEMOS`) with its settings, and scan it."""
+        from workbench.engine.presets import use_demo_data
+
+        self.set_data_config(use_demo_data(self.data_config(), demo))
+        self.changed.emit()
+        self.scan()
 
     def open_folder(self, folder: str) -> None:
         """Use `folder` ('' for the demo dataset) and scan it."""
@@ -292,7 +321,8 @@ class DatasetPanel(QWidget):
 
     # -- scanning -------------------------------------------------------------------------------------
     def scanning(self) -> bool:
-        return self._job is not None and self._job.is_running()
+        """True until the scan job has ended (its progress row is hidden by then)."""
+        return self._job is not None
 
     def scan(self) -> None:
         """Scan the chosen folder on a worker thread (a running scan is cancelled first)."""
@@ -300,6 +330,7 @@ class DatasetPanel(QWidget):
 
         if self._job is not None:
             self._job.cancel()
+        self._window_timer.stop()  # the scan shows everything with the current window anyway
         config = self.data_config()
         root = Path(self.root) if self.root else demo_dataset_dir()
         self.folder_edit.setPlaceholderText(f"Built-in demo dataset ({root})")
@@ -339,8 +370,10 @@ class DatasetPanel(QWidget):
         self.summary_label.setText(describe_summary(summary))
         self._fill_table(self.class_table, sorted(summary["classes"].items()))
         self._fill_table(self.skipped_table, [(item.path, item.reason) for item in report.skipped])
-        self.tabs.setTabText(1, f"Skipped files ({len(report.skipped)})")
+        self.tabs.setTabText(self._skipped_tab, f"Skipped files ({len(report.skipped)})")
         self.thumbnails.set_images(report.root, report.images, config)
+        self.preview.set_windowable(any(carries_modality_values(record) for record in report.images))
+        self._select_preview(preview_row(report.images))
         if not report.images:
             self.banner.show_message("No readable images in this folder. The “Skipped files” tab says why each "
                                      "file was left out.", "warning")
@@ -380,10 +413,29 @@ class DatasetPanel(QWidget):
 
     def _on_window_changed(self) -> None:
         self.changed.emit()
+        self.preview.remember_named_window(self.window_form.values().dicom_window)
         self._window_timer.start()
 
     def _apply_window(self) -> None:
-        self.thumbnails.set_data_config(self.data_config())
+        config = self.data_config()
+        self.thumbnails.set_data_config(config)
+        self.preview.refresh(config)
+        self.window_applied.emit()
+
+    # -- preview --------------------------------------------------------------------------------------
+    def preview_image(self, row: int) -> None:
+        """Show scanned image `row` large in the Preview tab."""
+        records = self.scan_result.report.images if self.scan_result is not None else []
+        record = records[row] if 0 <= row < len(records) else None
+        self.preview.show_image(self.scan_result.report.root if record else Path(), record, self.data_config())
+
+    def _select_preview(self, row: int) -> None:
+        """Make `row` the grid's current image (without a second preview) and preview it."""
+        selection = self.thumbnail_view.selectionModel()
+        selection.blockSignals(True)
+        self.thumbnail_view.setCurrentIndex(self.thumbnails.index(row))
+        selection.blockSignals(False)
+        self.preview_image(row)
 
     def shutdown(self) -> None:
         """Stop background work (window closing)."""
@@ -391,3 +443,4 @@ class DatasetPanel(QWidget):
             self._job.cancel()
             self._job.wait()
         self.thumbnails.shutdown()
+        self.preview.shutdown()

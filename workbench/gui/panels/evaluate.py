@@ -1,8 +1,9 @@
-"""Step 6, Evaluate: does the pretraining help? The probe table and bar chart, the HTML report, and what to
-label next (with thumbnails).
+"""Step 6, Evaluate: does the pretraining help? The probe table and bar chart, the HTML report (and its PDF),
+what to label next (with thumbnails), and trying the encoder on one image.
 
-`EvaluatePanel(parent)`, then `set_run(run_dir)`; probes and rankings run on a BackgroundJob, thumbnails are
-decoded on the ThumbnailModel's loader thread. Call `shutdown()` when the window closes."""
+`EvaluatePanel(parent)`, then `set_run(run_dir)`; probes, rankings and the PDF run on a BackgroundJob,
+thumbnails are decoded on the ThumbnailModel's loader thread. An image file dropped anywhere on the panel is
+tried on the run. Call `shutdown()` when the window closes."""
 from __future__ import annotations
 
 import html
@@ -10,17 +11,19 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QModelIndex, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QFont, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QListView, QProgressBar, QSpinBox, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QDesktopServices, QDragEnterEvent, QDropEvent, QFont, QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QListView, QProgressBar, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from workbench.config import DataConfig
+from workbench.gui.report_pdf import print_report_with_qt
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
+from workbench.gui.try_image import TryImageBox, dropped_file
 from workbench.gui.widgets import Banner, action_button, panel_layout
 from workbench.gui.workers import BackgroundJob, format_seconds
 from workbench.probes.finetune import SCRATCH, Schedule
-from workbench.probes.report import headline
+from workbench.probes.report import PDF_INSTALL_HINT, build_report, convert_to_pdf, find_pdf_converter, headline
 from workbench.probes.svg import PALETTE
 from workbench.probes.table import PROBE_NAME, fraction_label, percent, read_probe_json
 
@@ -60,10 +63,12 @@ class RankedThumbnails(ThumbnailModel):
 
 
 class EvaluatePanel(QWidget):
-    """Probe a run (linear/kNN, random init and supervised baselines), open its report, rank images to label."""
+    """Probe a run (linear/kNN, random init and supervised baselines), open its report or save it as a PDF,
+    rank images to label, and try the encoder on one image."""
 
     probe_finished = Signal(dict)
     ranking_finished = Signal(list)
+    pdf_saved = Signal(str)
     failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, fractions=(0.01, 0.1, 1.0), seeds: int = 3,
@@ -78,17 +83,24 @@ class EvaluatePanel(QWidget):
         self._background = palette.color(QPalette.ColorRole.Base)
         layout = panel_layout(
             self, "Evaluate", "Does the pretraining help with few labels? Compare it with an untrained network "
-                              "and with training from scratch, then pick the images to label next.")
+                              "and with training from scratch, pick the images to label next, or try an image.")
         layout.addLayout(self._action_row())
         self.banner = Banner("Evaluate message", self)
         layout.addWidget(self.banner)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self._results())
-        splitter.addWidget(self._ranking_box())
+        self.lower_tabs = QTabWidget(self)
+        self.lower_tabs.setObjectName("evaluateTabs")
+        self.ranking_page = self._ranking_box()
+        self.lower_tabs.addTab(self.ranking_page, "What to label next")
+        self.try_box = TryImageBox(self)
+        self.lower_tabs.addTab(self.try_box, "Try an image")
+        splitter.addWidget(self.lower_tabs)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([540, 250])
+        splitter.setSizes([420, 380])  # room for two rows of thumbnails below
         layout.addWidget(splitter, 1)
+        self.setAcceptDrops(True)
         app = QCoreApplication.instance()
         if app is not None:  # the loader thread must end before the window is destroyed
             app.aboutToQuit.connect(self.shutdown)
@@ -102,9 +114,11 @@ class EvaluatePanel(QWidget):
         self.probe_button.setProperty("primary", True)
         self.report_button = action_button(self, "Open report", "openReport", "Write and open the run's HTML report",
                                            self.open_report, "watch")
+        self.pdf_button = action_button(self, "Save PDF", "saveReportPdf", "Write the run's report as a PDF",
+                                        self.save_pdf, "export")
         self.choose_button = action_button(self, "Choose run…", "chooseEvaluateRun",
                                            "Choose a run folder to evaluate", self._choose_run, "folder")
-        for button in (self.probe_button, self.report_button, self.choose_button):
+        for button in (self.probe_button, self.report_button, self.pdf_button, self.choose_button):
             row.addWidget(button)
         row.addSpacing(12)
         self.progress = QProgressBar(self)
@@ -204,9 +218,10 @@ class EvaluatePanel(QWidget):
         column.addWidget(self.chart, 1)
         return box
 
-    def _ranking_box(self) -> QGroupBox:
-        box = QGroupBox("What to label next", self)
+    def _ranking_box(self) -> QWidget:
+        box = QWidget(self)
         column = QVBoxLayout(box)
+        column.setContentsMargins(0, 4, 0, 0)
         column.setSpacing(6)
         caption = QLabel(RANKING_HELP, box)
         caption.setProperty("role", "caption")
@@ -262,6 +277,7 @@ class EvaluatePanel(QWidget):
             self.run_label.setText(f"Run: {self.run_dir.name}")
         self.run_label.setToolTip(str(self.run_dir or ""))
         self._update_buttons()
+        self.try_box.set_run(self.run_dir)
         if self.ranked is not None:
             self.ranked.set_ranking(Path(), [], [], DataConfig())
         self.banner.clear()
@@ -277,7 +293,7 @@ class EvaluatePanel(QWidget):
 
     def _update_buttons(self) -> None:
         ready = self.run_dir is not None and not self.busy()
-        for button in (self.probe_button, self.report_button, self.rank_button):
+        for button in (self.probe_button, self.report_button, self.pdf_button, self.rank_button):
             button.setEnabled(ready)
         self.choose_button.setEnabled(not self.busy())
 
@@ -369,8 +385,6 @@ class EvaluatePanel(QWidget):
     # -- report ---------------------------------------------------------------------------------------
     def open_report(self) -> Path | None:
         """Write the run's report.html and open it in the web browser; returns its path."""
-        from workbench.probes.report import build_report
-
         if self.run_dir is None:
             return None
         try:
@@ -382,6 +396,53 @@ class EvaluatePanel(QWidget):
         self.banner.show_message(f"Report written to <b>{html.escape(str(path))}</b> and opened in your browser.",
                                  "info")
         return path
+
+    def save_pdf(self) -> None:
+        """Write report.html and print it to report.pdf: with an installed converter (full layout), else (or
+        when it fails) with Qt (plain layout); the banner says which."""
+        run_dir = self.run_dir
+
+        def work(cancel, progress):
+            path = build_report(run_dir)
+            converter = find_pdf_converter()
+            if converter is None:
+                return print_report_with_qt(path), None, ""
+            try:
+                return convert_to_pdf(path, converter), converter.name, ""
+            except RuntimeError as error:
+                return print_report_with_qt(path), None, str(error)
+
+        self._start(work, self._pdf_done)
+
+    def _pdf_done(self, result: tuple) -> None:
+        pdf, converter, problem = result
+        where = f"<b>{html.escape(str(pdf))}</b>"
+        if converter:
+            self.banner.show_message(f"PDF written to {where} (printed with {html.escape(converter)}).", "info")
+        elif problem:
+            self.banner.show_message(f"{html.escape(problem)}. The PDF was printed by Qt instead, in a plain layout "
+                                     f"(text, tables and charts, without the report's styling): {where}", "warning")
+        else:
+            self.banner.show_message(
+                f"PDF written to {where} by Qt, in a plain layout: the text, tables and charts without the "
+                f"report's styling. For the full layout, install one of: {html.escape(PDF_INSTALL_HINT)}.", "info")
+        self.pdf_saved.emit(str(pdf))
+
+    # -- try an image (dropped anywhere on the panel) ------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if self.run_dir is not None and dropped_file(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        path = dropped_file(event.mimeData())
+        if self.run_dir is None or path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.lower_tabs.setCurrentWidget(self.try_box)
+        self.try_box.try_image(path)
 
     # -- ranking --------------------------------------------------------------------------------------
     def start_ranking(self) -> None:
@@ -406,6 +467,7 @@ class EvaluatePanel(QWidget):
             self.ranked = RankedThumbnails(self)
             self.grid.setModel(self.ranked)
         self.ranked.set_ranking(root, records, scores, data_cfg)
+        self.lower_tabs.setCurrentWidget(self.ranking_page)
         self.banner.show_message(f"{len(records)} images ranked, best first. The list is saved as "
                                  f"<b>{html.escape(str(csv))}</b>.", "info")
         self.ranking_finished.emit([(record.path, score) for record, score in zip(records, scores)])
@@ -461,5 +523,6 @@ class EvaluatePanel(QWidget):
         """Cancel and wait for a running job, and stop the thumbnail loader (window closing)."""
         self.cancel()
         self.wait()
+        self.try_box.shutdown()
         if self.ranked is not None:
             self.ranked.shutdown()

@@ -1,18 +1,39 @@
 """Step 2, Pretext tasks: what each task asks the model to solve, which ones to train (with weights),
-and each task's settings in a form generated from its config dataclass."""
+each task's settings in a form generated from its config dataclass, and a preview of what the chosen
+tasks with an image output give the model."""
 from __future__ import annotations
 
 import html
 import inspect
-from typing import Any
+from dataclasses import replace
+from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                               QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
-from workbench.config import TaskConfig
+from workbench.config import RunConfig, TaskConfig
 from workbench.gui.forms import ConfigForm
+from workbench.gui.task_examples import TaskExamplesView, blocks_from_tensors
 from workbench.gui.widgets import Banner, panel_layout
+from workbench.gui.workers import BackgroundJob
+
+PREVIEW_IMAGES = 2
+PREVIEW_EMPTY = ("Choose a task with an image output (MAE, SimMIM, reconstruction, jigsaw) to see what it gives "
+                 "the model.")
+PreviewSource = Callable[[], "tuple[RunConfig, Any] | str"]
+"""The run config and the loaded preview dataset, or why there is no preview now."""
+
+
+def render_preview(config: RunConfig, dataset: Any, seed: int = 0) -> dict:
+    """The chosen tasks' examples on the first PREVIEW_IMAGES images of `dataset`, from an untrained model."""
+    import torch
+
+    from workbench.engine.inspection import preview_examples
+
+    images = torch.as_tensor(dataset.images[:PREVIEW_IMAGES])
+    config.data = replace(config.data, image_size=int(images.shape[-1]))  # the size the images were loaded at
+    return preview_examples(config, images, dataset.channels, dataset.mean, dataset.std, seed)
 
 
 def explanation_html(task_class: type) -> str:
@@ -138,8 +159,78 @@ class TasksPanel(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setWidget(cards_box)
-        layout.addWidget(self.scroll, 1)
+        columns = QHBoxLayout()
+        columns.setSpacing(16)
+        columns.addWidget(self.scroll, 3)
+        columns.addWidget(self._preview_box(), 2)
+        layout.addLayout(columns, 1)
         self._reveal_chosen = False
+        self.preview_source: PreviewSource | None = None
+        """Set by the window; until then (and while it gives a reason instead of data) no preview is drawn."""
+        self._preview_job: BackgroundJob | None = None
+        self._preview_pending = False
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(300)
+        self._preview_timer.timeout.connect(self.refresh_preview)
+        self.changed.connect(self._preview_timer.start)
+
+    def _preview_box(self) -> QWidget:
+        box = QGroupBox("Preview: what the chosen tasks give the model", self)
+        layout = QVBoxLayout(box)
+        self.preview = TaskExamplesView(box, PREVIEW_EMPTY, stacked=True)
+        self.preview.setObjectName("taskPreview")
+        self.preview.setAccessibleName("Preview of the chosen tasks")
+        layout.addWidget(self.preview, 1)
+        return box
+
+    # -- preview --------------------------------------------------------------------------------------
+    def refresh_preview(self) -> None:
+        """Render the chosen tasks' examples off the GUI thread (one at a time; the latest settings win)."""
+        if self.preview_source is None or not self.isVisible():
+            return
+        if self._preview_job is not None:
+            self._preview_pending = True
+            return
+        source = self.preview_source()
+        if isinstance(source, str):
+            self.preview.clear(source)
+            return
+        config, dataset = source
+        job = BackgroundJob(lambda _cancel, _progress: render_preview(config, dataset), self)
+        job.succeeded.connect(self._show_preview)
+        job.failed.connect(lambda message, _details: self.preview.clear(
+            f"No preview with these settings: {message}"))
+        job.ended.connect(lambda job=job: self._forget_preview(job))
+        self._preview_job = job
+        job.start()
+
+    def _show_preview(self, rendered: dict) -> None:
+        if not rendered:
+            self.preview.clear(PREVIEW_EMPTY)
+            return
+        self.preview.show_images(blocks_from_tensors(rendered),
+                                 "Before training: the input, what the model is given, and its answer, which "
+                                 "is noise until the model learns.")
+
+    def _forget_preview(self, job: BackgroundJob) -> None:
+        if job is self._preview_job:
+            self._preview_job = None
+            if self._preview_pending:
+                self._preview_pending = False
+                self._preview_timer.start()
+        job.deleteLater()
+
+    def preview_busy(self) -> bool:
+        """True while a preview is being rendered (used by tests)."""
+        return self._preview_job is not None
+
+    def settle_preview(self) -> None:
+        """Cancel a pending refresh and wait for a preview being rendered (before a run starts, and when the
+        window closes)."""
+        self._preview_timer.stop()
+        if self._preview_job is not None:
+            self._preview_job.wait()
 
     def tasks_config(self) -> dict[str, TaskConfig]:
         """The chosen tasks and their settings."""
@@ -156,6 +247,7 @@ class TasksPanel(QWidget):
         super().showEvent(event)
         if self._reveal_chosen:
             self._scroll_to_chosen()
+        self._preview_timer.start()
 
     def _scroll_to_chosen(self) -> None:
         self._reveal_chosen = False

@@ -7,23 +7,39 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
+from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from workbench.config import EvalConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
+from workbench.config.extras import map_method_problem
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, FailedEvent,
-                                     FinishedEvent, PausedEvent, StartedEvent, StepEvent, WarningEvent)
+                                     FinishedEvent, PausedEvent, StartedEvent, StepEvent, TaskExamplesEvent,
+                                     WarningEvent)
 from workbench.gui.bridge import TrainingBridge
 from workbench.gui.embedding import EmbeddingView
 from workbench.gui.forms import ConfigForm
 from workbench.gui.history import MetricHistory
 from workbench.gui.plots import MonitorPlots
 from workbench.gui.stall import StallMonitor
+from workbench.gui.task_examples import TaskExamplesView
 from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, action_button, panel_layout
 from workbench.gui.workers import format_seconds
+from workbench.metrics.projection import available_map_methods
 
 LOG_LINES = 5000
+
+
+def offer_installed_map_methods(combo: QComboBox) -> None:
+    """Grey out the map projections whose optional package is missing, saying how to install it."""
+    installed = available_map_methods()
+    for index in range(combo.count()):
+        method = combo.itemData(index)
+        if method not in installed:
+            item = combo.model().item(index)
+            item.setEnabled(False)
+            item.setToolTip(map_method_problem(method) or "")
+            combo.setItemText(index, f"{method} (not installed)")
 
 
 class TrainPanel(QWidget):
@@ -65,6 +81,7 @@ class TrainPanel(QWidget):
         self.model_form = ConfigForm(ModelConfig, "model")
         self.train_form = ConfigForm(TrainConfig, "train")
         self.eval_form = ConfigForm(EvalConfig, "eval")
+        offer_installed_map_methods(self.eval_form.editor("map_method"))
         self.output_form = ConfigForm(OutputConfig, "output")
         for title, form in (("Model", self.model_form), ("Training", self.train_form),
                             ("Health checks", self.eval_form), ("Output", self.output_form)):
@@ -128,6 +145,8 @@ class TrainPanel(QWidget):
         tabs.addTab(self.plots, "Curves")
         self.embedding_view = EmbeddingView(box)
         tabs.addTab(self.embedding_view, "Embedding map")
+        self.examples_view = TaskExamplesView(box)
+        tabs.addTab(self.examples_view, "What the model sees")
         self.log = QPlainTextEdit(box)
         self.log.setObjectName("trainingLog")
         self.log.setAccessibleName("Training log")
@@ -168,6 +187,7 @@ class TrainPanel(QWidget):
         self.history = MetricHistory()
         self.plots.set_runs([("this run", self.history)])
         self.embedding_view.clear()
+        self.examples_view.clear()
         self.config = config
         self.final_event = None
         self.banner.clear()
@@ -238,6 +258,8 @@ class TrainPanel(QWidget):
         elif isinstance(event, EmbeddingMapEvent):
             if self.config is not None:
                 self.embedding_view.show_map(event.path, self.config.data)
+        elif isinstance(event, TaskExamplesEvent):
+            self.examples_view.show_examples(event.path)
         elif isinstance(event, StartedEvent):
             self.last_run_dir = event.run_dir
             self.progress.setRange(0, event.total_steps)

@@ -1,0 +1,216 @@
+"""Try one image on a run: its predicted class and its nearest images in the run's dataset.
+
+`ImagePredictor.open(run_dir)` embeds the run's dataset once (cancellable, with progress) and gets a
+linear head: the exported classifier's head when `export-classifier` wrote one for this checkpoint, else
+one trained now on the labelled embeddings (L-BFGS, about a second). With a single labelled class the
+prediction is a vote of the nearest labelled images; without labels there is no prediction, only
+neighbours. `predict(path)` then reads the file with the engine's readers (same window, resize and
+quantisation as the cache, so a training image embeds exactly as in training) and answers a `Prediction`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from workbench.control import CancelToken, Progress
+from workbench.data import UnreadableImage, read_frames
+from workbench.data.augment import to_unit
+from workbench.data.cache import convert_frame
+from workbench.data.scan import ImageRecord, quantize, square_resize
+from workbench.metrics.linear_probe import LinearHead, train_linear_head
+from workbench.probes.classifier_export import FILES, FOLDER
+from workbench.probes.context import EMBED_BATCH, RunContext, embed_images, open_run
+
+DEFAULT_NEIGHBOURS = 8
+VOTE_TEMPERATURE = 0.07
+"""Neighbour votes weigh exp(similarity / temperature), as in `workbench.metrics.knn_accuracy`."""
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    name: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One of the dataset's images near the tried one; `similarity` is the cosine of their embeddings."""
+
+    index: int
+    record: ImageRecord
+    similarity: float
+
+    @property
+    def label(self) -> str | None:
+        return self.record.label
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the run's encoder makes of one image.
+
+    `classes`: every class, most probable first (empty when the dataset has no labels). `method`: how the
+    probabilities were made, in plain words. `pixels`: the frame as the encoder saw it, float (S, S, C)
+    in [0, 1] (the middle channel of a 2.5-D stack). `frame` of `frames`: which frame of the file was used.
+    """
+
+    classes: list[ClassScore]
+    neighbours: list[Neighbour]
+    method: str
+    pixels: np.ndarray
+    frame: int
+    frames: int
+
+    @property
+    def best(self) -> ClassScore | None:
+        return self.classes[0] if self.classes else None
+
+
+class ImagePredictor:
+    """A run's encoder, its dataset's embeddings and a classifier over them, ready to try images on."""
+
+    def __init__(self, context: RunContext, neighbours: int = DEFAULT_NEIGHBOURS,
+                 cancel: CancelToken | None = None, progress: Progress | None = None):
+        self.context = context
+        self.neighbours = neighbours
+        self.embeddings = F.normalize(_embed_dataset(context, cancel, progress), dim=1)
+        dataset = context.dataset
+        self.class_names = list(dataset.class_names)
+        self.labelled = torch.nonzero(dataset.labels >= 0).flatten()
+        self.head: LinearHead | None = None
+        self.method = "no labels in this dataset: only the nearest images are shown"
+        present = torch.unique(dataset.labels[self.labelled]) if len(self.labelled) else torch.empty(0)
+        if len(present) >= 2:
+            self.head, self.method = self._linear_head(cancel)
+        elif len(present) == 1:
+            self.method = (f"vote of the {min(neighbours, len(self.labelled))} nearest labelled images "
+                           f"(all {len(self.labelled)} labelled images are of one class)")
+
+    @classmethod
+    def open(cls, run_dir: str | Path, device: str = "auto", neighbours: int = DEFAULT_NEIGHBOURS,
+             cancel: CancelToken | None = None, progress: Progress | None = None) -> "ImagePredictor":
+        """Open a run folder (its latest checkpoint and its dataset) and prepare a predictor on it."""
+        return cls(open_run(run_dir, device=device, cancel=cancel), neighbours, cancel, progress)
+
+    @property
+    def dataset_root(self) -> Path:
+        """The folder the neighbours' `record.path` are relative to."""
+        return Path(self.context.dataset.report.root)
+
+    def _linear_head(self, cancel: CancelToken | None) -> tuple[LinearHead, str]:
+        count = len(self.labelled)
+        exported = self._exported_head()
+        if exported is not None:
+            return exported, f"linear head of the exported classifier, trained on {count} labelled images"
+        if cancel:
+            cancel.raise_if_cancelled()
+        labels = self.context.dataset.labels[self.labelled]
+        head = train_linear_head(self.embeddings[self.labelled.to(self.embeddings.device)], labels,
+                                 len(self.class_names))
+        return head, f"linear head trained on {count} labelled images"
+
+    def _exported_head(self) -> LinearHead | None:
+        """The head of `exports/classifier/` when it was made from this checkpoint and these classes."""
+        folder = self.context.folder.exports_dir / FOLDER
+        try:
+            spec = json.loads((folder / FILES["spec"]).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        if (spec.get("checkpoint") != self.context.checkpoint.name or spec.get("step") != self.context.step
+                or spec.get("class_names") != self.class_names
+                or spec.get("trained_on_images") != len(self.labelled)):
+            return None
+        state = torch.jit.load(str(folder / FILES["torchscript"]), map_location="cpu").head.state_dict()
+        head = LinearHead(self.embeddings.shape[1], len(self.class_names))
+        head.load_state_dict(dict(state))
+        return head.to(self.embeddings.device).eval()
+
+    def image_tensor(self, path: str | Path, frame: int | None = None) -> tuple[torch.Tensor, int, int]:
+        """One file as a cached dataset row (C, S, S) in the dataset's integer type; with the frame used
+        (the middle one by default) and the file's frame count. Raises ValueError for an unreadable file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"{path} is not a file")
+        data_cfg = self.context.config.data
+        try:
+            frames = read_frames(path, data_cfg)
+        except UnreadableImage as error:
+            raise ValueError(f"{path.name} could not be read as an image: {error.reason}") from None
+        if not frames:
+            raise ValueError(f"{path.name} holds no image frames")
+        chosen = len(frames) // 2 if frame is None else min(max(frame, 0), len(frames) - 1)
+        dataset = self.context.dataset
+        dtype = dataset.images.numpy().dtype.type
+        context_slices = data_cfg.context_slices if dataset.stacked_slices else 0
+        stack = [min(max(chosen + offset, 0), len(frames) - 1) for offset in range(-context_slices,
+                                                                                  context_slices + 1)]
+        rows = [self._cached_frame(frames[index], 1 if dataset.stacked_slices else dataset.channels, dtype)
+                for index in stack]
+        return torch.from_numpy(np.concatenate(rows)), chosen, len(frames)
+
+    def _cached_frame(self, frame, channels: int, dtype: type) -> np.ndarray:
+        """A decoded frame brought to the cache's size, bit depth and channel count, as the cache does it."""
+        size = self.context.config.data.image_size
+        depth = frame.bit_depth if dtype == np.uint16 else 8
+        return convert_frame(quantize(square_resize(frame.pixels, size), depth), channels, dtype)
+
+    @torch.no_grad()
+    def predict(self, path: str | Path, frame: int | None = None) -> Prediction:
+        """The classes (most probable first) and the nearest dataset images of one image file."""
+        image, chosen, count = self.image_tensor(path, frame)
+        device = self.embeddings.device
+        embedding = embed_images(self.context.encoder, image[None], device)
+        unit = F.normalize(embedding, dim=1)[0]
+        similarity = self.embeddings @ unit
+        top = similarity.topk(min(self.neighbours, len(similarity)))
+        records = self.context.dataset.report.images
+        neighbours = [Neighbour(int(index), records[int(index)], float(value))
+                      for value, index in zip(top.values.cpu(), top.indices.cpu())]
+        return Prediction(self._class_scores(embedding, similarity), neighbours, self.method,
+                          self._visible_pixels(image), chosen, count)
+
+    def _class_scores(self, embedding: torch.Tensor, similarity: torch.Tensor) -> list[ClassScore]:
+        if self.head is not None:
+            probabilities = self.head(embedding).softmax(dim=1)[0]
+        elif len(self.labelled):
+            probabilities = self._vote(similarity)
+        else:
+            return []
+        order = probabilities.argsort(descending=True).cpu().tolist()
+        return [ClassScore(self.class_names[i], float(probabilities[i])) for i in order]
+
+    def _vote(self, similarity: torch.Tensor) -> torch.Tensor:
+        """Class shares of the similarity-weighted vote of the nearest labelled images."""
+        labelled = self.labelled.to(similarity.device)
+        nearest = similarity[labelled].topk(min(self.neighbours, len(labelled)))
+        votes = torch.zeros(len(self.class_names), device=similarity.device)
+        labels = self.context.dataset.labels.to(similarity.device)[labelled[nearest.indices]]
+        votes.scatter_add_(0, labels, torch.exp(nearest.values / VOTE_TEMPERATURE))
+        return votes / votes.sum()
+
+    def _visible_pixels(self, image: torch.Tensor) -> np.ndarray:
+        """The tried image as float (S, S, C) in [0, 1]; the middle slice of a 2.5-D stack."""
+        if self.context.dataset.stacked_slices:
+            middle = image.shape[0] // 2
+            image = image[middle:middle + 1]
+        return to_unit(image).permute(1, 2, 0).numpy()
+
+
+def _embed_dataset(context: RunContext, cancel: CancelToken | None, progress: Progress | None) -> torch.Tensor:
+    """Embeddings of every dataset image, in chunks so that progress and cancellation are reported."""
+    images = context.dataset.images
+    total = len(images)
+    chunks = []
+    for start in range(0, total, EMBED_BATCH):
+        if progress:
+            progress(start, total)
+        chunks.append(embed_images(context.encoder, images[start:start + EMBED_BATCH], context.device,
+                                   cancel=cancel))
+    if progress:
+        progress(total, total)
+    return torch.cat(chunks)
