@@ -154,7 +154,7 @@ def test_a_folder_without_images_fails_with_a_message(tmp_path):
     assert isinstance(final, FailedEvent) and "no readable images" in final.message
 
 
-def test_hostile_checkpoint_is_refused(tmp_path):
+def test_hostile_checkpoint_is_refused(tmp_path, capsys):
     import pickle
 
     class Payload:
@@ -162,10 +162,25 @@ def test_hostile_checkpoint_is_refused(tmp_path):
             return (print, ("this must never run",))
 
     path = tmp_path / "evil.pt"
-    with open(path, "wb") as handle:
-        pickle.dump({"model": Payload()}, handle)
+    torch.save({"model": Payload()}, path)  # a checkpoint archive whose pickle calls print()
     with pytest.raises(CheckpointError, match="refused"):
         load_checkpoint(path)
+    raw = tmp_path / "raw.pt"
+    with open(raw, "wb") as handle:
+        pickle.dump({"model": Payload()}, handle)
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint archive"):
+        load_checkpoint(raw)
+    assert "must never run" not in capsys.readouterr().out
+
+
+def test_empty_or_text_checkpoints_are_called_damaged(tmp_path):
+    empty, text = tmp_path / "empty.pt", tmp_path / "notes.pt"
+    empty.write_bytes(b"")
+    text.write_text("not weights")
+    with pytest.raises(CheckpointError, match="damaged or incomplete: the file is empty"):
+        load_checkpoint(empty)
+    with pytest.raises(CheckpointError, match="damaged or incomplete: it is not a PyTorch"):
+        load_checkpoint(text)
 
 
 def test_metrics_tail_reads_only_new_complete_lines(data_root, tmp_path):

@@ -52,6 +52,12 @@ def test_an_inpainting_run_shows_input_corrupted_input_and_reconstruction(qtbot,
     shown = view.findChild(type(view.caption), "taskExample.reconstruction.0.2")
     assert shown is not None and shown.pixmap().width() >= 32
 
+    window.show_step("Runs")  # the finished run shows the same examples in the run list
+    runs = window.runs_panel
+    runs.tabs.setCurrentWidget(runs.examples_view)
+    qtbot.waitUntil(lambda: not runs.loading() and runs.select_run(ended.args[0]), timeout=10000)
+    assert runs.examples_view.index["step"] == 6 and runs.examples_view.image_count() == 12
+
 
 def test_the_map_projection_offers_only_installed_methods(window):
     combo = window.train_panel.eval_form.editor("map_method")

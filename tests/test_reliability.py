@@ -53,6 +53,26 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(data_root, 
     assert not [p for p in folder.checkpoints_dir.iterdir() if p.suffix == ".tmp"]
 
 
+def test_disk_full_while_exporting_keeps_the_previous_export(data_root, tmp_path, monkeypatch):
+    from workbench.export import exporter, load_encoder
+
+    trainer = Trainer(tiny_config(data_root, tmp_path, train={"steps": 2}))
+    assert isinstance(trainer.run(), FinishedEvent)
+    first = exporter.export_run(trainer.run_dir, "safetensors")
+    before = first.read_bytes()
+
+    def save_until_disk_is_full(tensors, path):
+        Path(path).write_bytes(b"half a model")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(exporter, "save_file", save_until_disk_is_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        exporter.export_run(trainer.run_dir, "safetensors")
+    assert first.read_bytes() == before  # the earlier export is untouched and still loads
+    assert load_encoder(first.parent)(torch.rand(1, 1, 32, 32)).shape[0] == 1
+    assert sorted(p.name for p in first.parent.parent.iterdir()) == ["safetensors"]  # no half-written folder
+
+
 @register_task("test_out_of_memory")
 class OutOfMemoryAtStep3(PretextTask):
     """Test task: behaves like a GPU running out of memory at the third step."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint safely; raises CheckpointError with a plain reason."""
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        what = "the file is empty" if path.stat().st_size == 0 else "it is not a PyTorch checkpoint archive"
+        raise CheckpointError(f"checkpoint {path.name} is damaged or incomplete: {what}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:

@@ -121,7 +121,9 @@ class StepPrefetcher(AbstractContextManager):
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        # the garbage collector may run this on any thread, the pool's own included: never wait here
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _prepare(load, draw: ViewDrawer, indices: torch.Tensor, step: int, calls: list[int]):

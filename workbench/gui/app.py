@@ -26,10 +26,9 @@ from workbench.gui.panels.tasks import TasksPanel
 from workbench.gui.panels.train import TrainPanel
 from workbench.gui.style import apply_style
 from workbench.gui.workers import BackgroundJob, readable_error
-from workbench.tasks import PluginReport, load_config, load_plugins, registered_tasks, validate_config
+from workbench.tasks import (PluginReport, default_plugin_folders, load_config, load_plugins, registered_tasks,
+                             validate_config)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PLUGIN_FOLDER = PROJECT_ROOT / "plugins"
 FIRST_PRESET = "Quick CPU demo"
 STEPS = ("Dataset", "Pretext tasks", "Augmentations", "Train & monitor", "Export", "Evaluate", "Runs")
 VALIDATE_DELAY_MS = 250
@@ -366,10 +365,17 @@ class MainWindow(QMainWindow):
 
     # -- window life ----------------------------------------------------------------------------------
     def _report_plugins(self, reports: Sequence[PluginReport]) -> None:
-        broken = [report for report in reports if report.error]
+        """Say on the Pretext tasks step which plugin files were loaded (and from where) and which failed."""
+        loaded = [f"{report.path.name} ({', '.join(report.tasks) or 'no task'}) from {report.path.parent}"
+                  for report in reports if not report.error]
+        broken = [f"{report.path.name}: {report.error}" for report in reports if report.error]
+        parts = []
         if broken:
-            lines = "<br>".join(html.escape(f"{report.path.name}: {report.error}") for report in broken)
-            self.tasks_panel.banner.show_message(f"<b>Some plugins could not be loaded:</b><br>{lines}", "warning")
+            parts.append("<b>Some plugins could not be loaded:</b><br>" + "<br>".join(map(html.escape, broken)))
+        if loaded:
+            parts.append("<b>Plugins loaded:</b> " + "; ".join(map(html.escape, loaded)))
+        if parts:
+            self.tasks_panel.banner.show_message("<br>".join(parts), "warning" if broken else "info")
 
     def _restore_geometry(self) -> None:
         geometry = settings.app_settings().value("window/geometry")
@@ -421,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_style(app)
     app.setWindowIcon(icon("app"))
     sys.excepthook = _show_unexpected_error
-    reports = load_plugins([PLUGIN_FOLDER])
+    reports = load_plugins(default_plugin_folders())
     window = MainWindow(plugin_reports=reports)
     if startup_probe.probe_enabled():
         startup_probe.StartupProbe(window, app.quit)

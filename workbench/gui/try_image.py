@@ -11,12 +11,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QPixmap
-from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QListView, QProgressBar,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout,
+                               QWidget)
 
 from workbench.config import DataConfig
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel, pixels_to_qimage
-from workbench.gui.widgets import action_button
+from workbench.gui.widgets import action_button, thumbnail_grid
 from workbench.gui.workers import BackgroundJob
 
 PREVIEW_SIZE = 150
@@ -164,15 +164,8 @@ class TryImageBox(QWidget):
         self.neighbour_caption.setProperty("role", "caption")
         self.neighbour_caption.setWordWrap(True)
         column.addWidget(self.neighbour_caption)
-        self.neighbour_view = QListView(self)
-        self.neighbour_view.setObjectName("nearestImages")
-        self.neighbour_view.setAccessibleName("Nearest images of the dataset, nearest first")
-        self.neighbour_view.setViewMode(QListView.ViewMode.IconMode)
-        self.neighbour_view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.neighbour_view.setMovement(QListView.Movement.Static)
-        self.neighbour_view.setUniformItemSizes(True)
-        self.neighbour_view.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        self.neighbour_view.setGridSize(NEIGHBOUR_CELL)
+        self.neighbour_view = thumbnail_grid(self, "nearestImages", "Nearest images of the dataset, nearest first",
+                                             THUMBNAIL_SIZE, NEIGHBOUR_CELL)
         self.neighbour_view.setWordWrap(True)
         self.neighbour_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.neighbour_view.setMinimumHeight(NEIGHBOUR_CELL.height() + 2 * self.neighbour_view.frameWidth() + 4)

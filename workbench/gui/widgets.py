@@ -1,8 +1,9 @@
 """Small widgets shared by the panels: a message banner and a titled panel header."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListView, QPushButton, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from workbench.gui.icons import icon
 
@@ -82,3 +83,17 @@ def panel_header(title: str, subtitle: str, parent: QWidget | None = None) -> QW
     explanation.setWordWrap(True)
     layout.addWidget(explanation)
     return box
+
+
+def thumbnail_grid(parent: QWidget, name: str, accessible_name: str, icon_size: int, cell: QSize) -> QListView:
+    """A static grid of captioned thumbnails, `icon_size` pixels in cells of `cell`."""
+    grid = QListView(parent)
+    grid.setObjectName(name)
+    grid.setAccessibleName(accessible_name)
+    grid.setViewMode(QListView.ViewMode.IconMode)
+    grid.setResizeMode(QListView.ResizeMode.Adjust)
+    grid.setMovement(QListView.Movement.Static)
+    grid.setUniformItemSizes(True)
+    grid.setIconSize(QSize(icon_size, icon_size))
+    grid.setGridSize(cell)
+    return grid

@@ -67,11 +67,17 @@ def knn_predictions(train_z: torch.Tensor, train_y: torch.Tensor, test_z: torch.
     train_z, train_y = _normalised(train_z[train_keep]), train_y[train_keep].long()
     test_z = _normalised(test_z)
     classes, train_class = torch.unique(train_y, return_inverse=True)
-    k = min(k, len(train_y))
-    similarity, neighbour = (test_z @ train_z.T).topk(k, dim=1)
-    votes = torch.zeros(len(test_z), len(classes), device=test_z.device)
-    votes.scatter_add_(1, train_class[neighbour], torch.exp(similarity / temperature))
+    votes = weighted_votes(test_z @ train_z.T, train_class, len(classes), k, temperature)
     return classes[votes.argmax(dim=1)]
+
+
+def weighted_votes(similarity: torch.Tensor, train_class: torch.Tensor, num_classes: int, k: int,
+                   temperature: float = 0.07) -> torch.Tensor:
+    """(T, num_classes) votes of each test row's k most similar training samples, each weighing
+    exp(similarity / temperature); `similarity` is (T, N), `train_class` the (N,) class of each sample."""
+    values, neighbour = similarity.topk(min(k, similarity.shape[1]), dim=1)
+    votes = torch.zeros(len(similarity), num_classes, device=similarity.device)
+    return votes.scatter_add_(1, train_class[neighbour], torch.exp(values / temperature))
 
 
 def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> float:

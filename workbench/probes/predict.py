@@ -22,6 +22,7 @@ from workbench.data import UnreadableImage, read_frames
 from workbench.data.augment import to_unit
 from workbench.data.cache import convert_frame
 from workbench.data.scan import ImageRecord, quantize, square_resize
+from workbench.metrics.embedding import weighted_votes
 from workbench.metrics.linear_probe import LinearHead, train_linear_head
 from workbench.probes.classifier_export import FILES, FOLDER
 from workbench.probes.context import EMBED_BATCH, RunContext, embed_images, open_run
@@ -187,10 +188,9 @@ class ImagePredictor:
     def _vote(self, similarity: torch.Tensor) -> torch.Tensor:
         """Class shares of the similarity-weighted vote of the nearest labelled images."""
         labelled = self.labelled.to(similarity.device)
-        nearest = similarity[labelled].topk(min(self.neighbours, len(labelled)))
-        votes = torch.zeros(len(self.class_names), device=similarity.device)
-        labels = self.context.dataset.labels.to(similarity.device)[labelled[nearest.indices]]
-        votes.scatter_add_(0, labels, torch.exp(nearest.values / VOTE_TEMPERATURE))
+        labels = self.context.dataset.labels.to(similarity.device)[labelled].long()
+        votes = weighted_votes(similarity[labelled][None], labels, len(self.class_names), self.neighbours,
+                               VOTE_TEMPERATURE)[0]
         return votes / votes.sum()
 
     def _visible_pixels(self, image: torch.Tensor) -> np.ndarray:

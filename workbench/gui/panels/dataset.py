@@ -18,7 +18,7 @@ from workbench.gui import settings
 from workbench.gui.forms import ConfigForm
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.icons import icon
-from workbench.gui.widgets import Banner, panel_layout
+from workbench.gui.widgets import Banner, panel_layout, thumbnail_grid
 from workbench.gui.window_preview import WindowPreview, preview_row
 from workbench.gui.workers import BackgroundJob, format_seconds
 
@@ -181,17 +181,10 @@ class DatasetPanel(QWidget):
 
     def _thumbnail_view(self) -> QWidget:
         self.thumbnails = ThumbnailModel(self)
-        self.thumbnail_view = QListView(self)
-        self.thumbnail_view.setObjectName("thumbnailGrid")
-        self.thumbnail_view.setAccessibleName("Image thumbnails")
-        self.thumbnail_view.setViewMode(QListView.ViewMode.IconMode)
-        self.thumbnail_view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.thumbnail_view.setMovement(QListView.Movement.Static)
-        self.thumbnail_view.setUniformItemSizes(True)
+        self.thumbnail_view = thumbnail_grid(self, "thumbnailGrid", "Image thumbnails", THUMBNAIL_SIZE,
+                                             QSize(THUMBNAIL_SIZE + 20, THUMBNAIL_SIZE + 30))
         self.thumbnail_view.setLayoutMode(QListView.LayoutMode.Batched)
         self.thumbnail_view.setBatchSize(200)
-        self.thumbnail_view.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        self.thumbnail_view.setGridSize(QSize(THUMBNAIL_SIZE + 20, THUMBNAIL_SIZE + 30))
         self.thumbnail_view.setSpacing(4)
         self.thumbnail_view.setWordWrap(False)
         self.thumbnail_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)

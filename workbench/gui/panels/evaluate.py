@@ -13,14 +13,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QModelIndex, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QDragEnterEvent, QDropEvent, QFont, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QListView, QProgressBar, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
+                               QProgressBar, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from workbench.config import DataConfig
 from workbench.gui.report_pdf import print_report_with_qt
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.try_image import TryImageBox, dropped_file
-from workbench.gui.widgets import Banner, action_button, panel_layout
+from workbench.gui.widgets import Banner, action_button, panel_layout, thumbnail_grid
 from workbench.gui.workers import BackgroundJob, format_seconds
 from workbench.probes.finetune import SCRATCH, Schedule
 from workbench.probes.report import PDF_INSTALL_HINT, build_report, convert_to_pdf, find_pdf_converter, headline
@@ -252,15 +252,8 @@ class EvaluatePanel(QWidget):
         column.addLayout(row)
         self.ranked: RankedThumbnails | None = None
         """Made at the first ranking: its loader thread runs until `shutdown()`."""
-        self.grid = QListView(box)
-        self.grid.setObjectName("rankedImages")
-        self.grid.setAccessibleName("Images to label next, best first")
-        self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
-        self.grid.setMovement(QListView.Movement.Static)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        self.grid.setGridSize(CELL_SIZE)
+        self.grid = thumbnail_grid(box, "rankedImages", "Images to label next, best first", THUMBNAIL_SIZE,
+                                   CELL_SIZE)
         self.grid.setWordWrap(True)
         self.grid.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.grid.setMinimumHeight(CELL_SIZE.height() + 2 * self.grid.frameWidth() + 8)

@@ -14,9 +14,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from workbench.config import DataConfig
 from workbench.engine.embedding_map import MAP_NAME
-from workbench.engine.events import EmbeddingMapEvent, FailedEvent, FinishedEvent, StartedEvent
+from workbench.engine.task_examples import EXAMPLES_NAME
+from workbench.engine.events import (EmbeddingMapEvent, FailedEvent, FinishedEvent, StartedEvent,
+                                     TaskExamplesEvent)
 from workbench.engine.runs import MetricsTail, RunFolder, list_runs
 from workbench.gui.embedding import EmbeddingView
+from workbench.gui.task_examples import TaskExamplesView
 from workbench.gui.history import MetricHistory
 from workbench.gui.plots import MonitorPlots
 from workbench.gui.widgets import Banner, action_button, panel_layout
@@ -128,6 +131,8 @@ class RunsPanel(QWidget):
         self.tabs.addTab(self.plots, "Curves")
         self.embedding_view = EmbeddingView(self)
         self.tabs.addTab(self.embedding_view, "Embedding map")
+        self.examples_view = TaskExamplesView(self)
+        self.tabs.addTab(self.examples_view, "What the model sees")
         splitter.addWidget(self.tabs)
         splitter.setSizes([220, 480])
         layout.addWidget(splitter, 1)
@@ -215,15 +220,18 @@ class RunsPanel(QWidget):
         selected = self.selected_runs()
         self.plots.set_runs([(run.path.name, run.history) for run in selected])
         if len(selected) == 1:
-            self._show_map(selected[0].path, selected[0].data)
+            self._show_evaluation_views(selected[0].path, selected[0].data)
         else:
             self.embedding_view.clear()
+            self.examples_view.clear()
         self._update_buttons()
 
-    def _show_map(self, run_dir: Path, data: DataConfig | None) -> None:
-        """The selected (or watched) run's latest embedding map, if it has one."""
+    def _show_evaluation_views(self, run_dir: Path, data: DataConfig | None) -> None:
+        """The selected (or watched) run's latest embedding map and task examples, where it has them."""
         if data is None or not self.embedding_view.show_map(run_dir / MAP_NAME, data):
             self.embedding_view.clear()
+        if not self.examples_view.show_examples(run_dir / EXAMPLES_NAME):
+            self.examples_view.clear()
 
     def _update_buttons(self) -> None:
         selected = self.selected_runs()
@@ -267,7 +275,7 @@ class RunsPanel(QWidget):
         self._watch_history = MetricHistory()
         self._watch_data = _data_config(run)
         self.plots.set_runs([(run.name, self._watch_history)])
-        self._show_map(run.path, self._watch_data)
+        self._show_evaluation_views(run.path, self._watch_data)
         self._poll_watched()
         self._watch_timer.start()
 
@@ -290,8 +298,8 @@ class RunsPanel(QWidget):
             return
         events: list[Any] = self._watch_tail.poll()
         self._watch_history.extend(events)
-        if any(isinstance(event, EmbeddingMapEvent) for event in events):
-            self._show_map(self._watch_folder.path, self._watch_data)
+        if any(isinstance(event, (EmbeddingMapEvent, TaskExamplesEvent)) for event in events):
+            self._show_evaluation_views(self._watch_folder.path, self._watch_data)
         last = self._watch_history.last_step
         progress = f" — step {last.step:,} of {last.total_steps:,}" if last else " — waiting for the first step"
         ended = next((e for e in reversed(events) if isinstance(e, (FinishedEvent, FailedEvent))), None)
