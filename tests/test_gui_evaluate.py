@@ -79,3 +79,19 @@ def test_probe_fills_table_and_chart_and_ranking_fills_grid(qtbot, run_dir):
     reopened.set_run(run_dir)  # the probe.json written above is shown at once
     assert reopened.table.rowCount() == panel.table.rowCount()
     assert reopened.headline.text() == panel.headline.text() and not reopened.banner.text()
+
+
+def test_an_older_checkpoint_can_be_probed(qtbot, tmp_path):
+    data = tiny_dataset(tmp_path / "data", per_class=4)
+    trainer = Trainer(tiny_config(data, tmp_path / "runs", train={"steps": 4, "checkpoint_every": 2}))
+    trainer.run()
+    panel = EvaluatePanel(fractions=(1.0,), seeds=1, scratch=Schedule(steps=2, batch_size=4))
+    qtbot.addWidget(panel)
+    panel.set_run(trainer.run_dir)
+    choices = [panel.checkpoint_box.itemText(i) for i in range(panel.checkpoint_box.count())]
+    assert choices == ["latest: step 4", "step 2"] and panel.chosen_checkpoint() is None
+    panel.checkpoint_box.setCurrentIndex(1)
+    with qtbot.waitSignal(panel.probe_finished, timeout=120_000) as blocker:
+        panel.start_probe()
+    panel.wait()
+    assert blocker.args[0]["step"] == 2

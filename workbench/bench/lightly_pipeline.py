@@ -22,7 +22,7 @@ from workbench.bench.spec import BenchSpec
 from workbench.config import AugmentConfig, RunConfig
 from workbench.data import BatchAugmenter, ImageDataset, load_dataset
 from workbench.engine.bench import images_per_second
-from workbench.engine.device import autocast, resolve_device
+from workbench.engine.device import autocast, default_cpu_threads, resolve_device
 from workbench.engine.schedule import learning_rate
 from workbench.models import create_backbone
 
@@ -144,8 +144,7 @@ class LightlyRun:
     def __init__(self, config: RunConfig, task: str, precision: str, loader_workers: int = 0,
                  dataset: ImageDataset | None = None) -> None:
         train = config.train
-        if train.threads:
-            torch.set_num_threads(train.threads)
+        torch.set_num_threads(train.threads or default_cpu_threads())  # the same threads as our trainer
         torch.manual_seed(train.seed)
         self.config, self.precision = config, precision
         self.device = resolve_device(train.device)

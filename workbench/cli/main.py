@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -95,6 +96,7 @@ def _add_probe_commands(commands) -> None:
     probe = commands.add_parser("probe", help="does the pretraining help? linear/kNN probes and baselines")
     probe.add_argument("run_dir")
     probe.add_argument("--data", help="labelled dataset folder (default: the run's)")
+    probe.add_argument("--checkpoint", help="checkpoint file to probe (default: the run's latest)")
     probe.add_argument("--fractions", type=_fractions, default="0.01,0.1,1.0",
                        help="shares of the training labels, comma-separated")
     probe.add_argument("--seeds", type=_at_least(1), default=3, help="repeats with different splits (mean ± std)")
@@ -217,7 +219,7 @@ def _train_config(args):
     if args.demo:
         config.data = use_demo_data(config.data, args.demo)
     if args.data:
-        config.data.root = args.data
+        config.data.root = os.path.abspath(os.path.expanduser(args.data))  # relative to the working directory
     if args.steps:
         config.train.steps = args.steps
     return validate_config(config)
@@ -335,7 +337,7 @@ def _probe(args) -> int:
     steps = {"steps": args.supervised_steps} if args.supervised_steps else {}
     record = run_probe(args.run_dir, args.data, args.fractions, args.seeds, finetune=args.finetune,
                        supervised=not args.no_supervised, device=args.device, scratch=replace(SCRATCH, **steps),
-                       tuning=replace(FINETUNE, **steps), progress=_probe_progress)
+                       tuning=replace(FINETUNE, **steps), progress=_probe_progress, checkpoint=args.checkpoint)
     print(f"Probe of {record['run']} at step {record['step']} ({record['seeds']} seeds, "
           f"{record['test_fraction']:.0%} held out):")
     print(format_table(record["summary"]))

@@ -16,6 +16,7 @@ from workbench.config.atomic import write_text_atomic
 from workbench.config.errors import ConfigError
 from workbench.config.extras import map_method_problem
 from workbench.config.fields import field_info
+from workbench.config.paths import paths_relative_to, paths_resolved_from
 from workbench.config.schema import RunConfig, TaskConfig
 
 TaskTypes = Mapping[str, type[TaskConfig]]
@@ -175,8 +176,13 @@ def read_yaml(path: str | Path) -> Any:
 
 
 def load_config(path: str | Path, task_types: TaskTypes) -> RunConfig:
-    """Read and validate a YAML config file."""
-    return parse_config(read_yaml(path), task_types)
+    """Read and validate a YAML config file.
+
+    A relative path in the file (data.root, data.labels_csv, data.cache_dir, model.init_weights, output.out_dir)
+    is relative to the folder holding the file, not to the working directory; the config returned holds it as
+    an absolute path. A relative data.labels_csv is looked up in the dataset folder first.
+    """
+    return paths_resolved_from(parse_config(read_yaml(path), task_types), Path(path).parent)
 
 
 def dump_yaml(config: RunConfig, comments: bool = False) -> str:
@@ -216,5 +222,9 @@ def _commented_fields(section: Any, indent: str) -> list[str]:
 
 
 def save_config(config: RunConfig, path: str | Path) -> None:
-    """Write the config as YAML (atomically: a reader never sees half a file)."""
-    write_text_atomic(Path(path), dump_yaml(config))
+    """Write the config as YAML (atomically: a reader never sees half a file).
+
+    Path settings are written relative to the file's folder (see `load_config`), so a run folder's config.yaml
+    names no absolute source path.
+    """
+    write_text_atomic(Path(path), dump_yaml(paths_relative_to(config, Path(path).parent)))

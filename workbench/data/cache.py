@@ -8,7 +8,9 @@ new decode. Keys are hashed, and series/patient identities are stored only as sa
 lives in the cache folder, see `privacy`), so neither paths nor header values are stored in the clear.
 
 When the assembled tensor is larger than `cache_ram_mb`, it lives in a memory-mapped file under
-`<cache>/arrays/` instead of RAM. (Building it still holds the decoded frames in memory once.)
+`<cache>/arrays/` instead of RAM, written a chunk of rows at a time (channel statistics are gathered on
+the way). While the folder is scanned, its resized frames are held in memory up to `cache_ram_mb` and
+beyond it in a temporary file (see `frame_spool`), so building a large cache stays within the budget.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from workbench.config import DataConfig
 from workbench.config.atomic import write_atomic
 from workbench.control import CancelToken, Progress
 from workbench.data.demo import demo_dataset_dir
+from workbench.data.frame_spool import FrameSpool
 from workbench.data.locations import cache_root
 from workbench.data.privacy import Pseudonymizer
 from workbench.data.sampling import context_stacks, select_slices, stacked_channels
@@ -36,7 +40,8 @@ BYTES_PER_MB = 1024 * 1024
 _FORMAT_VERSION = 3
 ENTRY_SUFFIX = ".pixels"
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-_STATS_CHUNK = 1024
+_CHUNK_VALUES = 1 << 18
+"""Rows are assembled (and counted into the statistics) about this many pixel values at a time."""
 
 
 @dataclass
@@ -152,36 +157,35 @@ def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
     root = Path(data_cfg.root).expanduser() if data_cfg.root else demo_dataset_dir(cache)
     pseudonymizer = Pseudonymizer.for_folder(cache)
     store = DiskDecodeStore(cache / "decoded", root, data_cfg, pseudonymizer)
-    result = scan_folder(root, data_cfg, cancel=cancel, progress=progress, keep_pixels_at=data_cfg.image_size,
-                         store=store, pseudonymizer=pseudonymizer)
-    scanned = result.report
-    if scanned.readable == 0:
-        examples = "; ".join(f"{item.path}: {item.reason}" for item in scanned.skipped[:3]) or "no image files found"
-        raise ValueError(f"no readable images in {root}: {len(scanned.skipped)} files skipped, e.g. {examples}")
-    kept, left_out = select_slices(scanned.images, data_cfg)
-    stacks = context_stacks(scanned.images, kept, data_cfg.context_slices)
-    report = _chosen_report(scanned, kept, left_out)
+    with FrameSpool(data_cfg.cache_ram_mb * BYTES_PER_MB, cache / "arrays") as frames:
+        result = scan_folder(root, data_cfg, cancel=cancel, progress=progress, keep_pixels_at=data_cfg.image_size,
+                             store=store, pseudonymizer=pseudonymizer, sink=frames)
+        scanned = result.report
+        if scanned.readable == 0:
+            examples = ("; ".join(f"{item.path}: {item.reason}" for item in scanned.skipped[:3])
+                        or "no image files found")
+            raise ValueError(f"no readable images in {root}: {len(scanned.skipped)} files skipped, e.g. {examples}")
+        kept, left_out = select_slices(scanned.images, data_cfg)
+        stacks = context_stacks(scanned.images, kept, data_cfg.context_slices)
+        report = _chosen_report(scanned, kept, left_out)
 
-    channels = stacked or data_cfg.channels or (3 if any(record.channels == 3 for record in report.images) else 1)
-    used = {index for stack in stacks for index in stack}
-    dtype = np.uint16 if any(scanned.images[index].bit_depth > 8 for index in used) else np.uint8
-    shape = (len(stacks), channels, data_cfg.image_size, data_cfg.image_size)
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    sources = [[result.pixels[index] for index in stack] for stack in stacks]
-    memmap_path = None
-    if needs_memmap(nbytes, data_cfg.cache_ram_mb):
-        selection = (data_cfg.slices_per_volume, data_cfg.min_foreground, data_cfg.context_slices)
-        memmap_path = cache / "arrays" / f"{_hash(store.settings, channels, dtype.__name__, selection)}.npy"
-        array = _write_memmap(memmap_path, shape, dtype, sources, channels)
-    else:
-        array = np.empty(shape, dtype=dtype)
-        _fill(array, sources, channels)
-    del result, sources
+        channels = stacked or data_cfg.channels or (3 if any(record.channels == 3 for record in report.images) else 1)
+        used = {index for stack in stacks for index in stack}
+        dtype = np.uint16 if any(scanned.images[index].bit_depth > 8 for index in used) else np.uint8
+        shape = (len(stacks), channels, data_cfg.image_size, data_cfg.image_size)
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        memmap_path = None
+        if needs_memmap(nbytes, data_cfg.cache_ram_mb):
+            selection = (data_cfg.slices_per_volume, data_cfg.min_foreground, data_cfg.context_slices)
+            memmap_path = cache / "arrays" / f"{_hash(store.settings, channels, dtype.__name__, selection)}.npy"
+        rows = _assembled_rows(frames, result.frame_order, stacks, shape, dtype, cancel)
+        array, stats = _assemble(rows, shape, dtype, memmap_path)
+    del result, scanned, stacks
 
     class_names = sorted(report.labels) if report.labels else []
     index = {name: number for number, name in enumerate(class_names)}
     labels = torch.tensor([index.get(record.label, -1) for record in report.images], dtype=torch.int64)
-    mean, std = channel_stats(array)
+    mean, std = stats.mean_std()
     sequence_index, sequence_position = sequence_numbers(report.images, data_cfg.sequences)
     return ImageDataset(torch.from_numpy(array), labels, class_names, report, channels, mean, std, memmap_path,
                         groups=[record.group for record in report.images],
@@ -214,40 +218,78 @@ def convert_frame(pixels: np.ndarray, channels: int, dtype: type) -> np.ndarray:
     return np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=dtype)
 
 
-def channel_stats(array: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation of an (N, C, S, S) integer array scaled to [0, 1]."""
-    top = float(np.iinfo(array.dtype).max)
-    total = np.zeros(array.shape[1])
-    total_sq = np.zeros(array.shape[1])
-    for start in range(0, array.shape[0], _STATS_CHUNK):
-        chunk = array[start:start + _STATS_CHUNK].astype(np.float64) / top
-        total += chunk.sum(axis=(0, 2, 3))
-        total_sq += (chunk * chunk).sum(axis=(0, 2, 3))
-    count = array.shape[0] * array.shape[2] * array.shape[3]
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0))
-    return [float(value) for value in mean], [float(max(value, 1e-6)) for value in std]
+class ChannelStats:
+    """Per-channel mean and standard deviation of (N, C, S, S) integer images scaled to [0, 1], gathered a
+    chunk of images at a time (in float64: chunking changes the figures only by rounding)."""
+
+    def __init__(self, channels: int, dtype: type) -> None:
+        self.top = float(np.iinfo(dtype).max)
+        self.total = np.zeros(channels)
+        self.total_sq = np.zeros(channels)
+        self.count = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        scaled = chunk.astype(np.float64)
+        scaled /= self.top
+        self.total += scaled.sum(axis=(0, 2, 3))
+        scaled *= scaled
+        self.total_sq += scaled.sum(axis=(0, 2, 3))
+        self.count += chunk.shape[0] * chunk.shape[2] * chunk.shape[3]
+
+    def mean_std(self) -> tuple[list[float], list[float]]:
+        mean = self.total / max(self.count, 1)
+        std = np.sqrt(np.maximum(self.total_sq / max(self.count, 1) - mean * mean, 0.0))
+        return [float(value) for value in mean], [float(max(value, 1e-6)) for value in std]
 
 
-def _fill(array: np.ndarray, sources: list[list[np.ndarray]], channels: int) -> None:
-    """Row i from sources[i]: one frame in the channel policy, or a 2.5-D stack of gray frames."""
-    for row, frames in enumerate(sources):
-        if len(frames) == 1:
-            array[row] = convert_frame(frames[0], channels, array.dtype.type)
-        else:
-            array[row] = np.concatenate([convert_frame(frame, 1, array.dtype.type) for frame in frames])
+def _assembled_rows(frames: FrameSpool, frame_order: list[int], stacks: list[list[int]], shape: tuple,
+                    dtype: type, cancel: CancelToken | None) -> Iterator[np.ndarray]:
+    """The tensor's rows in order, a chunk at a time: row i is report image stacks[i] in the channel policy,
+    or a 2.5-D stack of gray frames (`frame_order` maps report images to spool positions)."""
+    channels = shape[1]
+    step = max(1, _CHUNK_VALUES // int(np.prod(shape[1:])))
+    for start in range(0, len(stacks), step):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        part = stacks[start:start + step]
+        chunk = np.empty((len(part), *shape[1:]), dtype=dtype)
+        for row, stack in enumerate(part):
+            if len(stack) == 1:
+                chunk[row] = convert_frame(frames[frame_order[stack[0]]], channels, dtype)
+            else:
+                chunk[row] = np.concatenate([convert_frame(frames[frame_order[index]], 1, dtype) for index in stack])
+        yield chunk
 
 
-def _write_memmap(path: Path, shape: tuple, dtype: type, sources: list[list[np.ndarray]],
-                  channels: int) -> np.ndarray:
+def _assemble(rows: Iterator[np.ndarray], shape: tuple, dtype: type,
+              memmap_path: Path | None) -> tuple[np.ndarray, ChannelStats]:
+    """The tensor from its rows, in memory or (with `memmap_path`) memory-mapped, and its statistics."""
+    stats = ChannelStats(shape[1], dtype)
+    if memmap_path is not None:
+        return _write_memmap(memmap_path, shape, dtype, rows, stats), stats
+    array = np.empty(shape, dtype=dtype)
+    start = 0
+    for chunk in rows:
+        array[start:start + len(chunk)] = chunk
+        stats.add(chunk)
+        start += len(chunk)
+    return array, stats
+
+
+def _write_memmap(path: Path, shape: tuple, dtype: type, rows: Iterator[np.ndarray],
+                  stats: ChannelStats) -> np.ndarray:
+    """Write the rows to an .npy file with plain file writes (no mapping, so the pages written do not count
+    as this process's memory), then map it copy-on-write: writable for torch, the file itself never changes."""
     def write(tmp: Path) -> None:
-        target = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-        _fill(target, sources, channels)
-        target.flush()
-        del target
+        with open(tmp, "wb") as file:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_1_0(file, header)
+            for chunk in rows:
+                file.write(chunk.data)
+                stats.add(chunk)
 
     write_atomic(path, write)
-    return np.load(path, mmap_mode="c")  # copy-on-write: writable for torch, the file itself never changes
+    return np.load(path, mmap_mode="c")
 
 
 def _replace_file(path: Path, data: bytes) -> None:

@@ -2,7 +2,8 @@
 
 With `keep_pixels_at=S` every frame is also brought to S x S in the same pass (center crop of the
 longer side to a square, then an antialiased resize), so the cache is built without a second decode.
-Kept pixels are integer arrays (S, S, C): uint8 for 8-bit sources, uint16 for deeper ones.
+Kept pixels are integer arrays (S, S, C): uint8 for 8-bit sources, uint16 for deeper ones. They are kept
+in a list, or handed to a `FrameSink` as they are decoded (the cache's sink bounds the memory they take).
 
 Slices of a volume (a DICOM series, a multi-frame file, a NIfTI file) come out together, ordered along
 the slice normal, with localizer/scout images left out (see `volumes`). Series, patient and folder
@@ -98,10 +99,13 @@ class ScanReport:
 
 @dataclass
 class ScanResult:
-    """A scan's report and, when asked for, the resized frames aligned with `report.images`."""
+    """A scan's report and, when asked for, the resized frames aligned with `report.images`.
+
+    With a `FrameSink`, `pixels` is None and `frame_order[i]` is the sink position of report image i."""
 
     report: ScanReport
     pixels: list[np.ndarray] | None = None
+    frame_order: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -129,6 +133,12 @@ class DecodedFile:
     reason: str | None = None
 
 
+class FrameSink(Protocol):
+    """A place that takes a scan's resized frames one by one, in decode order."""
+
+    def append(self, pixels: np.ndarray) -> None: ...
+
+
 class DecodeStore(Protocol):
     """A place that remembers decoded files (the on-disk cache) so a scan need not decode them again."""
 
@@ -139,11 +149,12 @@ class DecodeStore(Protocol):
 
 def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, progress: Progress | None = None,
                 keep_pixels_at: int | None = None, store: DecodeStore | None = None,
-                pseudonymizer: Pseudonymizer | None = None) -> ScanResult:
+                pseudonymizer: Pseudonymizer | None = None, sink: FrameSink | None = None) -> ScanResult:
     """Walk `root`, decode each candidate file once and return the report (and resized frames).
 
     `store`, when given, is asked first for every file (a hit is not decoded) and told every new decode;
     it must have been made with the same `pseudonymizer` (default: a fresh one for this scan only).
+    `sink`, when given (with `keep_pixels_at`), takes the resized frames instead of the result.
     """
     pseudonymizer = pseudonymizer or Pseudonymizer.ephemeral()
     root = Path(root)
@@ -153,15 +164,15 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
     csv_labels = read_labels_csv(root, data_cfg.labels_csv) if data_cfg.labels_csv else None
     candidates = list_candidates(root)
     report = ScanReport(root=str(root))
-    kept: list[np.ndarray] | None = [] if keep_pixels_at else None
+    kept: FrameSink | None = None if not keep_pixels_at else [] if sink is None else sink
     infos: list[FrameInfo] = []
     limit = data_cfg.max_images or None
-    for done, (relative, path) in enumerate(candidates):
+    for done, relative in enumerate(candidates):
         if cancel is not None:
             cancel.raise_if_cancelled()
         if limit is not None and report.readable >= limit:
             break
-        decoded = _decoded_file(relative, path, data_cfg, keep_pixels_at, store, pseudonymizer)
+        decoded = _decoded_file(relative, root / relative, data_cfg, keep_pixels_at, store, pseudonymizer)
         if decoded.reason is not None:
             report.skipped.append(SkippedFile(relative, decoded.reason))
         else:
@@ -173,25 +184,26 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
                                                  info.foreground))
             infos.extend(decoded.frames[:take])
             if kept is not None:
-                kept.extend(decoded.pixels[:take])
+                for pixels in decoded.pixels[:take]:
+                    kept.append(pixels)
         if progress is not None:
             progress(done + 1, len(candidates))
     if progress is not None:
         progress(len(candidates), len(candidates))
     order, left_out = assemble_volumes(report.images, infos)
     report.images = [report.images[index] for index in order]
-    kept = [kept[index] for index in order] if kept is not None else None
+    pixels = [kept[index] for index in order] if kept is not None and sink is None else None
     report.skipped.extend(left_out)
     if csv_labels is not None:
-        report.skipped.extend(_csv_rows_without_image(root, csv_labels, {rel for rel, _ in candidates}))
+        report.skipped.extend(_csv_rows_without_image(root, csv_labels, set(candidates)))
     folder_labels = csv_labels is None and _label_by_subfolder(report.images)
     assign_folder_groups(report.images, folder_labels, pseudonymizer)
     report.labels = count_labels(report.images)
-    return ScanResult(report, kept)
+    return ScanResult(report, pixels, order)
 
 
-def list_candidates(root: Path) -> list[tuple[str, Path]]:
-    """Candidate image files under `root` as (relative posix path, path), sorted, hidden entries skipped.
+def list_candidates(root: Path) -> list[str]:
+    """Candidate image files under `root` as relative posix paths, sorted, hidden entries skipped.
 
     Follows symbolic links to folders but visits each real folder once, so a link loop ends. A broken or
     looping link with an image name is a candidate too, so that the scan reports it.
@@ -212,8 +224,8 @@ def list_candidates(root: Path) -> list[tuple[str, Path]]:
         for name in sorted(files):
             path = Path(folder) / name
             if not name.startswith(".") and (path.is_file() or path.is_symlink()) and is_candidate(path):
-                found.append((path.relative_to(root).as_posix(), path))
-    found.sort(key=lambda item: item[0])
+                found.append(path.relative_to(root).as_posix())
+    found.sort()
     return found
 
 

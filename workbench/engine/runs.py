@@ -7,11 +7,14 @@ import re
 import time
 from pathlib import Path
 
+from workbench.config.paths import relative_path
 from workbench.engine.events import Event, event_to_record, record_to_event
 
 CONFIG_NAME = "config.yaml"
 METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
+EVENT_PATH_FIELDS = ("run_dir", "path", "checkpoint")
+"""Event fields naming a file or folder of the run; metrics.jsonl stores them relative to the run folder."""
 
 
 class RunFolder:
@@ -74,7 +77,12 @@ class RunFolder:
     def append_event(self, event: Event) -> None:
         """Record one event as a line of metrics.jsonl (flushed, so watchers see it at once)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(event_to_record(event), allow_nan=True)
+        record = event_to_record(event)
+        base = os.path.abspath(self.path)
+        for key in EVENT_PATH_FIELDS:
+            if isinstance(record.get(key), str):
+                record[key] = relative_path(os.path.abspath(record[key]), base)
+        line = json.dumps(record, allow_nan=True)
         with open(self.metrics_path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
@@ -137,9 +145,16 @@ class MetricsTail:
         events = []
         for line in complete.decode("utf-8", errors="replace").splitlines():
             try:
-                event = record_to_event(json.loads(line))
-            except (json.JSONDecodeError, TypeError):
+                event = record_to_event(self._paths_resolved(json.loads(line)))
+            except (json.JSONDecodeError, TypeError, AttributeError):
                 continue
             if event is not None:
                 events.append(event)
         return events
+
+    def _paths_resolved(self, record: dict) -> dict:
+        """The record with its run-folder-relative paths joined to the folder holding metrics.jsonl."""
+        for key in EVENT_PATH_FIELDS:
+            if isinstance(record.get(key), str):
+                record[key] = os.path.normpath(os.path.join(self.path.parent, record[key]))
+        return record

@@ -21,9 +21,11 @@ SCRATCH_METHOD, FINETUNE_METHOD = "supervised from scratch", "fine-tuned"
 def run_probe(run_dir: str | Path, data_root: str | None = None, fractions=DEFAULT_FRACTIONS, seeds: int = 3,
               finetune: bool = False, supervised: bool = True, device: str = "auto",
               scratch: Schedule = SCRATCH, tuning: Schedule = FINETUNE, test_fraction: float = DEFAULT_TEST_FRACTION,
-              cancel: CancelToken | None = None, progress: Progress | None = None) -> dict:
-    """Probe a run's latest checkpoint with baselines over label fractions and seeds; returns probe.json."""
-    context = open_run(run_dir, data_root, device=device, cancel=cancel)
+              cancel: CancelToken | None = None, progress: Progress | None = None,
+              checkpoint: str | Path | None = None) -> dict:
+    """Probe a run's checkpoint (the latest unless one is named) with baselines over label fractions and
+    seeds; returns probe.json."""
+    context = open_run(run_dir, data_root, checkpoint=checkpoint, device=device, cancel=cancel)
     return probe_context(context, list(fractions), seeds, finetune, supervised, scratch, tuning, test_fraction,
                          cancel, progress)
 

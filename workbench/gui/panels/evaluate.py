@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
                                QTabWidget, QVBoxLayout, QWidget)
 
 from workbench.config import DataConfig
+from workbench.engine.runs import CHECKPOINT_PATTERN, RunFolder
 from workbench.gui.report_pdf import print_report_with_qt
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.try_image import TryImageBox, dropped_file
@@ -120,6 +121,11 @@ class EvaluatePanel(QWidget):
                                            "Choose a run folder to evaluate", self._choose_run, "folder")
         for button in (self.probe_button, self.report_button, self.pdf_button, self.choose_button):
             row.addWidget(button)
+        self.checkpoint_box = QComboBox(self)
+        self.checkpoint_box.setObjectName("probeCheckpoint")
+        self.checkpoint_box.setAccessibleName("Checkpoint to probe")
+        self.checkpoint_box.setToolTip("Which of the run's checkpoints the probe measures")
+        row.addWidget(self.checkpoint_box)
         row.addSpacing(12)
         self.progress = QProgressBar(self)
         self.progress.setObjectName("evaluateProgress")
@@ -269,12 +275,27 @@ class EvaluatePanel(QWidget):
         else:
             self.run_label.setText(f"Run: {self.run_dir.name}")
         self.run_label.setToolTip(str(self.run_dir or ""))
+        self._list_checkpoints()
         self._update_buttons()
         self.try_box.set_run(self.run_dir)
         if self.ranked is not None:
             self.ranked.set_ranking(Path(), [], [], DataConfig())
         self.banner.clear()
         self.show_probe(read_probe_json(self.run_dir / PROBE_NAME) if self.run_dir else None)
+
+    def _list_checkpoints(self) -> None:
+        """Fill the checkpoint chooser: the latest first (the default), then the older ones."""
+        self.checkpoint_box.clear()
+        found = RunFolder(self.run_dir).checkpoints() if self.run_dir else []
+        for position, path in enumerate(reversed(found)):
+            step = int(CHECKPOINT_PATTERN.match(path.name).group(1))
+            text = f"latest: step {step:,}" if position == 0 else f"step {step:,}"
+            self.checkpoint_box.addItem(text, None if position == 0 else str(path))
+        self.checkpoint_box.setVisible(len(found) > 1)
+
+    def chosen_checkpoint(self) -> str | None:
+        """The checkpoint file chosen for the probe; None means the run's latest."""
+        return self.checkpoint_box.currentData()
 
     def _choose_run(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Run folder to evaluate", str(self.run_dir or ""))
@@ -295,8 +316,9 @@ class EvaluatePanel(QWidget):
         from workbench.probes.probe import run_probe
 
         run_dir, fractions, seeds, scratch = self.run_dir, self.fractions, self.seeds, self.scratch
+        checkpoint = self.chosen_checkpoint()
         self._start(lambda cancel, progress: run_probe(run_dir, fractions=fractions, seeds=seeds, scratch=scratch,
-                                                       cancel=cancel, progress=progress),
+                                                       cancel=cancel, progress=progress, checkpoint=checkpoint),
                     self._probe_done)
 
     def _probe_done(self, record: dict) -> None:

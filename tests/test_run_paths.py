@@ -1,0 +1,109 @@
+"""Paths in config files are relative to the file's folder: run folders name no absolute path and can move."""
+import os
+import shutil
+
+import pytest
+
+from engine_helpers import tiny_config, tiny_dataset
+from workbench.cli.main import _train_config, build_parser
+from workbench.config import save_config
+from workbench.control import RunControl
+from workbench.engine.events import FinishedEvent, StartedEvent, StepEvent
+from workbench.engine.runs import RunFolder
+from workbench.engine.trainer import Trainer
+from workbench.probes.context import open_run
+from workbench.tasks import default_config, load_config
+
+SETTINGS = {"steps": 8, "checkpoint_every": 4, "log_every": 2}
+
+
+def losses(events, after=0):
+    return {e.step: e.values["loss"] for e in events if isinstance(e, StepEvent) and e.step > after}
+
+
+def stop_at(control: RunControl, step: int):
+    def handler(event):
+        if isinstance(event, StepEvent) and event.step == step:
+            control.cancel()
+    return handler
+
+
+def test_moved_run_and_dataset_resume_exactly_and_probe(tmp_path):
+    project = tmp_path / "project"
+    data = tiny_dataset(project / "data", per_class=4)
+    full = []
+    Trainer(tiny_config(data, tmp_path / "full", train=SETTINGS)).run(full.append)
+
+    control = RunControl()
+    trainer = Trainer(tiny_config(data, project / "runs", train=SETTINGS), control=control)
+    assert trainer.run(stop_at(control, 4)).step == 4
+    text = trainer.folder.config_path.read_text()
+    assert "root: ../../data" in text and "out_dir: .." in text and str(tmp_path) not in text
+    # read back, it is the very path trained on: the decoded-image cache key (made from it) stays the same
+    assert load_config(trainer.folder.config_path).data.root == str(data)
+
+    moved = tmp_path / "elsewhere" / "project"
+    shutil.move(project, moved)
+    run_dir = moved / "runs" / trainer.run_dir.name
+    assert load_config(RunFolder(run_dir).config_path).data.root == str(moved / "data")
+    resumed = []
+    final = Trainer(run_dir=run_dir, resume=True).run(resumed.append)
+    assert isinstance(final, FinishedEvent) and final.step == 8
+    assert isinstance(resumed[0], StartedEvent) and resumed[0].step == 4 and resumed[0].num_images == 16
+    assert list(losses(resumed, 4)) == [6, 8]
+    for step, loss in losses(resumed, 4).items():
+        assert loss == pytest.approx(losses(full)[step], rel=1e-5, abs=1e-6)
+
+    context = open_run(run_dir, device="cpu")
+    assert context.step == 8 and len(context.dataset) == 16
+    assert context.config.data.root == str(moved / "data")
+    # metrics.jsonl names the run folder as "."; reading it back gives the folder where it now is
+    started = next(e for e in RunFolder(run_dir).read_events() if isinstance(e, StartedEvent))
+    assert started.run_dir == str(run_dir)
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert str(tmp_path).encode() not in path.read_bytes(), path
+
+
+def test_relative_paths_in_a_yaml_are_relative_to_its_folder(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "labels.csv").write_text("path,label\n", encoding="utf-8")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "exp.yaml").write_text(
+        "data: {root: ../data, labels_csv: labels.csv, cache_dir: cache}\n"
+        "model: {init_weights: ../weights/w.pt}\noutput: {out_dir: runs}\ntasks: {simclr: {}}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "data")  # the working directory plays no part
+    config = load_config(tmp_path / "configs" / "exp.yaml")
+    assert config.data.root == str(tmp_path / "data")
+    assert config.data.labels_csv == str(tmp_path / "data" / "labels.csv")  # looked up in the dataset first
+    assert config.data.cache_dir == str(tmp_path / "configs" / "cache")
+    assert config.model.init_weights == str(tmp_path / "weights" / "w.pt")
+    assert config.output.out_dir == str(tmp_path / "configs" / "runs")
+
+
+def test_command_line_data_folder_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    save_config(default_config(), tmp_path / "configs" / "exp.yaml")
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["train", "configs/exp.yaml", "--data", "images"])
+    assert _train_config(args).data.root == str(tmp_path / "images")
+
+
+def test_saving_keeps_what_each_path_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "labels.csv").write_text("path,label\n", encoding="utf-8")
+    config = default_config()
+    config.data.root, config.data.labels_csv = "scans", "labels.csv"  # in memory: the working directory's
+    config.data.cache_dir = str(tmp_path / "cache")
+    save_config(config, tmp_path / "saved" / "config.yaml")
+    text = (tmp_path / "saved" / "config.yaml").read_text()
+    assert "root: ../scans" in text and "labels_csv: labels.csv" in text and "cache_dir: ../cache" in text
+    assert str(tmp_path) not in text
+    loaded = load_config(tmp_path / "saved" / "config.yaml")
+    assert loaded.data.root == os.path.abspath("scans")
+    assert loaded.data.labels_csv == str(tmp_path / "scans" / "labels.csv")
+    assert loaded.output.out_dir == os.path.abspath("runs")
+    loaded.data.root, loaded.data.labels_csv = "scans", "labels.csv"
+    loaded.data.cache_dir, loaded.output.out_dir = str(tmp_path / "cache"), "runs"
+    assert loaded == config
