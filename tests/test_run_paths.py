@@ -107,3 +107,14 @@ def test_saving_keeps_what_each_path_names(tmp_path, monkeypatch):
     loaded.data.root, loaded.data.labels_csv = "scans", "labels.csv"
     loaded.data.cache_dir, loaded.output.out_dir = str(tmp_path / "cache"), "runs"
     assert loaded == config
+
+
+def test_a_failed_run_names_its_dataset_only_relatively(tmp_path):
+    data = tmp_path / "scans"
+    data.mkdir()
+    (data / "broken.png").write_bytes(b"not an image")
+    trainer = Trainer(tiny_config(data, tmp_path / "runs"))
+    final = trainer.run()
+    assert "no readable images" in final.message and str(data) not in final.message
+    written = "".join(path.read_text(errors="replace") for path in trainer.run_dir.rglob("*") if path.is_file())
+    assert "no readable images" in written and str(tmp_path) not in written

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from workbench.config import RunConfig, save_config
+from workbench.config.paths import relative_path
 from workbench.config.atomic import write_text_atomic
 from workbench.control import CancelledError, RunControl
 from workbench.data import BatchAugmenter, ImageDataset, load_dataset
@@ -403,6 +404,9 @@ class Trainer:
         return self._emit(FinishedEvent(self.step, str(self.run_dir), stopped))
 
     def _fail(self, message: str) -> Event:
+        root = self.config.data.root
+        if root and self.run_dir is not None:  # the run folder names the dataset only relatively
+            message = message.replace(root, relative_path(root, str(self.run_dir)))
         checkpoint = str(self._last_checkpoint) if self._last_checkpoint else None
         if checkpoint:
             message += f" The last good checkpoint is kept: {Path(checkpoint).name}."
