@@ -78,9 +78,12 @@ def test_resume_continues_exactly_where_it_stopped(data_root, tmp_path):
     trainer = Trainer(tiny_config(data_root, tmp_path / "b", train=settings), control=control)
     stopped = trainer.run(stop_at_six)
     assert isinstance(stopped, FinishedEvent) and stopped.stopped and stopped.step == 6
+    checkpoints = RunFolder(trainer.run_dir).checkpoints_dir
+    (checkpoints / ".step_00000012.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")  # a killed write's leftover
     resumed_events = []
     final = Trainer(run_dir=trainer.run_dir, resume=True).run(resumed_events.append)
     assert isinstance(final, FinishedEvent) and final.step == 12
+    assert not list(checkpoints.glob("*.tmp"))
     assert isinstance(resumed_events[0], StartedEvent) and resumed_events[0].step == 6
 
     def losses(events, after):

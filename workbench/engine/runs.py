@@ -86,6 +86,12 @@ class RunFolder:
         with open(self.metrics_path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
+    def remove_unfinished_checkpoints(self) -> None:
+        """Delete the temporary files of checkpoint writes that never finished (a killed process leaves them)."""
+        if self.checkpoints_dir.is_dir():
+            for leftover in self.checkpoints_dir.glob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
+
     def truncate_events_after(self, step: int) -> None:
         """Drop records past `step` (used on resume, so the history has no steps twice)."""
         if not self.metrics_path.is_file():

@@ -234,6 +234,7 @@ class Trainer:
         self._last_checkpoint = path
         if self.dist.is_main:
             self.folder.truncate_events_after(self.step)
+            self.folder.remove_unfinished_checkpoints()
 
     # ------------------------------------------------------------------- loop
     def _loop(self) -> Event:
