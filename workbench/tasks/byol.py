@@ -36,6 +36,25 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
             target_value.copy_(online_value)
 
 
+class FollowsWithMomentum:
+    """For tasks whose momentum copies (teacher, target, key networks) follow trained modules: after each
+    optimiser step, every copy named by `momentum_pairs()` moves toward its trained module by EMA, with
+    the momentum rising from `cfg.momentum_base` to 1.0. The copies are the task's extra state."""
+
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(momentum copy, trained module) pairs."""
+        raise NotImplementedError
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        """Move each copy toward its trained module; `step` = optimiser steps done so far."""
+        self.momentum = cosine_momentum(self.cfg.momentum_base, step, total_steps)
+        for follower, trained in self.momentum_pairs():
+            ema_update(follower, trained, self.momentum)
+
+    def extra_state_modules(self) -> list[nn.Module]:
+        return [follower for follower, _ in self.momentum_pairs()]
+
+
 @dataclass
 class BYOLConfig(TaskConfig):
     """Settings of BYOL."""
@@ -50,7 +69,7 @@ class BYOLConfig(TaskConfig):
 
 
 @register_task("byol")
-class BYOL(PretextTask):
+class BYOL(FollowsWithMomentum, PretextTask):
     """From one view of an image, predict what a slowly updated copy of the model outputs for another view.
 
     Two augmented views of each image go through the model (encoder, projector, predictor) and through a
@@ -88,11 +107,5 @@ class BYOL(PretextTask):
         return TaskOutput(loss=per_sample.mean(), embeddings=features[:batch].detach(),
                           per_sample_loss=per_sample.detach(), metrics=metrics)
 
-    def on_step_end(self, step: int, total_steps: int) -> None:
-        """Move the target toward the trained networks; `step` = optimiser steps done so far."""
-        self.momentum = cosine_momentum(self.cfg.momentum_base, step, total_steps)
-        ema_update(self.target_encoder, self.encoder, self.momentum)
-        ema_update(self.target_projector, self.projector, self.momentum)
-
-    def extra_state_modules(self) -> list[nn.Module]:
-        return [self.target_encoder, self.target_projector]
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.target_encoder, self.encoder), (self.target_projector, self.projector)]

@@ -11,7 +11,7 @@ from torch import nn
 from workbench.config import TaskConfig, setting
 from workbench.models.heads import MLPHead
 from workbench.tasks.base import Augment, PretextTask, TaskOutput
-from workbench.tasks.byol import cosine_momentum, ema_update
+from workbench.tasks.byol import FollowsWithMomentum
 from workbench.tasks.crops import encode_any_size, random_resized_crops
 from workbench.tasks.losses import dino_loss
 from workbench.tasks.registry import register_task
@@ -66,7 +66,7 @@ def _mean_entropy(probabilities: torch.Tensor) -> torch.Tensor:
 
 
 @register_task("dino")
-class DINO(PretextTask):
+class DINO(FollowsWithMomentum, PretextTask):
     """The model (student) must give the same output distribution as a slowly updated copy (teacher) of itself.
 
     Each image yields 2 global views (the configured augmentations) and N small local crops (a random part
@@ -136,11 +136,5 @@ class DINO(PretextTask):
         mean = mean_over_processes(teacher.float().mean(dim=(0, 1)).unsqueeze(0))
         self.center.mul_(self.cfg.center_momentum).add_(mean, alpha=1 - self.cfg.center_momentum)
 
-    def on_step_end(self, step: int, total_steps: int) -> None:
-        """Move the teacher toward the student; `step` = optimiser steps done so far."""
-        self.momentum = cosine_momentum(self.cfg.momentum_base, step, total_steps)
-        ema_update(self.teacher_encoder, self.encoder, self.momentum)
-        ema_update(self.teacher_head, self.head, self.momentum)
-
-    def extra_state_modules(self) -> list[nn.Module]:
-        return [self.teacher_encoder, self.teacher_head]
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.teacher_encoder, self.encoder), (self.teacher_head, self.head)]

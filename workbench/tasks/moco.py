@@ -11,7 +11,7 @@ from torch import nn
 from workbench.config import TaskConfig, setting
 from workbench.models.heads import MLPHead
 from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
-from workbench.tasks.byol import cosine_momentum, ema_update
+from workbench.tasks.byol import FollowsWithMomentum
 from workbench.tasks.losses import info_nce_loss
 from workbench.tasks.registry import register_task
 from workbench.tasks.simclr import same_volume_setting
@@ -40,7 +40,7 @@ class MoCoConfig(TaskConfig):
 
 
 @register_task("moco")
-class MoCo(PretextTask):
+class MoCo(FollowsWithMomentum, PretextTask):
     """Recognise which key, computed by a slowly updated copy of the model, belongs to each query view.
 
     Two augmented views of each image are drawn. The trained model turns one into a query; a momentum copy
@@ -118,11 +118,5 @@ class MoCo(PretextTask):
         self.queue[slots] = keys.to(self.queue.dtype)
         self.queue_position.copy_((self.queue_position + keys.shape[0]) % size)
 
-    def on_step_end(self, step: int, total_steps: int) -> None:
-        """Move the key encoder toward the trained one; `step` = optimiser steps done so far."""
-        self.momentum = cosine_momentum(self.cfg.momentum_base, step, total_steps)
-        ema_update(self.key_encoder, self.encoder, self.momentum)
-        ema_update(self.key_projector, self.projector, self.momentum)
-
-    def extra_state_modules(self) -> list[nn.Module]:
-        return [self.key_encoder, self.key_projector]
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.key_encoder, self.encoder), (self.key_projector, self.projector)]
