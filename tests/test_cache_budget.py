@@ -112,3 +112,15 @@ def test_frame_spool_gives_back_what_it_took(tmp_path):
         for index in (6, 0, 3, 1):  # any order
             assert spool[index].dtype == expected[index].dtype and np.array_equal(spool[index], expected[index])
     assert not list(tmp_path.iterdir())  # the temporary file had no name, and is closed now
+
+
+def test_frames_make_room_for_a_tensor_built_in_memory(tmp_path):
+    frames = [np.full((8, 8, 1), value, dtype=np.uint8) for value in range(5)]  # 320 bytes in all
+    with FrameSpool(budget_bytes=1000, folder=tmp_path) as spool:
+        for pixels in frames:
+            spool.append(pixels)
+        spool.reserve(600)
+        assert not spool.spilled  # 320 + 600 fit in 1000
+        spool.reserve(700)
+        assert spool.spilled  # 320 + 700 would not: the frames went to the file, the tensor gets the memory
+        assert all(np.array_equal(spool[index], pixels) for index, pixels in enumerate(frames))

@@ -198,3 +198,17 @@ def test_metrics_tail_reads_only_new_complete_lines(data_root, tmp_path):
     (event,) = tail.poll()
     assert isinstance(event, StepEvent) and event.values == {"loss": 1.5}
     assert any(isinstance(e, EvalEvent) for e in events)
+
+
+def test_channels_last_trains_like_the_plain_layout(data_root, tmp_path):
+    losses, layouts = {}, {}
+    for mode in ("on", "off"):
+        trainer, events, _ = train(tiny_config(data_root, tmp_path / mode, train={"channels_last": mode,
+                                                                                    "log_every": 1}))
+        losses[mode] = [event.values["loss"] for event in events if isinstance(event, StepEvent)]
+        (started,) = [event for event in events if isinstance(event, StartedEvent)]
+        layouts[mode] = (trainer.channels_last, started.precision)
+    assert layouts == {"on": (True, "fp32, channels-last"), "off": (False, "fp32")}
+    assert len(losses["on"]) == 8
+    assert losses["on"][0] == pytest.approx(losses["off"][0], rel=1e-4)
+    assert losses["on"] == pytest.approx(losses["off"], rel=2e-2)  # rounding differences grow as it trains

@@ -12,6 +12,15 @@ from workbench.bench.spec import BenchSpec, spec_config
 from workbench.engine.device import default_cpu_threads
 
 PRECISION_NAMES = {"fp32": "fp32", "bf16": "bf16 autocast + channels_last"}
+
+
+def arm_label(arm: ArmResults, pipeline: str, precision: str) -> str:
+    """How an arm held its numbers: lightly's fp32 is its usual recipe; ours says when it ran channels-last."""
+    if precision == "bf16":
+        return PRECISION_NAMES[precision]
+    if pipeline != "ours":
+        return "fp32 (its usual recipe)"
+    return "fp32 + channels_last" if arm.speed and arm.speed[0].get("channels_last") else "fp32"
 DEFAULT_VERSUS_TASKS = ("simclr", "byol")
 DEFAULT_QUALITY_STEPS = 60
 
@@ -157,7 +166,7 @@ def speed_table(results: dict[tuple[str, str, str], ArmResults], tasks: list[str
                 arm = results[(task, pipeline, precision)]
                 low, high = arm.spread("images_per_second")
                 ratio = f"{arm.median('ratio'):.2f}" if pipeline == "ours" else "-"
-                row = (f"| {task} | {pipeline} | {PRECISION_NAMES[precision]} | "
+                row = (f"| {task} | {pipeline} | {arm_label(arm, pipeline, precision)} | "
                        f"{arm.median('images_per_second'):.0f} ({low:.0f}-{high:.0f}) | {ratio} |")
                 if images_seen:
                     row += f" {arm.quality['knn_accuracy']:.3f} |" if arm.quality else " - |"

@@ -17,7 +17,7 @@ def run_ours(spec: BenchSpec) -> dict:
         trainer.prepare()
         if spec.mode == "speed":
             speed = data_path_speed(trainer, spec.steps, rounds=1, warmup=spec.warmup)
-            return {"images_per_second": speed["whole_step"], **speed}
+            return {"images_per_second": speed["whole_step"], **speed, "channels_last": trainer.channels_last}
         batches = trainer.batches()
         while trainer.step < spec.steps:
             trainer.train_step(next(batches))

@@ -10,7 +10,8 @@ lives in the cache folder, see `privacy`), so neither paths nor header values ar
 When the assembled tensor is larger than `cache_ram_mb`, it lives in a memory-mapped file under
 `<cache>/arrays/` instead of RAM, written a chunk of rows at a time (channel statistics are gathered on
 the way). While the folder is scanned, its resized frames are held in memory up to `cache_ram_mb` and
-beyond it in a temporary file (see `frame_spool`), so building a large cache stays within the budget.
+beyond it in a temporary file (see `frame_spool`); they also move to that file when they and a tensor
+assembled in memory would pass the budget together. So building a large cache stays within the budget.
 """
 from __future__ import annotations
 
@@ -178,6 +179,8 @@ def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
         if needs_memmap(nbytes, data_cfg.cache_ram_mb):
             selection = (data_cfg.slices_per_volume, data_cfg.min_foreground, data_cfg.context_slices)
             memmap_path = cache / "arrays" / f"{_hash(store.settings, channels, dtype.__name__, selection)}.npy"
+        else:
+            frames.reserve(nbytes)  # the frames and the tensor together must not pass the budget either
         rows = _assembled_rows(frames, result.frame_order, stacks, shape, dtype, cancel)
         array, stats = _assemble(rows, shape, dtype, memmap_path)
     del result, scanned, stacks

@@ -53,6 +53,12 @@ class FrameSpool:
         if self._size > self.budget_bytes:
             self._spill()
 
+    def reserve(self, nbytes: int) -> None:
+        """Make room for `nbytes` more in memory: when the frames held and `nbytes` would pass the budget,
+        the frames move to the temporary file (call after the last append)."""
+        if self._file is None and self._size + nbytes > self.budget_bytes:
+            self._spill()
+
     def __getitem__(self, index: int) -> np.ndarray:
         dtype, shape = self._kind_table[self._kinds[index]]
         start, count = self._offsets[index], int(np.prod(shape))

@@ -60,6 +60,15 @@ def resolve_precision(preference: str, device: torch.device) -> str:
     return "fp32"
 
 
+def uses_channels_last(mode: str, device: torch.device) -> bool:
+    """Whether a convolutional network trains channels-last: "on"/"off" as said; "auto": on CUDA, and on a CPU
+    where oneDNN runs the convolutions (it reorders every other layout to its own and back on each call:
+    measured on a 2-core EPYC, fp32 ResNet-18 41 -> 56 img/s, the small CNN 414 -> 600)."""
+    if mode != "auto":
+        return mode == "on"
+    return device.type == "cuda" or (device.type == "cpu" and torch.backends.mkldnn.is_available())
+
+
 def autocast(device: torch.device, precision: str):
     """The autocast context for a step: bf16 mixed precision, or nothing for fp32."""
     if precision == "bf16":

@@ -15,6 +15,7 @@ class StartedEvent:
     total_steps: int
     device: str
     precision: str
+    """How the numbers are held, e.g. "bf16 autocast, channels-last" (`Trainer.numeric_path`)."""
     num_images: int
     num_labelled: int
 

@@ -19,7 +19,8 @@ from workbench.data import BatchAugmenter, ImageDataset, load_dataset
 from workbench.engine import distributed
 from workbench.engine.batch_context import batch_contexts
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from workbench.engine.device import autocast, default_cpu_threads, resolve_device, resolve_precision
+from workbench.engine.device import (autocast, default_cpu_threads, resolve_device, resolve_precision,
+                                     uses_channels_last)
 from workbench.engine.evaluation import choose_eval_subset, embed, health_values
 from workbench.engine.health import CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
 from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
@@ -149,8 +150,8 @@ class Trainer:
 
         self.model = MultiTaskModel(cfg, dataset.channels).to(self.device)
         self.contexts = batch_contexts(self.model, dataset, self.images, self.device)
-        self.channels_last = cfg.model.backbone in CONV_BACKBONES and (
-            self.device.type == "cuda" or self.precision == "bf16")
+        self.channels_last = cfg.model.backbone in CONV_BACKBONES and uses_channels_last(cfg.train.channels_last,
+                                                                                          self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = self._make_optimizer()
@@ -171,6 +172,11 @@ class Trainer:
         self._collapse = CollapseDetector()
         self._narrowing = DimensionalCollapseDetector()
         self._divergence = DivergenceDetector(cfg.train.warmup_steps)
+
+    def numeric_path(self) -> str:
+        """The precision and layout training runs in, for the user: e.g. "bf16 autocast, channels-last"."""
+        precision = "bf16 autocast" if self.precision == "bf16" else "fp32"
+        return f"{precision}, channels-last" if self.channels_last else precision
 
     def _place_images(self, images: torch.Tensor) -> torch.Tensor:
         """Decoded images where the step reads them fastest: on the GPU when they fit, else pinned."""
@@ -240,7 +246,7 @@ class Trainer:
     def _loop(self) -> Event:
         cfg = self.config
         total = cfg.train.steps
-        self._emit(StartedEvent(str(self.run_dir), self.step, total, str(self.device), self.precision,
+        self._emit(StartedEvent(str(self.run_dir), self.step, total, str(self.device), self.numeric_path(),
                                 len(self.dataset), int(self.dataset.num_labelled)))
         if self.step == 0:
             self._evaluate()  # the random-init reference level
