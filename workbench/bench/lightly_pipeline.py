@@ -10,6 +10,7 @@ gradient clipping, the batch size, torch threads and precision. lightly is an op
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -21,6 +22,7 @@ from workbench.bench.quality import knn_quality
 from workbench.bench.spec import BenchSpec
 from workbench.config import AugmentConfig, RunConfig
 from workbench.data import BatchAugmenter, ImageDataset, load_dataset
+from workbench.engine.allocator import keep_freed_memory
 from workbench.engine.bench import images_per_second
 from workbench.engine.device import autocast, default_cpu_threads, resolve_device
 from workbench.engine.schedule import learning_rate
@@ -198,9 +200,11 @@ class LightlyRun:
 def run_lightly(spec: BenchSpec) -> dict:
     """"speed": images/s of lightly's whole step; "quality": kNN accuracy after `spec.steps` steps."""
     run = LightlyRun(spec.run_config(), spec.task, spec.precision, spec.loader_workers)
-    if spec.mode == "speed":
-        return {"images_per_second": images_per_second(run.step, spec.steps, spec.warmup, run.batch_size,
-                                                       run.device)}
-    for _ in range(spec.steps):
-        run.step()
+    # given bf16, lightly also gets our allocator settings (as it gets our memory format); its usual recipe not
+    with keep_freed_memory() if spec.precision == "bf16" else contextlib.nullcontext():
+        if spec.mode == "speed":
+            return {"images_per_second": images_per_second(run.step, spec.steps, spec.warmup, run.batch_size,
+                                                           run.device)}
+        for _ in range(spec.steps):
+            run.step()
     return knn_quality(run.model.backbone, run.dataset, run.normalize, run.config, run.device)

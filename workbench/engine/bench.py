@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 from workbench.config import RunConfig
+from workbench.engine.allocator import keep_freed_memory
 from workbench.engine.trainer import Trainer
 
 WARMUP_STEPS = 3
@@ -43,7 +44,7 @@ def data_path_speed(trainer: Trainer, steps: int, rounds: int = 2, warmup: int =
     ready_views = lambda images: ready[: len(images)]  # noqa: E731  the model step on ready tensors
     whole, model_only = [], []
     batches = trainer.batches()
-    with trainer.step_inputs() as inputs:
+    with trainer.step_inputs() as inputs, keep_freed_memory():  # as `Trainer.run` trains
         def whole_step() -> None:
             indices, images, augment = next(inputs)
             trainer.train_step(indices, augment, images=images)

@@ -17,6 +17,7 @@ from workbench.config.atomic import write_text_atomic
 from workbench.control import CancelledError, RunControl
 from workbench.data import BatchAugmenter, ImageDataset, load_dataset
 from workbench.engine import distributed
+from workbench.engine.allocator import keep_freed_memory
 from workbench.engine.batch_context import batch_contexts
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from workbench.engine.device import (autocast, default_cpu_threads, resolve_device, resolve_precision,
@@ -103,7 +104,8 @@ class Trainer:
         self._on_event = on_event or (lambda event: None)
         try:
             self.prepare()
-            return self._loop()
+            with keep_freed_memory():
+                return self._loop()
         except NonFiniteLoss:
             return self._fail(f"The loss became NaN or infinite at step {self.step}: training diverged. "
                               "Try a lower learning rate, stronger gradient clipping or fp32 precision.")

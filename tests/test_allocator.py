@@ -1,0 +1,48 @@
+"""While training, large freed blocks stay in the allocator's heap instead of being unmapped and faulted in
+again next step (glibc); the usual behaviour returns afterwards."""
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+import torch
+
+from workbench.engine.allocator import _glibc, keep_freed_memory
+
+pytestmark = pytest.mark.skipif(_glibc() is None or not hasattr(_glibc(), "mallinfo2"),
+                                reason="glibc >= 2.33 only")
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+MB = 1024 * 1024
+
+
+def mapped_bytes() -> int:
+    """Bytes the allocator holds in separately mmapped blocks."""
+    libc = _glibc()
+    libc.mallinfo2.restype = MallInfo2
+    return libc.mallinfo2().hblkhd
+
+
+def mapped_growth(size: int) -> int:
+    """How much the mmapped bytes grow while a tensor of `size` bytes lives."""
+    before = mapped_bytes()
+    tensor = torch.empty(size, dtype=torch.uint8)
+    growth = mapped_bytes() - before
+    del tensor
+    return growth
+
+
+def test_step_sized_blocks_come_from_the_heap_while_training_only():
+    assert mapped_growth(64 * MB) >= 64 * MB  # above anything glibc's own threshold grows to
+    with keep_freed_memory() as applied:
+        assert applied
+        with keep_freed_memory():  # nested (the bench inside a run): still kept when the inner block ends
+            pass
+        assert mapped_growth(16 * MB) == 0  # a step's activations: kept for the next step
+        assert mapped_growth(64 * MB) >= 64 * MB  # huge arrays still go back to the system when freed
+    assert mapped_growth(16 * MB) >= 16 * MB  # the usual behaviour again
