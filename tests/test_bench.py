@@ -86,10 +86,12 @@ def test_compare_alternates_and_tables_show_every_arm(tiny_spec):
 
 
 def test_base_spec_applies_overrides(tmp_path):
-    spec, tasks = base_spec(BenchOptions(versus="lightly", backbone="resnet18", image_size=32, batch_size=16))
+    spec, tasks = base_spec(BenchOptions(versus="lightly", backbone="resnet18", image_size=32, batch_size=16,
+                                         compile=True))
     config = spec.run_config()
     assert tasks == ["simclr", "byol"]
     assert (config.model.backbone, config.data.image_size, config.train.batch_size) == ("resnet18", 32, 16)
+    assert config.train.compile
     assert config.data.channels == 3
 
 

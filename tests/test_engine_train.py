@@ -1,5 +1,6 @@
 """End-to-end training: run folders, metrics, checkpoints, resume, pause, failures."""
 import json
+import shutil
 import threading
 
 import pytest
@@ -212,3 +213,23 @@ def test_channels_last_trains_like_the_plain_layout(data_root, tmp_path):
     assert len(losses["on"]) == 8
     assert losses["on"][0] == pytest.approx(losses["off"][0], rel=1e-4)
     assert losses["on"] == pytest.approx(losses["off"], rel=2e-2)  # rounding differences grow as it trains
+
+
+@pytest.mark.skipif(not any(shutil.which(name) for name in ("c++", "g++", "clang++")), reason="no C++ compiler")
+def test_compiled_encoder_trains_like_the_eager_one(data_root, tmp_path):
+    losses = {}
+    for compiled in (True, False):
+        trainer, events, final = train(tiny_config(data_root, tmp_path / str(compiled),
+                                                   train={"compile": compiled, "steps": 4, "log_every": 1}))
+        assert isinstance(final, FinishedEvent)
+        losses[compiled] = [event.values["loss"] for event in events if isinstance(event, StepEvent)]
+    assert losses[True][0] == pytest.approx(losses[False][0], rel=1e-4)
+    assert losses[True] == pytest.approx(losses[False], rel=2e-2)
+    saved = load_checkpoint(RunFolder(trainer.run_dir).checkpoints()[-1])
+    assert not any("_orig_mod" in key for key in saved["model"])  # checkpoints as without compile
+
+
+def test_compile_without_a_compiler_names_the_setting(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    _, _, final = train(tiny_config(data_root, tmp_path, train={"compile": True}))
+    assert isinstance(final, FailedEvent) and "train.compile" in final.message and "C++ compiler" in final.message

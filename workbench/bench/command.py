@@ -42,6 +42,8 @@ class BenchOptions:
     threads: int = 0
     knn_steps: int | None = None
     loader_workers: int = 2
+    compile: bool = False
+    """Our `train.compile`."""
     prefetch: str = "auto"
     """Our `train.prefetch`; "both" compares on and off instead of the usual table."""
     mode: str = "speed"
@@ -62,6 +64,8 @@ def bench_config(options: BenchOptions):
         config.data.image_size = options.image_size
     if options.batch_size:
         config.train.batch_size = options.batch_size
+    if options.compile:
+        config.train.compile = True
     if options.versus:
         config.data.channels = 3  # lightly's transforms are for RGB images: both pipelines see the same
     return config
@@ -120,7 +124,7 @@ def setup_line(spec: BenchSpec, repeats: int, versus: bool, prefetch: str | None
     return (f"Setup: {config.model.backbone}, {config.data.image_size} px, {config.data.channels or 'auto'} "
             f"channel(s), batch {config.train.batch_size}, {spec.threads} torch threads, {spec.steps} timed steps "
             f"after {spec.warmup} warm-up, each measurement in its own process, {repeats} alternating repeats, "
-            f"our views drawn ahead: {prefetch or spec.prefetch}"
+            f"our views drawn ahead: {prefetch or spec.prefetch}" + (", ours compiled" if config.train.compile else "")
             + (f", lightly DataLoader workers {spec.loader_workers}" if versus else ""))
 
 

@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="torch threads for every pipeline (0 = the app default: all cores but one)")
     bench.add_argument("--knn-steps", type=_at_least(0), help="train this many steps per pipeline and report kNN "
                                                      "accuracy (default: 60 with --vs, else 0 = skip)")
+    bench.add_argument("--compile", action="store_true",
+                       help="ours with train.compile (torch.compile; it compiles during the warm-up steps)")
     bench.add_argument("--loader-workers", type=_at_least(0), default=2, help="lightly's DataLoader worker processes")
     bench.add_argument("--prefetch", choices=("auto", "on", "off", "both"), default="auto",
                        help="our train.prefetch (views of the next step drawn on a background thread); "
@@ -314,7 +316,7 @@ def _bench(args) -> int:
         config_path=args.config, versus=args.vs, tasks=tasks, repeats=args.repeats, precision=args.precision,
         steps=args.steps, warmup=args.warmup, backbone=args.backbone, image_size=args.image_size,
         batch_size=args.batch_size, threads=args.threads, knn_steps=args.knn_steps,
-        loader_workers=args.loader_workers, prefetch=args.prefetch,
+        loader_workers=args.loader_workers, prefetch=args.prefetch, compile=args.compile,
         mode="eval" if args.eval else "scale" if args.scale else "speed", counts=args.count, ram_mb=args.ram_mb))
 
 

@@ -135,6 +135,10 @@ class TrainConfig:
                                          "oneDNN; measured 1.4x faster in fp32 and needed for bf16). Results are "
                                          "the same up to rounding.", choices=("auto", "on", "off"),
                                  advanced=True, label="Channels-last layout")
+    compile: bool = setting(False, "Compile the encoder with torch.compile: fused kernels, mainly for GPUs. "
+                                   "The first steps (and the first evaluation) wait while it compiles, from "
+                                   "tens of seconds to minutes; on a CPU it needs a C++ compiler.",
+                            advanced=True, label="Compile (torch.compile)")
 
 
 @dataclass

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,6 +68,15 @@ def uses_channels_last(mode: str, device: torch.device) -> bool:
     if mode != "auto":
         return mode == "on"
     return device.type == "cuda" or (device.type == "cpu" and torch.backends.mkldnn.is_available())
+
+
+def compile_in_place(module: torch.nn.Module, device: torch.device) -> None:
+    """`torch.compile` `module` in place (its state dict keeps its keys, so checkpoints are unchanged); its
+    first calls compile. On a CPU the compiled kernels are C++, so a compiler must be installed."""
+    if device.type == "cpu" and not any(shutil.which(name) for name in ("c++", "g++", "clang++", "cl")):
+        raise ValueError("train.compile: compiling for the CPU needs a C++ compiler (g++ or clang++), and none "
+                         "was found; install one or turn train.compile off")
+    module.compile()
 
 
 def autocast(device: torch.device, precision: str):

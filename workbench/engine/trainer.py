@@ -20,8 +20,8 @@ from workbench.engine import distributed
 from workbench.engine.allocator import keep_freed_memory
 from workbench.engine.batch_context import batch_contexts
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from workbench.engine.device import (autocast, default_cpu_threads, resolve_device, resolve_precision,
-                                     uses_channels_last)
+from workbench.engine.device import (autocast, compile_in_place, default_cpu_threads, resolve_device,
+                                     resolve_precision, uses_channels_last)
 from workbench.engine.evaluation import choose_eval_subset, embed, health_values
 from workbench.engine.health import CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
 from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
@@ -156,6 +156,8 @@ class Trainer:
                                                                                           self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if cfg.train.compile:
+            compile_in_place(self.model.encoder, self.device)
         self.optimizer = self._make_optimizer()
         self.augmenter = BatchAugmenter(cfg.augment, dataset.channels, cfg.data.image_size, dataset.mean,
                                         dataset.std, colour=not dataset.stacked_slices)
