@@ -304,7 +304,7 @@ def _export(args) -> int:
 
 def _bench(args) -> int:
     if args.gui:
-        return _bench_gui(args.steps)
+        return _bench_gui(args.steps, args.repeats)
     if args.startup:
         from workbench.gui.startup_bench import print_startup_figures  # launches the app: Qt
 
@@ -320,13 +320,13 @@ def _bench(args) -> int:
         mode="eval" if args.eval else "scale" if args.scale else "speed", counts=args.count, ram_mb=args.ram_mb))
 
 
-def _bench_gui(steps: int) -> int:
+def _bench_gui(steps: int, rounds: int) -> int:
     try:
         from workbench.gui.bench import print_gui_benchmark  # prints run_gui_benchmark's figures
     except ImportError as error:
         print(f"bench --gui needs the GUI benchmark (workbench.gui.bench) and Qt: {error}", file=sys.stderr)
         return 1
-    return print_gui_benchmark(steps)
+    return print_gui_benchmark(steps, rounds)
 
 
 def _probe(args) -> int:
