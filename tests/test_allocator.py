@@ -7,9 +7,9 @@ import ctypes
 import pytest
 import torch
 
-from workbench.engine.allocator import _glibc, keep_freed_memory
+from workbench.engine.allocator import glibc, keep_freed_memory
 
-pytestmark = pytest.mark.skipif(_glibc() is None or not hasattr(_glibc(), "mallinfo2"),
+pytestmark = pytest.mark.skipif(glibc() is None or not hasattr(glibc(), "mallinfo2"),
                                 reason="glibc >= 2.33 only")
 
 
@@ -23,7 +23,7 @@ MB = 1024 * 1024
 
 def mapped_bytes() -> int:
     """Bytes the allocator holds in separately mmapped blocks."""
-    libc = _glibc()
+    libc = glibc()
     libc.mallinfo2.restype = MallInfo2
     return libc.mallinfo2().hblkhd
 

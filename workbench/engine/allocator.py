@@ -36,7 +36,8 @@ _holders = 0
 
 
 @lru_cache(maxsize=1)
-def _glibc():
+def glibc():
+    """The C library, when it is glibc with `mallopt` and `malloc_trim`; else None."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:
@@ -47,7 +48,7 @@ def _glibc():
 
 
 def _apply(settings: dict[int, int]) -> bool:
-    libc = _glibc()
+    libc = glibc()
     return libc is not None and all(libc.mallopt(option, value) == 1 for option, value in settings.items())
 
 
@@ -59,11 +60,11 @@ def keep_freed_memory() -> Iterator[bool]:
     global _holders
     with _lock:
         _holders += 1
-        applied = _apply(KEEP_FREED) if _holders == 1 else _glibc() is not None
+        applied = _apply(KEEP_FREED) if _holders == 1 else glibc() is not None
     try:
         yield applied
     finally:
         with _lock:
             _holders -= 1
             if _holders == 0 and _apply(GLIBC_DEFAULTS):
-                _glibc().malloc_trim(0)
+                glibc().malloc_trim(0)
