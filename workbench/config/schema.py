@@ -130,14 +130,12 @@ class TrainConfig:
                                     "model trains (auto: on a CPU with a core that torch leaves free). The "
                                     "views are the same either way.", choices=("auto", "on", "off"),
                             advanced=True, label="Prefetch views")
-    channels_last: str = setting("auto", "Hold convolutional networks' images and weights channels-last, the "
-                                         "layout fast convolution kernels use (auto: on CUDA and on CPUs with "
-                                         "oneDNN; measured 1.4x faster in fp32 and needed for bf16). Results are "
-                                         "the same up to rounding.", choices=("auto", "on", "off"),
+    channels_last: str = setting("auto", "Hold convolutional networks channels-last, the layout fast "
+                                         "convolution kernels want (auto: on CUDA and on CPUs with oneDNN). "
+                                         "Same results up to rounding.", choices=("auto", "on", "off"),
                                  advanced=True, label="Channels-last layout")
-    compile: bool = setting(False, "Compile the encoder with torch.compile: fused kernels, mainly for GPUs. "
-                                   "The first steps (and the first evaluation) wait while it compiles, from "
-                                   "tens of seconds to minutes; on a CPU it needs a C++ compiler.",
+    compile: bool = setting(False, "Compile the encoder with torch.compile, mainly for GPUs. The first steps "
+                                   "wait while it compiles; on a CPU it needs a C++ compiler.",
                             advanced=True, label="Compile (torch.compile)")
 
 
