@@ -12,6 +12,8 @@ from workbench.bench.spec import BenchSpec, spec_config
 from workbench.engine.device import default_cpu_threads
 
 PRECISION_NAMES = {"fp32": "fp32", "bf16": "bf16 autocast + channels_last"}
+DEFAULT_VERSUS_TASKS = ("simclr", "byol")
+DEFAULT_QUALITY_STEPS = 60
 
 
 def arm_label(arm: ArmResults, pipeline: str, precision: str) -> str:
@@ -21,8 +23,6 @@ def arm_label(arm: ArmResults, pipeline: str, precision: str) -> str:
     if pipeline != "ours":
         return "fp32 (its usual recipe)"
     return "fp32 + channels_last" if arm.speed and arm.speed[0].get("channels_last") else "fp32"
-DEFAULT_VERSUS_TASKS = ("simclr", "byol")
-DEFAULT_QUALITY_STEPS = 60
 
 
 @dataclass

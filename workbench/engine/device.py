@@ -61,6 +61,11 @@ def resolve_precision(preference: str, device: torch.device) -> str:
     return "fp32"
 
 
+def precision_label(precision: str) -> str:
+    """A resolved precision as the user reads it: "bf16 autocast" or "fp32"."""
+    return "bf16 autocast" if precision == "bf16" else "fp32"
+
+
 def uses_channels_last(mode: str, device: torch.device) -> bool:
     """Whether a convolutional network trains channels-last: "on"/"off" as said; "auto": on CUDA, and on a CPU
     where oneDNN runs the convolutions (it reorders every other layout to its own and back on each call:
@@ -108,7 +113,7 @@ def describe_device(preference: str = "auto", precision: str = "auto", threads: 
     config: 0 means the default the trainer uses)."""
     device = resolve_device(preference) if preference != "cuda" or torch.cuda.is_available() else torch.device("cpu")
     info = device_info(device)
-    mode = "bf16 autocast" if resolve_precision(precision, device) == "bf16" else "fp32"
+    mode = precision_label(resolve_precision(precision, device))
     if info.kind == "cuda":
         return f"{info.name} · {info.memory_gb:.0f} GB · {mode}"
     if info.kind == "mps":

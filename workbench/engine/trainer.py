@@ -20,8 +20,8 @@ from workbench.engine import distributed
 from workbench.engine.allocator import keep_freed_memory
 from workbench.engine.batch_context import batch_contexts
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from workbench.engine.device import (autocast, compile_in_place, default_cpu_threads, resolve_device,
-                                     resolve_precision, uses_channels_last)
+from workbench.engine.device import (autocast, compile_in_place, default_cpu_threads, precision_label,
+                                     resolve_device, resolve_precision, uses_channels_last)
 from workbench.engine.evaluation import choose_eval_subset, embed, health_values
 from workbench.engine.health import CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
 from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
@@ -179,7 +179,7 @@ class Trainer:
 
     def numeric_path(self) -> str:
         """The precision and layout training runs in, for the user: e.g. "bf16 autocast, channels-last"."""
-        precision = "bf16 autocast" if self.precision == "bf16" else "fp32"
+        precision = precision_label(self.precision)
         return f"{precision}, channels-last" if self.channels_last else precision
 
     def _place_images(self, images: torch.Tensor) -> torch.Tensor:

