@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test reliability bench demo
+.PHONY: setup run test reliability bench demo gpu-check gpu-wheels
 
 setup: $(VENV)/.installed
 
@@ -23,3 +23,11 @@ demo: setup
 
 bench: setup
 	$(PY) main.py bench
+
+# The CUDA path on a GPU machine (no set-up: its own Python and torch; see scripts/gpu_check.sh).
+gpu-check:
+	bash scripts/gpu_check.sh $(ARGS)
+
+# Wheels a GPU machine without network lacks (run where pip reaches PyPI).
+gpu-wheels:
+	bash scripts/gpu_wheels.sh

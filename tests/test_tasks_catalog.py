@@ -133,7 +133,9 @@ def test_short_training_run_lowers_the_loss_without_collapse(tmp_path, name):
 def test_collapse_detector_fires_for_simsiam_without_stop_gradient(tmp_path):
     """Without the stop-gradient SimSiam's easiest answer is a constant output, and it finds it."""
     settings = {"projector_hidden_dim": 64, "stop_gradient": False}
-    _, health, warnings = _train(tmp_path, {"simsiam": settings}, steps=30, backbone="vit_tiny", lr=4e-3)
+    # lr 4e-3 collapsed on a CPU with AVX512 and recovered after one low evaluation on one without (numerics
+    # differ): at 1e-2 the spread falls to ~0.01 and stays there on both
+    _, health, warnings = _train(tmp_path, {"simsiam": settings}, steps=30, backbone="vit_tiny", lr=1e-2)
     assert any("collapsing" in message for message in warnings)
     assert health[-1]["embedding_std"] < 0.5 * health[0]["embedding_std"]  # far below the random-init spread
 

@@ -3,8 +3,8 @@
 __version__ = "0.1.0"
 
 
-def load_encoder(path):
-    """Load an exported encoder (see `workbench.export.load_encoder`)."""
+def load_encoder(path, device="cpu"):
+    """Load an exported encoder onto `device` (see `workbench.export.load_encoder`)."""
     from workbench.export import load_encoder as load
 
-    return load(path)
+    return load(path, device)

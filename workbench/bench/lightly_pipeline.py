@@ -162,8 +162,9 @@ class LightlyRun:
                                  generator=torch.Generator().manual_seed(train.seed))
         encoder = create_backbone(config.model, 3, config.data.image_size)
         self.model = MODELS[task](encoder, config.tasks[task]).to(self.device)
-        # given bf16, lightly also gets our memory format: the difference left is the data path
-        self.channels_last = precision == "bf16" or self.device.type == "cuda"
+        # given bf16, lightly also gets our memory format: the difference left is the data path; its usual
+        # recipe (fp32) keeps torch's default layout
+        self.channels_last = precision == "bf16"
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.params = [p for p in self.model.parameters() if p.requires_grad]

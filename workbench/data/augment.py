@@ -8,6 +8,7 @@ geometry, colour jitter, grayscale, blur, solarize, normalise, cut-out (cut-out 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -57,7 +58,14 @@ class BatchAugmenter:
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """No augmentation: scale to [0, 1] and normalise with the dataset's mean and std."""
         x = to_unit(images)
-        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+        mean, std = self._statistics(x.device)
+        return (x - mean) / std
+
+    def _statistics(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The dataset's mean and std on `device`, copied there once (a copy per batch would wait for the GPU)."""
+        if self.mean.device != device:
+            self.mean, self.std = self.mean.to(device), self.std.to(device)
+        return self.mean, self.std
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         batch = images.shape[0]
@@ -71,8 +79,8 @@ class BatchAugmenter:
         if self.cfg.solarize_p > 0:
             solarize = (draws[:, 15] < self.cfg.solarize_p).view(-1, 1, 1, 1)
             x = torch.where(solarize & (x >= 0.5), 1.0 - x, x)
-        x = (x - self.mean.to(x.device)) / self.std.to(x.device)
-        return self._cutout(x, draws)
+        mean, std = self._statistics(x.device)
+        return self._cutout((x - mean) / std, draws)
 
     def _geometry(self, x: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
         """Random resized crop, flips and rotation as one per-sample affine map, one grid_sample."""
@@ -118,7 +126,7 @@ class BatchAugmenter:
             return (x * scale.view(-1, 1, 1, 1) + offset).clamp(0, 1)
         # saturation and hue rotation leave gray unchanged, so the offset passes through them as it is
         saturation = factor(10, cfg.saturation).view(-1, 1, 1)
-        to_gray = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).expand(3, 3)
+        to_gray = _constant(_LUMA, x.dtype, x.device).expand(3, 3)
         identity = torch.eye(3, dtype=x.dtype, device=x.device)
         saturate = saturation * identity + (1 - saturation) * to_gray
         hue = torch.where(apply, (2 * draws[:, 11] - 1) * cfg.hue * 2 * math.pi, torch.zeros_like(draws[:, 11]))
@@ -172,19 +180,33 @@ def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return torch.stack([grid_x, grid_y], dim=-1)
 
 
+@functools.lru_cache(maxsize=32)
+def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A constant table on `device`, made once: a fresh copy per batch would wait for the GPU."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=32)
+def _yiq_matrices(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB -> YIQ and its inverse on `device` (inverted on the CPU: an inverse on the GPU checks its result
+    on the host, which waits for the GPU)."""
+    to_yiq = torch.tensor(_RGB_TO_YIQ, dtype=dtype)
+    return to_yiq.to(device), torch.linalg.inv(to_yiq).to(device)
+
+
 def luminance(x: torch.Tensor) -> torch.Tensor:
     """Gray value (B, 1, H, W) of 1- or 3-channel images."""
     if x.shape[1] == 1:
         return x
-    weights = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    weights = _constant(_LUMA, x.dtype, x.device).view(1, 3, 1, 1)
     return (x * weights).sum(dim=1, keepdim=True)
 
 
 def hue_rotation(angle: torch.Tensor) -> torch.Tensor:
     """Per-sample 3x3 RGB matrices that rotate hue by `angle` radians (a rotation in YIQ space)."""
-    to_yiq = torch.tensor(_RGB_TO_YIQ, dtype=angle.dtype, device=angle.device)
+    to_yiq, from_yiq = _yiq_matrices(angle.dtype, angle.device)
     cos, sin = torch.cos(angle), torch.sin(angle)
     one, zero = torch.ones_like(angle), torch.zeros_like(angle)
     rotate = torch.stack([torch.stack([one, zero, zero], 1), torch.stack([zero, cos, -sin], 1),
                           torch.stack([zero, sin, cos], 1)], 1)
-    return torch.linalg.inv(to_yiq) @ rotate @ to_yiq
+    return from_yiq @ rotate @ to_yiq

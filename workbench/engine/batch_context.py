@@ -24,13 +24,13 @@ class BatchContexts:
 
     def __call__(self, indices: torch.Tensor) -> BatchContext:
         indices = indices.cpu()
-        return BatchContext(indices=indices, sequence_ids=self.sequence_ids[indices.to(self.device)],
+        return BatchContext(indices=indices, sequence_ids=self.sequence_ids[indices.to(self.device, non_blocking=True)],
                             positions=self.table.position[indices], lengths=self.table.length[indices],
                             load_frames=partial(self._load_frames, indices))
 
     def _load_frames(self, indices: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         rows = self.table.rows(indices, positions.cpu())
-        return self.images[rows.to(self.images.device)].to(self.device, non_blocking=True)
+        return self.images[rows.to(self.images.device, non_blocking=True)].to(self.device, non_blocking=True)
 
     def require(self, needs: dict[str, int]) -> None:
         """Raise a ValueError that says what to change when a task needs longer sequences than the data has."""

@@ -50,8 +50,8 @@ class NonFiniteLoss(RuntimeError):
 
 
 @dataclass
-class _Window:
-    """Sums over the steps since the last StepEvent (kept as tensors: no host sync per step)."""
+class StepWindow:
+    """Sums over the steps since the last StepEvent (kept as tensors on the device: no host sync per step)."""
 
     loss: torch.Tensor | None = None
     task_losses: dict[str, torch.Tensor] | None = None
@@ -254,7 +254,7 @@ class Trainer:
                                 len(self.dataset), int(self.dataset.num_labelled)))
         if self.step == 0:
             self._evaluate()  # the random-init reference level
-        window = _Window()
+        window = StepWindow()
         window.reset()
         run_started, run_start_step = time.perf_counter(), self.step
         steps = self.step_inputs()
@@ -298,9 +298,16 @@ class Trainer:
         return StepPrefetcher(self.batches(), self._load_batch, self.draw_views, self.step, self.prefetch)
 
     def _load_batch(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.images[indices].to(self.device, non_blocking=True)
+        """The images at `indices` on the training device, without waiting for the GPU: gathered there when the
+        decoded images live on it, else gathered into pinned memory and copied asynchronously."""
+        if self.images.device.type == self.device.type:
+            return self.images[indices.to(self.images.device, non_blocking=True)]
+        batch = torch.empty((len(indices), *self.images.shape[1:]), dtype=self.images.dtype,
+                            pin_memory=self.images.is_pinned())
+        torch.index_select(self.images, 0, indices, out=batch)
+        return batch.to(self.device, non_blocking=True)
 
-    def train_step(self, indices: torch.Tensor, augment=None, window: _Window | None = None,
+    def train_step(self, indices: torch.Tensor, augment=None, window: StepWindow | None = None,
                    images: torch.Tensor | None = None) -> None:
         """One optimiser step on the images at `indices` (`images`: those already on the device); views come
         from `augment` (default: this step's views from the augmenter)."""
@@ -322,7 +329,7 @@ class Trainer:
             self._accumulate(window, loss.detach(), outputs)
 
     @staticmethod
-    def _accumulate(window: _Window, loss: torch.Tensor, outputs) -> None:
+    def _accumulate(window: StepWindow, loss: torch.Tensor, outputs) -> None:
         finite = torch.isfinite(loss)
         window.finite = finite if window.finite is None else window.finite & finite
         window.loss = loss if window.loss is None else window.loss + loss
@@ -334,7 +341,7 @@ class Trainer:
             setattr(window, attr, values if current is None else {k: current[k] + v for k, v in values.items()})
         window.steps += 1
 
-    def _log(self, window: _Window, run_started: float, run_start_step: int) -> None:
+    def _log(self, window: StepWindow, run_started: float, run_start_step: int) -> None:
         if window.steps == 0:
             return
         self._check_finite(window)
@@ -355,7 +362,7 @@ class Trainer:
             self._emit(WarningEvent(self.step, warning))
 
     @staticmethod
-    def _check_finite(window: _Window) -> None:
+    def _check_finite(window: StepWindow) -> None:
         if window.finite is not None and not bool(window.finite):  # a host sync: only at log/checkpoint steps
             raise NonFiniteLoss()
 

@@ -15,22 +15,26 @@ from workbench.export.exporter import FILE_NAMES, SPEC_NAME, build_encoder
 class OnnxEncoder(nn.Module):
     """Runs an ONNX export with onnxruntime behind the same interface as the torch encoders."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, device: torch.device):
         super().__init__()
         import onnxruntime
 
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        wanted = ["CUDAExecutionProvider"] if device.type == "cuda" else []
+        providers = [p for p in wanted if p in onnxruntime.get_available_providers()] + ["CPUExecutionProvider"]
+        self.session = onnxruntime.InferenceSession(str(path), providers=providers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Embeddings of `images`, on the device the images came from."""
         array = images.detach().cpu().float().numpy()
         (embeddings,) = self.session.run(["embeddings"], {"images": np.ascontiguousarray(array)})
-        return torch.from_numpy(embeddings)
+        return torch.from_numpy(embeddings).to(images.device)
 
 
-def load_encoder(path: str | Path) -> nn.Module:
-    """Load an export (its folder, or its model file). The module takes (B, C, S, S) floats in [0, 1] and
-    returns (B, D) embeddings; its `input_spec` attribute holds the content of encoder.json."""
-    path = Path(path)
+def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Load an export (its folder, or its model file) onto `device`. The module takes (B, C, S, S) floats in
+    [0, 1] and returns (B, D) embeddings; its `input_spec` attribute holds the content of encoder.json.
+    An ONNX export runs in onnxruntime: on the GPU when its CUDA provider is installed, else on the CPU."""
+    path, device = Path(path), torch.device(device)
     folder = path if path.is_dir() else path.parent
     spec_path = folder / SPEC_NAME
     if not spec_path.is_file():
@@ -41,10 +45,11 @@ def load_encoder(path: str | Path) -> nn.Module:
         module = build_encoder({**description["input"], "embed_dim": description["embed_dim"]},
                                description["model"])
         module.load_state_dict(load_file(str(model_file)))
+        module.to(device)
     elif description["format"] == "torchscript":
-        module = torch.jit.load(str(model_file), map_location="cpu")
+        module = torch.jit.load(str(model_file), map_location=device)
     else:
-        module = OnnxEncoder(model_file)
+        module = OnnxEncoder(model_file, device)
     module.eval()
     module.input_spec = description
     return module

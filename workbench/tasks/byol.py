@@ -103,7 +103,7 @@ class BYOL(FollowsWithMomentum, PretextTask):
             t1, t2 = self.target_projector(self.target_encoder(views)).chunk(2)
         per_sample = (negative_cosine_loss(p1, t2) + negative_cosine_loss(p2, t1)) / 2
         metrics = {"prediction_cosine": (1 - per_sample.detach().mean() / 2),
-                   "target_momentum": torch.tensor(self.momentum, device=images.device)}
+                   "target_momentum": torch.full((), self.momentum, device=images.device)}
         return TaskOutput(loss=per_sample.mean(), embeddings=features[:batch].detach(),
                           per_sample_loss=per_sample.detach(), metrics=metrics)
 

@@ -129,7 +129,7 @@ class DINO(FollowsWithMomentum, PretextTask):
         targets = F.softmax((teacher.float() - self.center) / self.cfg.teacher_temperature, dim=-1)
         outputs = F.softmax(student.detach().float() / self.cfg.student_temperature, dim=-1)
         return {"teacher_entropy": _mean_entropy(targets), "student_entropy": _mean_entropy(outputs),
-                "teacher_momentum": torch.tensor(self.momentum, device=teacher.device)}
+                "teacher_momentum": torch.full((), self.momentum, device=teacher.device)}
 
     @torch.no_grad()
     def _update_center(self, teacher: torch.Tensor) -> None:

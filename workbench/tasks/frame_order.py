@@ -125,13 +125,13 @@ class FrameOrder(PretextTask):
         shown = context.load_frames(positions.gather(1, order))
         features = self.encoder(self._views(shown)).view(batch, frames, -1)
         logits = self.classifier(features.flatten(1)).float()
-        labels = in_order.long().to(logits.device)
-        weight = usable.to(logits.device).float()
+        labels = in_order.long().to(logits.device, non_blocking=True)
+        weight = usable.to(logits.device, non_blocking=True).float()
         per_sample = F.cross_entropy(logits, labels, reduction="none") * weight
         with torch.no_grad():
             correct = (logits.argmax(1) == labels).float() * weight
             accuracy = correct.sum() / weight.sum().clamp_min(1)
-            anchor_shown_at = (order == anchor_slot.unsqueeze(1)).long().argmax(1).to(features.device)
+            anchor_shown_at = (order == anchor_slot.unsqueeze(1)).long().argmax(1).to(features.device, non_blocking=True)
             embeddings = features[torch.arange(batch, device=features.device), anchor_shown_at]
         return TaskOutput(loss=per_sample.mean(), embeddings=embeddings.detach(), per_sample_loss=per_sample.detach(),
                           metrics={"order_accuracy": accuracy, "usable_share": weight.mean()})
@@ -155,10 +155,11 @@ class FrameOrder(PretextTask):
         x = frames.float()
         if not frames.dtype.is_floating_point:
             x = x / torch.iinfo(frames.dtype).max
-        flip = (torch.rand(batch) < 0.5).to(x.device).view(batch, 1, 1, 1, 1)
+        # drawn by the CPU generator (saved in checkpoints), copied without waiting for the device
+        flip = (torch.rand(batch) < 0.5).to(x.device, non_blocking=True).view(batch, 1, 1, 1, 1)
         x = torch.where(flip, x.flip(-1), x)
         jitter = 1 + self.cfg.intensity_jitter * (2 * torch.rand(batch, count) - 1)
-        x = x * jitter.to(x.device).view(batch, count, 1, 1, 1)
+        x = x * jitter.to(x.device, non_blocking=True).view(batch, count, 1, 1, 1)
         dims = tuple(range(1, x.ndim))
         x = (x - x.mean(dims, keepdim=True)) / x.std(dims, keepdim=True).clamp_min(1e-3)
         return x.flatten(0, 1)

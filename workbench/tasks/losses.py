@@ -20,7 +20,7 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float,
     logits.fill_diagonal_(float("-inf"))  # a view is never its own candidate
     if exclude is not None:
         logits = logits.masked_fill(_off_diagonal(exclude).repeat(2, 2), float("-inf"))
-    partner = torch.cat([torch.arange(batch, 2 * batch), torch.arange(batch)]).to(z.device)
+    partner = torch.arange(2 * batch, device=z.device).roll(batch)  # view i's partner is i + B (mod 2B)
     per_view = F.cross_entropy(logits, partner, reduction="none")
     per_sample = (per_view[:batch] + per_view[batch:]) / 2
     return per_sample.mean(), per_sample
@@ -125,8 +125,10 @@ def dino_loss(student: torch.Tensor, teacher: torch.Tensor, center: torch.Tensor
     targets = F.softmax((teacher.float() - center) / teacher_temperature, dim=-1)
     log_student = F.log_softmax(student.float() / student_temperature, dim=-1)
     cross = -torch.einsum("tbk,sbk->tsb", targets, log_student)  # (Vt, Vs, B)
-    different = ~torch.eye(teacher.shape[0], student.shape[0], dtype=torch.bool, device=cross.device)
-    return cross[different].mean(0)
+    # every pair but a view with itself (the diagonal): sums, not a boolean mask, whose indexing waits for the GPU
+    teacher_views, student_views = teacher.shape[0], student.shape[0]
+    pairs = teacher_views * student_views - min(teacher_views, student_views)
+    return (cross.sum(dim=(0, 1)) - cross.diagonal(dim1=0, dim2=1).sum(-1)) / pairs
 
 
 def masked_reconstruction_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,

@@ -10,7 +10,7 @@ from workbench.config import TaskConfig, setting
 from workbench.tasks.base import Augment, PretextTask, TaskOutput
 from workbench.tasks.display import to_display
 from workbench.tasks.losses import masked_reconstruction_loss
-from workbench.tasks.patches import normalize_patches, patchify, random_patch_mask, unpatchify
+from workbench.tasks.patches import masked_count, normalize_patches, patchify, random_patch_mask, unpatchify
 from workbench.tasks.registry import register_task
 
 
@@ -71,7 +71,7 @@ class MAE(PretextTask):
         """(predicted patches (B, N, C*p*p), mask (B, N) True = hidden, class token (B, D))."""
         batch, patches = view.shape[0], self.decoder_position.shape[1]
         mask = random_patch_mask(batch, patches, self.cfg.mask_ratio, view.device)
-        visible = patches - int(mask[0].sum())
+        visible = patches - masked_count(patches, self.cfg.mask_ratio)  # known on the host: no sync
         keep = torch.argsort(mask.to(torch.uint8), dim=1, stable=True)[:, :visible]  # visible, in raster order
         tokens = self.encoder.tokens(view, keep)
         encoded = self.decoder_embed(tokens[:, 1:])

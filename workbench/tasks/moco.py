@@ -90,7 +90,7 @@ class MoCo(FollowsWithMomentum, PretextTask):
         per_sample = (info_nce_loss(q1, k2, self.cfg.temperature, negatives, exclude)
                       + info_nce_loss(q2, k1, self.cfg.temperature, negatives, exclude)) / 2
         metrics = self._similarities(q1, k2, negatives)
-        metrics["key_momentum"] = torch.tensor(self.momentum, device=images.device)
+        metrics["key_momentum"] = torch.full((), self.momentum, device=images.device)
         if self.cfg.queue_size:
             self._enqueue(k1)
         return TaskOutput(loss=per_sample.mean(), embeddings=features[:batch].detach(),

@@ -22,9 +22,14 @@ def unpatchify(patches: torch.Tensor, patch: int, channels: int) -> torch.Tensor
     return x.permute(0, 3, 1, 4, 2, 5).reshape(b, channels, side * patch, side * patch)
 
 
+def masked_count(patches: int, ratio: float) -> int:
+    """Patches a mask of `ratio` hides out of `patches`: round(ratio * N), at least 1 and at most N-1."""
+    return min(max(int(round(ratio * patches)), 1), patches - 1)
+
+
 def random_patch_mask(batch: int, patches: int, ratio: float, device: torch.device) -> torch.Tensor:
-    """(B, N) bool, True = masked: exactly round(ratio * N) random patches per image (at least 1, at most N-1)."""
-    count = min(max(int(round(ratio * patches)), 1), patches - 1)
+    """(B, N) bool, True = masked: `masked_count(patches, ratio)` random patches per image."""
+    count = masked_count(patches, ratio)
     order = torch.rand(batch, patches, device=device).argsort(dim=1)
     mask = torch.zeros(batch, patches, dtype=torch.bool, device=device)
     return mask.scatter_(1, order[:, :count], True)
