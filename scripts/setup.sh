@@ -32,6 +32,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # torch is pinned in pyproject.toml; pip takes it from this machine's local wheels, never a newer one.
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
-.venv/bin/python -m pip install -q -e ".[test]"
+# gui: the desktop app (PySide6, pyqtgraph; `pip install .` alone is the engine without Qt); test: the suite.
+.venv/bin/python -m pip install -q -e ".[gui,test]"
 touch .venv/.installed
 echo "Set-up complete: .venv is ready."

@@ -67,6 +67,16 @@ def test_partial_config_fills_defaults():
     assert config.train.batch_size == RunConfig().train.batch_size
 
 
+def test_rules_across_fields_and_registries_name_the_field_before_any_run():
+    problems, _ = problems_of({"tasks": {"mae": {}, "simclr": {}}, "model": {"backbone": "resnet18"}})
+    assert problems["tasks.mae"].startswith("MAE needs a ViT backbone") and "resnet18" in problems["tasks.mae"]
+    assert "tasks.simclr" not in problems
+    problems, _ = problems_of({"tasks": {"simclr": {}}, "data": {"context_slices": 2, "channels": 3}})
+    assert "gives 5 channels" in problems["data.channels"]
+    assert config_from_dict({"tasks": {"mae": {}}, "model": {"backbone": "vit_tiny"},
+                             "data": {"context_slices": 2}}).data.context_slices == 2
+
+
 def test_cross_field_checks():
     problems, _ = problems_of({"tasks": {"simclr": {}}, "augment": {"crop_scale_min": 0.9, "crop_scale_max": 0.5}})
     assert problems["augment.crop_scale_min"].startswith("must be <= augment.crop_scale_max")

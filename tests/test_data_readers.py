@@ -12,7 +12,8 @@ from PIL import Image
 from data_helpers import (DICOM_FILES, MONOCHROME1_CR, copy_dicom, write_bare_dicom, write_gray_png, write_png_header_only, write_rgb,
                           write_tiff16, write_truncated_png)
 from workbench.config import DataConfig
-from workbench.data.readers import UnreadableImage, is_candidate, read_frames
+from workbench.data.readers import is_candidate, read_frames
+from workbench.data.unreadable import UnreadableImage
 
 
 def reason_of(path, cfg=None) -> str:

@@ -5,10 +5,11 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtWidgets import QComboBox, QLineEdit  # noqa: E402
 
 from workbench.config import AugmentConfig, ConfigError, DataConfig, TrainConfig  # noqa: E402
-from workbench.gui.forms import ConfigForm, NumberSpinBox  # noqa: E402
+from workbench.gui.forms import ConfigForm, NumberEdit  # noqa: E402
 from workbench.tasks import default_config, get_task, validate_config  # noqa: E402
 
 
@@ -16,8 +17,9 @@ def test_editor_kinds_follow_field_types_and_bounds(qtbot):
     form = ConfigForm(TrainConfig, "train")
     qtbot.addWidget(form)
     batch = form.editor("batch_size")
-    assert isinstance(batch, QSpinBox) and (batch.minimum(), batch.maximum()) == (2, 65536)
-    assert isinstance(form.editor("lr"), NumberSpinBox)
+    assert isinstance(batch, NumberEdit) and (batch.kind, batch.minimum, batch.maximum) == (int, 2, 65536)
+    assert batch.placeholderText() == "between 2 and 65,536"
+    assert isinstance(form.editor("lr"), NumberEdit) and form.editor("lr").kind is float
     assert isinstance(form.editor("optimizer"), QComboBox)
     assert batch.toolTip().startswith("Images per step")
     assert batch.accessibleName() == "Batch size"
@@ -57,21 +59,18 @@ def test_typing_into_editors_changes_values(qtbot):
     changes = []
     form.changed.connect(lambda: changes.append(1))
     hflip = form.editor("hflip_p")
-    hflip.lineEdit().selectAll()
-    qtbot.keyClicks(hflip.lineEdit(), "0.25")
-    hflip.editingFinished.emit()
+    hflip.selectAll()
+    qtbot.keyClicks(hflip, "0.25")
     assert form.values().hflip_p == 0.25
     assert changes
-    spin = NumberSpinBox()
-    qtbot.addWidget(spin)
-    spin.setRange(1e-7, 10.0)
-    spin.setValue(2e-3)
-    assert spin.text() == "0.002"
-    spin.stepBy(1)
-    assert abs(spin.value() - 3e-3) < 1e-12
-    spin.lineEdit().setText("1e-5")
-    spin.interpretText()
-    assert spin.value() == 1e-5
+    edit = NumberEdit(float, 1e-7, 10.0)
+    qtbot.addWidget(edit)
+    edit.setValue(2e-3)
+    assert edit.text() == "0.002"
+    edit.setText("1e-5")
+    assert edit.value() == 1e-5
+    edit.setValue(1e-5)
+    assert edit.text() == "1e-5"  # text that already reads as the value is left as typed
 
 
 def test_invalid_value_is_shown_at_its_field_and_cleared_when_fixed(qtbot):
@@ -109,3 +108,21 @@ def test_problems_of_other_sections_are_passed_on(qtbot):
     assert rest == [("augment.hue", "too big"), ("train.lr", "not in this form")]
     assert form.problem_at("batch_size") == "Must be >= 2, got 1"
     assert form.problem_at("steps") == ""
+
+
+def test_a_form_edits_over_the_config_it_was_given(qtbot):
+    form = ConfigForm(DataConfig, "data", fields=("image_size",))
+    qtbot.addWidget(form)
+    loaded = DataConfig(image_size=96, slices_per_volume=33333, min_foreground=0.37, context_slices=2)
+    form.set_values(loaded)
+    assert form.values() == loaded
+    form.editor("image_size").setText("128")
+    assert form.values() == DataConfig(image_size=128, slices_per_volume=33333, min_foreground=0.37,
+                                       context_slices=2)
+
+
+def test_a_field_name_that_is_not_a_setting_is_an_error(qtbot):
+    with pytest.raises(ValueError, match="no field slices"):
+        ConfigForm(DataConfig, "data", fields=("image_size", "slices"))
+    with pytest.raises(ValueError, match="no field gone"):
+        ConfigForm(DataConfig, "data", exclude=("gone",))

@@ -244,3 +244,20 @@ def test_ct_demo_from_the_file_menu_with_hu_hints_on_the_augmentation_step(qtbot
     # the window checks the training device on a worker thread; a test process that ends while it still
     # runs is aborted by Qt, so this test (often the last one run) lets it finish
     qtbot.waitUntil(lambda: "checking" not in window.device_label.text(), timeout=60000)
+
+
+def test_the_app_opens_the_folder_given_on_the_command_line(qtbot, monkeypatch, tmp_path):
+    """`main.py gui --data DIR` opens DIR (it used to open the demo dataset whatever DIR was)."""
+    from workbench.gui.app import open_window
+    from workbench.gui.workers import finish_running_jobs
+
+    use_private_settings(monkeypatch, tmp_path)
+    folder = tmp_path / "scans"
+    write_class_folder(folder)
+    window = open_window(str(folder))
+    qtbot.addWidget(window)
+    assert window.dataset_panel.folder_edit.text() == str(folder)
+    qtbot.waitUntil(lambda: "No folder scanned" not in window.dataset_panel.summary_label.text(), timeout=30_000)
+    assert window.current_config().data.root == str(folder)
+    window.train_panel.stop_and_wait()
+    finish_running_jobs()

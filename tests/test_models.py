@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from workbench.config import ModelConfig
-from workbench.models import MLPHead, backbone_names, create_backbone
+from workbench.models import MLPHead, backbone_kind, backbone_names, create_backbone, register_backbone
 
 
 def _backbone(name: str, channels: int = 1, size: int = 32, **settings):
@@ -56,11 +56,26 @@ def test_vit_rejects_image_size_not_multiple_of_patch():
         _backbone("vit_tiny", 1, size=30, patch_size=8)
 
 
-def test_unknown_backbone_and_channel_count_are_refused():
+def test_unknown_backbone_and_no_channels_are_refused():
     with pytest.raises(ValueError, match="unknown backbone"):
         create_backbone(ModelConfig(backbone="alexnet"), 1, 32)
-    with pytest.raises(ValueError, match="1 or 3 channels"):
-        create_backbone(ModelConfig(), 4, 32)
+    with pytest.raises(ValueError, match="at least 1 channel"):
+        create_backbone(ModelConfig(), 0, 32)
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "resnet18", "vit_tiny"])
+def test_every_kind_of_backbone_takes_2_5d_stacks_of_5_channels(name):
+    """context_slices: 2 gives 5 gray channels (a slice and two neighbours on each side)."""
+    encoder = _backbone(name, 5).eval()
+    with torch.no_grad():
+        assert encoder(torch.rand(2, 5, 32, 32)).shape == (2, encoder.embed_dim)
+
+
+def test_backbone_kinds_come_from_the_registry_and_a_name_is_registered_once():
+    assert {name: backbone_kind(name) for name in backbone_names()} == {
+        "small_cnn": "conv", "resnet18": "conv", "resnet50": "conv", "vit_tiny": "vit", "vit_small": "vit"}
+    with pytest.raises(ValueError, match="already registered"):
+        register_backbone("resnet18", "conv")
 
 
 def test_channels_last_gives_the_same_features():

@@ -9,7 +9,8 @@ from workbench.metrics.linear_probe import linear_probe, train_linear_head
 from workbench.engine.inspection import loss_batches
 from workbench.probes.ranking import k_center_greedy, rank_by_loss, rank_candidates
 from workbench.metrics.scores import classification_scores
-from workbench.probes.splits import label_fraction, probe_splits, stratified_holdout
+from workbench.data.splits import group_split
+from workbench.probes.splits import probe_splits
 from workbench.probes.table import ProbeRow, format_table, summarise
 
 
@@ -21,9 +22,14 @@ def separable(n_per_class=60, classes=3, dim=16, seed=0):
     return centres[labels] + torch.randn(len(labels), dim, generator=generator), labels
 
 
+def image_split(labels, test_fraction, seed):
+    """A stratified held-out split of single images (no group ids)."""
+    return group_split([""] * len(labels), labels.tolist(), test_fraction, seed)
+
+
 def test_linear_and_knn_probes_reach_100_percent_on_separable_data():
     z, y = separable()
-    train, test = stratified_holdout(y, 0.3, seed=0)
+    train, test = image_split(y, 0.3, seed=0)
     linear = linear_probe(z[train], y[train], z[test], y[test], 3)
     knn = knn_probe(z[train], y[train], z[test], y[test], 3, k=5)
     assert linear.accuracy == 1.0 and linear.balanced_accuracy == 1.0
@@ -35,7 +41,7 @@ def test_random_labels_give_chance_level():
     generator = torch.Generator().manual_seed(3)
     z = torch.randn(2000, 32, generator=generator)
     y = torch.randint(0, 4, (2000,), generator=generator)
-    train, test = stratified_holdout(y, 0.5, seed=0)
+    train, test = image_split(y, 0.5, seed=0)
     for scores in (linear_probe(z[train], y[train], z[test], y[test], 4),
                    knn_probe(z[train], y[train], z[test], y[test], 4, k=10)):
         assert abs(scores.accuracy - 0.25) < 0.05
@@ -59,31 +65,31 @@ def test_scores_balance_per_class_and_mark_absent_classes():
 
 def test_stratified_fractions_keep_every_class_with_the_right_sizes():
     labels = torch.tensor([0] * 100 + [1] * 50 + [2] * 10 + [-1] * 30)
-    train, test = stratified_holdout(labels, 0.3, seed=0)
-    assert set(train.tolist()).isdisjoint(test.tolist())
+    tenth, whole = probe_splits(labels, [""] * len(labels), [0.1, 1.0], seeds=1)
+    train, test = whole.train, whole.test
+    assert set(train.tolist()).isdisjoint(test.tolist()) and torch.equal(tenth.test, test)
     assert (labels[train] >= 0).all() and (labels[test] >= 0).all()
+    assert len(train) + len(test) == 160
     assert torch.bincount(labels[test]).tolist() == [30, 15, 3]
-    subset = label_fraction(train, labels, 0.1, seed=0)
-    assert set(subset.tolist()) <= set(train.tolist())
-    assert torch.bincount(labels[subset]).tolist() == [7, 4, 1]  # ceil of 10% of 70, 35, 7
-    assert set(label_fraction(train, labels, 1.0, seed=0).tolist()) == set(train.tolist())
+    assert set(tenth.train.tolist()) <= set(train.tolist())
+    assert torch.bincount(labels[tenth.train]).tolist() == [7, 4, 1]  # ceil of 10% of 70, 35, 7
 
 
 def test_seeds_give_different_splits_and_the_same_seed_the_same():
     labels = torch.arange(4).repeat_interleave(25)
-    splits = probe_splits(labels, [0.1, 1.0], seeds=2)
+    splits = probe_splits(labels, [""] * len(labels), [0.1, 1.0], seeds=2)
     assert [(s.fraction, s.seed) for s in splits] == [(0.1, 0), (1.0, 0), (0.1, 1), (1.0, 1)]
     assert not torch.equal(splits[0].train, splits[2].train)
     assert not torch.equal(splits[0].test, splits[2].test)
-    again = probe_splits(labels, [0.1, 1.0], seeds=2)
+    again = probe_splits(labels, [""] * len(labels), [0.1, 1.0], seeds=2)
     assert all(torch.equal(a.train, b.train) and torch.equal(a.test, b.test) for a, b in zip(splits, again))
 
 
 def test_probe_splits_refuse_unlabelled_or_single_class_data():
     with pytest.raises(ValueError, match="two classes"):
-        probe_splits(torch.full((10,), -1), [1.0], 1)
+        probe_splits(torch.full((10,), -1), [""] * 10, [1.0], 1)
     with pytest.raises(ValueError, match="two classes"):
-        probe_splits(torch.zeros(10, dtype=torch.long), [1.0], 1)
+        probe_splits(torch.zeros(10, dtype=torch.long), [""] * 10, [1.0], 1)
 
 
 def test_k_center_greedy_picks_one_point_per_cluster_first():
@@ -138,5 +144,5 @@ def test_summary_is_mean_and_std_over_seeds_and_the_table_shows_them():
 
 def test_online_linear_accuracy_uses_the_given_split():
     z, y = separable(seed=2)
-    train, test = stratified_holdout(y, 0.3, seed=1)
+    train, test = image_split(y, 0.3, seed=1)
     assert linear_probe(z[train], y[train], z[test], y[test], 3).accuracy == 1.0

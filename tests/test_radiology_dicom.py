@@ -11,7 +11,7 @@ from data_helpers import DICOM_FILES, copy_dicom
 from workbench.config import DataConfig
 from workbench.data import WINDOW_PRESETS, read_frames, scan_folder
 from workbench.data.demo_ct import write_ct_slice
-from workbench.data.readers import UnreadableImage
+from workbench.data.unreadable import UnreadableImage
 
 
 def pixels(name, cfg=None) -> np.ndarray:

@@ -70,13 +70,15 @@ def test_context_slices_stack_neighbours_as_channels(tmp_path):
 
 def test_group_split_never_splits_a_group():
     groups = [f"patient{index % 7}" for index in range(60)] + ["big"] * 25
+    labels = [index % 7 % 2 for index in range(60)] + [1] * 25
     for seed in range(5):
-        train, test = group_split(groups, 0.3, seed)
+        train, test = group_split(groups, labels, 0.3, seed)
         assert sorted(train + test) == list(range(len(groups)))
         assert not {groups[i] for i in train} & {groups[i] for i in test}
         assert 0.15 * len(groups) <= len(test) <= 0.45 * len(groups)
-    assert group_split(groups, 0.3, 1) == group_split(groups, 0.3, 1)
-    assert group_split(["one"] * 5, 0.3, 0) == ([0, 1, 2, 3, 4], [])
+    assert group_split(groups, labels, 0.3, 1) == group_split(groups, labels, 0.3, 1)
+    with pytest.raises(ValueError, match="only 1 group"):
+        group_split(["one"] * 5, [0] * 5, 0.3, 0)
 
 
 def test_dataset_groups_are_aligned_hashes(tmp_path):
@@ -84,7 +86,7 @@ def test_dataset_groups_are_aligned_hashes(tmp_path):
     write_ct_study(tmp_path / "b", identity={"PatientID": "someone else"}, uids=("1.2.5.2", "1.2.5.2.1"))
     dataset = load_dataset(config(tmp_path, tmp_path))
     assert len(dataset.groups) == len(dataset) == 12 and len(set(dataset.groups)) == 2
-    train, test = group_split(dataset.groups, 0.5, 0)
+    train, test = group_split(dataset.groups, [0] * len(dataset), 0.5, 0)
     assert len(train) == len(test) == 6
     again = load_dataset(config(tmp_path, tmp_path))
     assert again.groups == dataset.groups  # the cache folder's salt makes pseudonyms stable

@@ -15,7 +15,7 @@ def knn_quality(encoder: nn.Module, dataset: ImageDataset, normalize, config: Ru
     """kNN accuracy, embedding spread and effective rank, embedded in fp32 whatever the training precision,
     on the subset and split the trainer's own evaluation uses (same seed: same images for every pipeline)."""
     subset = choose_eval_subset(dataset.labels, config.eval.subset_size, config.eval.knn_test_fraction,
-                                config.train.seed)
+                                config.train.seed, dataset.groups)
     embeddings = embed(encoder, dataset.images[subset.indices], normalize, device, 256,
                        lambda: autocast(device, "fp32"))
     values = health_values(embeddings, dataset.labels[subset.indices], subset, config.eval.knn_k)

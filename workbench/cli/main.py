@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from workbench.cli import desktop
 from workbench.config import ConfigError, dump_yaml
 from workbench.control import RunControl
 
@@ -201,9 +202,7 @@ def _load_plugins(quiet: bool) -> None:
 
 
 def _gui(args) -> int:
-    from workbench.gui.app import main as gui_main
-
-    return gui_main(["--data", args.data] if args.data else [])
+    return desktop.open_app(args.data)
 
 
 def _train_config(args):
@@ -304,11 +303,9 @@ def _export(args) -> int:
 
 def _bench(args) -> int:
     if args.gui:
-        return _bench_gui(args.steps, args.repeats)
+        return desktop.bench_gui(args.steps, args.repeats)
     if args.startup:
-        from workbench.gui.startup_bench import print_startup_figures  # launches the app: Qt
-
-        return print_startup_figures(args.repeats)
+        return desktop.bench_startup(args.repeats)
     from workbench.bench.command import BenchOptions, run_benchmark
 
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
@@ -318,15 +315,6 @@ def _bench(args) -> int:
         batch_size=args.batch_size, threads=args.threads, knn_steps=args.knn_steps,
         loader_workers=args.loader_workers, prefetch=args.prefetch, compile=args.compile,
         mode="eval" if args.eval else "scale" if args.scale else "speed", counts=args.count, ram_mb=args.ram_mb))
-
-
-def _bench_gui(steps: int, rounds: int) -> int:
-    try:
-        from workbench.gui.bench import print_gui_benchmark  # prints run_gui_benchmark's figures
-    except ImportError as error:
-        print(f"bench --gui needs the GUI benchmark (workbench.gui.bench) and Qt: {error}", file=sys.stderr)
-        return 1
-    return print_gui_benchmark(steps, rounds)
 
 
 def _probe(args) -> int:
@@ -341,7 +329,7 @@ def _probe(args) -> int:
                        supervised=not args.no_supervised, device=args.device, scratch=replace(SCRATCH, **steps),
                        tuning=replace(FINETUNE, **steps), progress=_probe_progress, checkpoint=args.checkpoint)
     print(f"Probe of {record['run']} at step {record['step']} ({record['seeds']} seeds, "
-          f"{record['test_fraction']:.0%} held out):")
+          f"{record['test_fraction']:.0%} held out), {record['split']}:")
     print(format_table(record["summary"]))
     print(f"Written to {Path(args.run_dir) / PROBE_NAME}")
     return 0

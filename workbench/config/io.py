@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
@@ -17,9 +17,11 @@ from workbench.config.errors import ConfigError
 from workbench.config.extras import map_method_problem
 from workbench.config.fields import field_info
 from workbench.config.paths import paths_relative_to, paths_resolved_from
-from workbench.config.schema import RunConfig, TaskConfig
+from workbench.config.schema import DataConfig, RunConfig, TaskConfig
 
 TaskTypes = Mapping[str, type[TaskConfig]]
+Check = Callable[[RunConfig], list[tuple[str, str]]]
+"""A rule from a higher layer: a config's (field, message) problems."""
 
 
 def to_dict(obj: Any) -> Any:
@@ -33,8 +35,10 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def parse_config(data: Mapping[str, Any] | None, task_types: TaskTypes) -> RunConfig:
-    """Build a validated RunConfig from a dict; `task_types` maps task names to their Config class."""
+def parse_config(data: Mapping[str, Any] | None, task_types: TaskTypes,
+                 checks: Sequence[Check] = ()) -> RunConfig:
+    """Build a validated RunConfig from a dict; `task_types` maps task names to their Config class, and
+    each of `checks` adds the (field, message) problems of rules this layer cannot know (the registries')."""
     problems: list[tuple[str, str]] = []
     if data is None:
         data = {}
@@ -45,6 +49,8 @@ def parse_config(data: Mapping[str, Any] | None, task_types: TaskTypes) -> RunCo
     config = _build(RunConfig, rest, "", problems, skip={"tasks"})
     config.tasks = _parse_tasks(raw_tasks, task_types, problems)
     problems.extend(cross_field_problems(config))
+    for check in checks:
+        problems.extend(check(config))
     if problems:
         raise ConfigError(problems)
     return config
@@ -136,9 +142,9 @@ def cross_field_problems(config: RunConfig) -> list[tuple[str, str]]:
     if aug.crop_scale_min > aug.crop_scale_max:
         problems.append(("augment.crop_scale_min",
                          f"must be <= augment.crop_scale_max ({aug.crop_scale_max}), got {aug.crop_scale_min}"))
-    if config.model.backbone.startswith("vit") and config.data.image_size % config.model.patch_size:
-        problems.append(("model.patch_size", f"must divide data.image_size ({config.data.image_size}), "
-                                             f"got {config.model.patch_size}"))
+    stacked = stacked_channels_problem(config.data)
+    if stacked:
+        problems.append(("data.channels", stacked))
     if config.tasks and sum(task.weight for task in config.tasks.values()) <= 0:
         problems.append(("tasks", "at least one task needs a weight above 0"))
     missing = map_method_problem(config.eval.map_method)
@@ -147,9 +153,20 @@ def cross_field_problems(config: RunConfig) -> list[tuple[str, str]]:
     return problems
 
 
-def validate(config: RunConfig, task_types: TaskTypes) -> RunConfig:
+def stacked_channels_problem(data: DataConfig) -> str | None:
+    """Why `data.channels` disagrees with 2.5-D input (1 + 2 x context_slices gray channels), or None."""
+    if data.context_slices == 0:
+        return None
+    channels = 1 + 2 * data.context_slices
+    if data.channels in (0, channels):
+        return None
+    return (f"context_slices={data.context_slices} gives {channels} channels (the slice and its neighbours), "
+            f"but channels is set to {data.channels}: set channels to 0")
+
+
+def validate(config: RunConfig, task_types: TaskTypes, checks: Sequence[Check] = ()) -> RunConfig:
     """Re-check a config built or edited in code (e.g. by a form); raises ConfigError."""
-    return parse_config(to_dict(config), task_types)
+    return parse_config(to_dict(config), task_types, checks)
 
 
 def _describe(value: Any) -> str:
@@ -175,14 +192,14 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError([(str(path), f"cannot be read: {error.strerror or error}")]) from None
 
 
-def load_config(path: str | Path, task_types: TaskTypes) -> RunConfig:
+def load_config(path: str | Path, task_types: TaskTypes, checks: Sequence[Check] = ()) -> RunConfig:
     """Read and validate a YAML config file.
 
     A relative path in the file (data.root, data.labels_csv, data.cache_dir, model.init_weights, output.out_dir)
     is relative to the folder holding the file, not to the working directory; the config returned holds it as
     an absolute path. A relative data.labels_csv is looked up in the dataset folder first.
     """
-    return paths_resolved_from(parse_config(read_yaml(path), task_types), Path(path).parent)
+    return paths_resolved_from(parse_config(read_yaml(path), task_types, checks), Path(path).parent)
 
 
 def dump_yaml(config: RunConfig, comments: bool = False) -> str:

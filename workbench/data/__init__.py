@@ -4,9 +4,11 @@ from workbench.data.augment import BatchAugmenter
 from workbench.data.cache import ImageDataset, load_dataset
 from workbench.data.demo import demo_dataset_dir
 from workbench.data.demo_ct import demo_ct_dataset_dir
-from workbench.data.readers import UnreadableImage, read_frames
-from workbench.data.scan import ImageRecord, ScanReport, SkippedFile, scan_folder
+from workbench.data.readers import read_frames
+from workbench.data.records import ImageRecord, SkippedFile
+from workbench.data.scan import ScanReport, scan_folder
 from workbench.data.splits import group_split
+from workbench.data.unreadable import UnreadableImage
 from workbench.data.windows import WINDOW_PRESETS
 
 __all__ = ["load_dataset", "ImageDataset", "scan_folder", "ScanReport", "ImageRecord", "SkippedFile",

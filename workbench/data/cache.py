@@ -33,12 +33,13 @@ from workbench.data.demo import demo_dataset_dir
 from workbench.data.frame_spool import FrameSpool
 from workbench.data.locations import cache_root
 from workbench.data.privacy import Pseudonymizer
+from workbench.data.records import FrameInfo, ImageRecord
 from workbench.data.sampling import context_stacks, select_slices, stacked_channels
-from workbench.data.scan import DecodedFile, FrameInfo, ImageRecord, ScanReport, count_labels, scan_folder
+from workbench.data.scan import DecodedFile, ScanReport, count_labels, scan_folder
 from workbench.data.sequences import sequence_numbers
 
 BYTES_PER_MB = 1024 * 1024
-_FORMAT_VERSION = 3
+_FORMAT_VERSION = 4  # 4: group ids carry their kind (`splits.group_id`); ids of older entries must not mix in
 ENTRY_SUFFIX = ".pixels"
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _CHUNK_VALUES = 1 << 18
@@ -49,9 +50,9 @@ _CHUNK_VALUES = 1 << 18
 class ImageDataset:
     """All images of a folder as one integer tensor (N, C, S, S), with labels and channel statistics.
 
-    `groups[i]` is image i's patient-level group (a salted hash) for splits that keep a patient on one
-    side; `volume_index[i]` numbers its volume (-1 for a plain 2-D image). `sequence_index[i]` numbers the
-    sequence it is a frame of (its volume, or its folder with `data.sequences: folders`; -1 for none) and
+    `groups[i]` is image i's patient-level group (`<kind>:<salted hash>`, e.g. `patient:...`) for splits
+    that keep a patient on one side; `volume_index[i]` numbers its volume (-1 for a plain 2-D image).
+    `sequence_index[i]` numbers the sequence it is a frame of (its volume, or its folder with `data.sequences: folders`; -1 for none) and
     `sequence_position[i]` its place there (see `sequences`). With 2.5-D input (`context_slices`),
     C = 1 + 2 x context_slices gray slices and `stacked_slices` is True.
     """

@@ -23,7 +23,8 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from workbench.config import DataConfig
-from workbench.data.readers import MAX_PIXELS, Frame, SliceFacts, UnreadableImage, bomb_reason, describe_error
+from workbench.data.frame import Frame, SliceFacts
+from workbench.data.unreadable import MAX_PIXELS, UnreadableImage, bomb_reason, describe_error
 from workbench.data.windows import foreground_share, window_values
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from workbench.config import DataConfig
-from workbench.data.readers import MAX_PIXELS, Frame, SliceFacts, UnreadableImage, bomb_reason
+from workbench.data.frame import Frame, SliceFacts
+from workbench.data.unreadable import MAX_PIXELS, UnreadableImage, bomb_reason
 from workbench.data.windows import foreground_share, percentile_range, window_values
 
 #: Values at or below this are taken as Hounsfield units' air: such a volume's foreground is HU above -500.

@@ -1,28 +1,26 @@
 """Reading one image file into float frames in [0, 1]: Pillow formats, DICOM and NIfTI.
 
 Pillow files give one frame (the first page of a multi-page TIFF); DICOM gives one per frame; a NIfTI
-volume gives one per slice along its last axis. Frames of volumes carry `SliceFacts` (where the slice lies,
-which series and patient it belongs to); those identifiers stay in memory and are hashed before anything
-is written.
+volume gives one per slice along its last axis. Frames of volumes carry `SliceFacts` (see `frame`: where
+the slice lies, which series and patient it belongs to); those identifiers stay in memory and are hashed
+before anything is written.
 
-Every failure of a bad file becomes `UnreadableImage` with a short human reason, so a scan can list
-what it skipped and why without ever stopping on one file.
+Every failure of a bad file becomes `UnreadableImage` (see `unreadable`) with a short human reason, so a
+scan can list what it skipped and why without ever stopping on one file.
 """
 from __future__ import annotations
 
 import errno
 import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from workbench.config import DataConfig
-
-#: Images above this many pixels are refused (a guard against decompression bombs).
-MAX_PIXELS = 100_000_000
+from workbench.data.frame import Frame
+from workbench.data.unreadable import MAX_PIXELS, UnreadableImage, bomb_reason, describe_error
 
 PILLOW_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
@@ -31,44 +29,6 @@ IMAGE_EXTENSIONS = PILLOW_EXTENSIONS | DICOM_EXTENSIONS
 _DICOM_MAGIC_OFFSET = 128
 _PILLOW_MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "TIFF"),
                  (b"MM\x00*", "TIFF"), (b"BM", "BMP"))
-
-
-class UnreadableImage(Exception):
-    """A file that looks like an image but cannot be read; `reason` says why in a few words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass
-class SliceFacts:
-    """Where a frame of a volume lies and whom it belongs to (raw identifiers: in memory only).
-
-    `volume_key`: the series it belongs to (None: the file itself is the volume). `group_key`: the
-    patient-level identity (PatientID, else StudyInstanceUID, else the series; None: decided by folder).
-    `position`: distance along the slice normal in mm (None: keep the file's frame order).
-    """
-
-    volume_key: str | None
-    group_key: str | None
-    position: float | None
-    orientation: tuple[float, ...] | None
-    localizer: bool = False
-
-
-@dataclass
-class Frame:
-    """One decoded 2-D image: float32 (H, W, C) in [0, 1], C = 1 or 3.
-
-    `foreground`: the share of the slice that is not air/background (volumes only, else None).
-    """
-
-    pixels: np.ndarray
-    bit_depth: int
-    source_channels: int
-    facts: SliceFacts | None = None
-    foreground: float | None = None
 
 
 def has_dicom_preamble(path: Path) -> bool:
@@ -137,18 +97,6 @@ def _read_dicom_or_misnamed(path: Path, data_cfg: DataConfig) -> list[Frame]:
             return [_read_pillow(path)]
         except UnreadableImage:
             raise dicom_error from None
-
-
-def describe_error(error: BaseException, path: Path) -> str:
-    """A one-line reason from an exception, without the file's absolute path."""
-    message = str(error).splitlines()[0] if str(error) else ""
-    message = message.replace(str(path), "<file>").replace(str(path.resolve()), "<file>")
-    message = message[:160]
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
-
-
-def bomb_reason(width: int, height: int) -> str:
-    return f"decompression bomb: {width}x{height} pixels exceeds the limit"
 
 
 def pillow_kind(path: Path) -> str | None:

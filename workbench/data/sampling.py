@@ -10,12 +10,9 @@ Neighbours are taken from all the volume's slices, not only the kept ones.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from workbench.config import DataConfig
-
-if TYPE_CHECKING:
-    from workbench.data.scan import ImageRecord
+from workbench.config.io import stacked_channels_problem
+from workbench.data.records import ImageRecord
 
 EMPTY_REASON = "mostly air (below the minimum foreground)"
 SPACING_REASON = "beyond the slices per volume"
@@ -74,8 +71,7 @@ def stacked_channels(data_cfg: DataConfig) -> int | None:
     """The channel count 2.5-D input gives (None without context slices); raises if `channels` disagrees."""
     if data_cfg.context_slices == 0:
         return None
-    channels = 1 + 2 * data_cfg.context_slices
-    if data_cfg.channels not in (0, channels):
-        raise ValueError(f"context_slices={data_cfg.context_slices} gives {channels} channels (the slice and its "
-                         f"neighbours), but channels is set to {data_cfg.channels}: set channels to 0")
-    return channels
+    problem = stacked_channels_problem(data_cfg)
+    if problem:
+        raise ValueError(problem)
+    return 1 + 2 * data_cfg.context_slices

@@ -24,43 +24,16 @@ import torch.nn.functional as F
 
 from workbench.config import DataConfig
 from workbench.control import CancelToken, Progress
+from workbench.data.frame import Frame
 from workbench.data.privacy import Pseudonymizer
-from workbench.data.readers import Frame, UnreadableImage, is_candidate, read_frames
+from workbench.data.readers import is_candidate, read_frames
+from workbench.data.records import FrameInfo, ImageRecord, SkippedFile
+from workbench.data.splits import group_id, group_kind
+from workbench.data.unreadable import UnreadableImage
 from workbench.data.volumes import assemble_volumes
 
 MISSING_FROM_CSV = "listed in labels CSV but not found"
 NOT_AN_IMAGE_IN_CSV = "listed in labels CSV but not an image file"
-
-
-@dataclass
-class ImageRecord:
-    """One readable 2-D image (one frame of a file); `path` is relative to the scanned root, posix.
-
-    `volume`: an opaque id of the volume the image is a slice of (None for a plain 2-D image), and
-    `slice_index` its place in that volume, ordered along the slice normal. `group`: an opaque id of the
-    patient (else study, series or folder) for patient-level splits. Both ids are salted hashes.
-    `foreground`: the share of a slice that is not air (volumes only).
-    """
-
-    path: str
-    frame: int
-    label: str | None
-    height: int
-    width: int
-    channels: int
-    bit_depth: int
-    volume: str | None = None
-    slice_index: int = 0
-    group: str = ""
-    foreground: float | None = None
-
-
-@dataclass
-class SkippedFile:
-    """A file that was not used, with the reason in a few words."""
-
-    path: str
-    reason: str
 
 
 @dataclass
@@ -106,22 +79,6 @@ class ScanResult:
     report: ScanReport
     pixels: list[np.ndarray] | None = None
     frame_order: list[int] = field(default_factory=list)
-
-
-@dataclass
-class FrameInfo:
-    """The facts of one decoded frame that a report needs (identities as salted hashes only)."""
-
-    height: int
-    width: int
-    channels: int
-    bit_depth: int
-    volume: str | None = None
-    group: str | None = None
-    position: float | None = None
-    orientation: list[float] | None = None
-    localizer: bool = False
-    foreground: float | None = None
 
 
 @dataclass
@@ -306,7 +263,7 @@ def frame_info(frame: Frame, relative: str, pseudonymizer: Pseudonymizer) -> Fra
     if facts.volume_key is not None:
         info.volume = pseudonymizer.pseudonym("volume", facts.volume_key or f"file:{relative}")
     if facts.group_key is not None:
-        info.group = pseudonymizer.pseudonym("group", facts.group_key)
+        info.group = group_id(group_kind(facts.group_key), pseudonymizer.pseudonym("group", facts.group_key))
     info.position = facts.position
     info.orientation = list(facts.orientation) if facts.orientation is not None else None
     info.localizer = facts.localizer
@@ -353,7 +310,7 @@ def assign_folder_groups(images: list[ImageRecord], folders_are_labels: bool, ps
             continue
         parts = record.path.split("/")
         key = "/".join(parts[:skip + 1]) if len(parts) - skip >= 2 else record.path
-        record.group = pseudonymizer.pseudonym("folder", key)
+        record.group = group_id("file" if key == record.path else "folder", pseudonymizer.pseudonym("folder", key))
 
 
 def _csv_rows_without_image(root: Path, labels: dict[str, str], candidates: set[str]) -> list[SkippedFile]:

@@ -11,12 +11,10 @@ order (and without gaps) when slices are thinned out by `slices_per_volume` or `
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:
-    from workbench.data.scan import ImageRecord
+from workbench.data.records import ImageRecord
 
 SEQUENCE_MODES = ("none", "folders")
 _DIGITS = re.compile(r"(\d+)")

@@ -9,22 +9,18 @@ SCOUT), and those whose orientation differs from the majority of their series.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from workbench.data.scan import FrameInfo, ImageRecord
+from workbench.data.records import FrameInfo, ImageRecord, SkippedFile
 
 LOCALIZER_REASON = "localizer/scout image left out"
 
 
-def assemble_volumes(records: list[ImageRecord], infos: list[FrameInfo]) -> tuple[list[int], list]:
+def assemble_volumes(records: list[ImageRecord], infos: list[FrameInfo]) -> tuple[list[int], list[SkippedFile]]:
     """The order to keep records in, and the files left out as `SkippedFile`s.
 
     Each volume's slices come together, in order along the normal, where its first slice was; their
     `slice_index` is set to 0, 1, ... Plain 2-D images keep their place.
     """
-    from workbench.data.scan import SkippedFile
-
     left_out = {records[index].path for index, info in enumerate(infos) if info.localizer}
     members: dict[str, list[int]] = {}
     for index, record in enumerate(records):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workbench.data.splits import group_split
+from workbench.data.splits import classes_in_one_group, group_split
 from workbench.metrics import alignment, effective_rank, embedding_std, knn_accuracy, uniformity
 from workbench.metrics.linear_probe import linear_probe
 
@@ -29,8 +29,10 @@ def choose_eval_subset(labels: torch.Tensor, size: int, test_fraction: float, se
                        groups: list[str] | None = None) -> EvalSubset:
     """Pick the evaluation subset (labelled images first) and split it for the probe, reproducibly.
 
-    With `groups` (pseudonymous patient or volume ids), images of one group never sit on both sides of
-    the probe's split: slices of one patient are near-duplicates and would flatter the accuracy."""
+    The split is `group_split`'s: with `groups` (pseudonymous patient, series or folder ids) images of one
+    group never sit on both sides, since slices of one patient are near-duplicates and would flatter the
+    accuracy; without, each image is a group of its own. A class whose subset images all share one group
+    is left out of the probe (it cannot be tested on an unseen group); fewer than two classes left: no probe."""
     generator = torch.Generator().manual_seed(seed + 7919)
     order = torch.randperm(len(labels), generator=generator)
     labelled = order[labels[order] >= 0]
@@ -38,17 +40,19 @@ def choose_eval_subset(labels: torch.Tensor, size: int, test_fraction: float, se
     indices = torch.cat([labelled, unlabelled])[:size]
     subset_labels = labels[indices]
     positions = torch.nonzero(subset_labels >= 0).flatten()
+    picked = [groups[i] for i in indices[positions].tolist()] if groups is not None else [""] * len(positions)
+    lonely = classes_in_one_group(picked, subset_labels[positions].tolist())
+    kept = [place for place, label in enumerate(subset_labels[positions].tolist()) if label not in lonely]
+    positions = positions[kept]
+    empty = torch.empty(0, dtype=torch.long)
     if len(torch.unique(subset_labels[positions])) < 2:
-        empty = torch.empty(0, dtype=torch.long)
         return EvalSubset(indices, empty, empty)
-    if groups is not None:
-        picked = [groups[i] for i in indices[positions].tolist()]
-        if len(set(picked)) < len(picked):  # some group holds several images: split by group
-            train, test = group_split(picked, test_fraction, seed)
-            if train and test:
-                return EvalSubset(indices, positions[train], positions[test])
-    num_test = max(1, int(round(len(positions) * test_fraction)))
-    return EvalSubset(indices, positions[num_test:], positions[:num_test])
+    try:
+        train, test = group_split([picked[place] for place in kept], subset_labels[positions].tolist(),
+                                  test_fraction, seed)
+    except ValueError:  # classes that share every group with other classes: training goes on without a probe
+        return EvalSubset(indices, empty, empty)
+    return EvalSubset(indices, positions[train], positions[test])
 
 
 @torch.no_grad()

@@ -34,9 +34,9 @@ from workbench.engine.prefetch import StepPrefetcher, StepViews, ViewDrawer, pre
 from workbench.engine.runs import RunFolder, new_run_dir
 from workbench.engine.schedule import learning_rate
 from workbench.engine.task_examples import write_task_examples
+from workbench.models import backbone_kind
 from workbench.tasks import load_config
 
-CONV_BACKBONES = ("small_cnn", "resnet18", "resnet50")
 EVAL_VIEWS_SEED = 104729
 MAP_LOSS_SEED = 130363
 EXAMPLE_IMAGES = 4
@@ -152,7 +152,7 @@ class Trainer:
 
         self.model = MultiTaskModel(cfg, dataset.channels).to(self.device)
         self.contexts = batch_contexts(self.model, dataset, self.images, self.device)
-        self.channels_last = cfg.model.backbone in CONV_BACKBONES and uses_channels_last(cfg.train.channels_last,
+        self.channels_last = backbone_kind(cfg.model.backbone) == "conv" and uses_channels_last(cfg.train.channels_last,
                                                                                           self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)

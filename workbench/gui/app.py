@@ -1,9 +1,14 @@
 """The desktop app: the main window (workflow steps in a sidebar, one panel each) and `main()`."""
 from __future__ import annotations
 
+import argparse
+
+import copy
+import os
 import html
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -200,15 +205,14 @@ class MainWindow(QMainWindow):
 
     # -- the config, assembled from the panels --------------------------------------------------------
     def current_config(self) -> RunConfig:
-        """The run config as the panels show it (not yet validated)."""
-        config = RunConfig()
-        config.data = self.dataset_panel.data_config()
-        config.augment = self.augment_panel.augment_config()
-        config.tasks = self.tasks_panel.tasks_config()
+        """The run config as the panels show it, over the config last applied (not yet validated)."""
+        config = replace(self._applied, data=self.dataset_panel.data_config(),
+                         augment=self.augment_panel.augment_config(), tasks=self.tasks_panel.tasks_config())
         return self.train_panel.apply_to(config)
 
     def apply_config(self, config: RunConfig, rescan: bool = True) -> None:
         """Show `config` in every panel (rescanning when the dataset folder changed)."""
+        self._applied = copy.deepcopy(config)
         folder_changed = config.data.root != self.dataset_panel.root
         self.dataset_panel.set_data_config(config.data)
         self.augment_panel.set_augment_config(config.augment)
@@ -223,18 +227,28 @@ class MainWindow(QMainWindow):
         return [form for panel in (self.dataset_panel, self.tasks_panel, self.augment_panel, self.train_panel)
                 for form in panel.forms()]
 
+    def refusals(self) -> list[tuple[str, str]]:
+        """(field, message) for each value typed into a form that its field refuses."""
+        return [problem for form in self.forms() for problem in form.refusals()]
+
     def validate(self) -> list[tuple[str, str]]:
-        """Check the config; mark each problem at its field. Returns all problems (empty when valid)."""
+        """Check the config; mark each problem at its field and keep Start disabled while there are any. Returns
+        all problems (empty when valid): the fields' refusals of typed values first, then validation's."""
+        refused = self.refusals()
         try:
             validate_config(self.current_config())
-            problems: list[tuple[str, str]] = []
+            found: list[tuple[str, str]] = []
         except ConfigError as error:
-            problems = list(error.problems)
+            found = list(error.problems)
+        refused_paths = {path for path, _message in refused}
+        problems = refused + [problem for problem in found if problem[0] not in refused_paths]
+        self.train_panel.show_start_problems(problems)
         remaining = problems
         for form in self.forms():
             remaining = form.show_problems(remaining)
-        self.tasks_panel.show_general_problems([p for p in remaining if p[0] == "tasks"])
-        others = [p for p in remaining if p[0] != "tasks"]
+        about_tasks = [p for p in remaining if _about_task_choice(p[0])]
+        self.tasks_panel.show_general_problems(about_tasks)
+        others = [p for p in remaining if p not in about_tasks]
         if others:
             self.statusBar().showMessage("; ".join(f"{path}: {message}" for path, message in others), 10000)
         return problems
@@ -301,6 +315,8 @@ class MainWindow(QMainWindow):
             return "The preview pauses while a run trains: it would draw from the random numbers the run uses."
         if self.augment_panel.dataset is None:
             return "The preview appears once the dataset's images are loaded."
+        if self.refusals():
+            return "The preview waits until the settings marked in red are fixed."
         return self.current_config(), self.augment_panel.dataset
 
     def start_training(self) -> None:
@@ -419,17 +435,34 @@ def _show_unexpected_error(kind, value, trace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Open the workbench window on the demo dataset with the "Quick CPU demo" preset."""
-    app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv)
+    """Open the workbench window with the "Quick CPU demo" preset, on the folder given as `--data DIR` (else the
+    last or the demo dataset); other arguments go to Qt."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--data")
+    options, qt_arguments = parser.parse_known_args(list(argv) if argv is not None else sys.argv[1:])
+    app = QApplication.instance() or QApplication([sys.argv[0], *qt_arguments])
     app.setOrganizationName(settings.ORGANISATION)
     app.setApplicationName(settings.APPLICATION)
     app.setApplicationDisplayName("Pretext Workbench")
     apply_style(app)
     app.setWindowIcon(icon("app"))
     sys.excepthook = _show_unexpected_error
-    reports = load_plugins(default_plugin_folders())
-    window = MainWindow(plugin_reports=reports)
+    window = open_window(options.data)
     if startup_probe.probe_enabled():
         startup_probe.StartupProbe(window, app.quit)
-    window.show()
     return app.exec()
+
+
+def open_window(data: str | None = None) -> MainWindow:
+    """The main window, shown, with the plugins loaded; on the dataset folder `data` when given."""
+    window = MainWindow(plugin_reports=load_plugins(default_plugin_folders()))
+    window.show()
+    if data:
+        window.open_dataset(os.path.abspath(os.path.expanduser(data)))
+    return window
+
+
+def _about_task_choice(path: str) -> bool:
+    """Whether a problem is about the choice of tasks ("tasks") or a whole task ("tasks.mae": e.g. it needs a
+    ViT), not one of a task's settings, which its form shows."""
+    return path == "tasks" or (path.startswith("tasks.") and path.count(".") == 1)

@@ -1,28 +1,33 @@
 """Forms generated from the config dataclasses: one editor per field, no hand-written widget per setting.
 
-The editor comes from the field's type and metadata (`workbench.config.field_info`): whole numbers get a
-spin box with the field's bounds, numbers a spin box that accepts any notation (1e-4), true/false a check
-box, a field with choices a drop-down, text a line edit (with a Browse button for paths). The help text is
-the tooltip and, shortened, a caption under the editor. Advanced fields sit in a collapsed section.
-Problems found by validation are shown at the field they concern (`show_problems`).
+The editor comes from the field's type and metadata (`workbench.config.field_info`): numbers get a text field
+that keeps what is typed and refuses, at the field, text that is not a number of the field's kind or lies
+outside its bounds (never clamped or replaced); true/false a check box, a field with choices a drop-down,
+text a line edit (with a Browse button for paths). The help text is the tooltip and, shortened, a caption
+under the editor. Advanced fields sit in a collapsed section.
+
+A form edits over the config it was last given (`set_values`): reading it back (`values`) gives that config
+with this form's fields as shown, so nothing the form does not show falls back to a default. Problems found
+by validation are shown at the field they concern (`show_problems`), beside the form's own refusals.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from typing import Any, Iterable, Sequence
 
 import yaml
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from workbench.config import field_info
 
 Problem = tuple[str, str]
-INT_LIMIT = 2**31 - 1
+GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+"""A number whose commas group thousands (100,000 or 1,500.25): the only commas a number field accepts."""
 
 
 def first_sentence(text: str) -> str:
@@ -41,43 +46,100 @@ def path_kind(name: str) -> str | None:
     return None
 
 
-class NumberSpinBox(QDoubleSpinBox):
-    """A spin box for real numbers of any scale: shows 0.002 or 1e-05, steps by the value's own decade."""
+def format_number(value: float, kind: type) -> str:
+    """`value` as a number field shows it: whole numbers with thousands grouped, others in the shortest text
+    that reads back as the same float (0.002, 1e-05, 1500)."""
+    if kind is int:
+        return f"{value:,}"
+    return repr(float(value)).removesuffix(".0")
 
-    def __init__(self, parent: QWidget | None = None):
+
+def parse_number(text: str, kind: type) -> int | float | None:
+    """The number of `kind` (int or float) that `text` spells, or None (not a number, not whole, not finite)."""
+    text = text.strip()
+    if GROUPED.fullmatch(text):
+        text = text.replace(",", "")
+    try:
+        value = kind(text)
+    except ValueError:
+        return None
+    return value if kind is int or math.isfinite(value) else None
+
+
+def allowed_range(kind: type, minimum: float | None, maximum: float | None) -> str:
+    """The bounds in words: 'between 2 and 65,536', 'at least 0', 'at most 5', or '' when unbounded."""
+    low = format_number(minimum, kind) if minimum is not None else None
+    high = format_number(maximum, kind) if maximum is not None else None
+    if low is not None and high is not None:
+        return f"between {low} and {high}"
+    return f"at least {low}" if low is not None else f"at most {high}" if high is not None else ""
+
+
+class NumberEdit(QLineEdit):
+    """A text field for one number. What is typed stays as typed: text that is not a number of the field's kind,
+    or lies outside its bounds, is refused (`problem`), never clamped, rounded or replaced."""
+
+    def __init__(self, kind: type, minimum: float | None, maximum: float | None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setDecimals(12)
+        self.kind, self.minimum, self.maximum = kind, minimum, maximum
+        self.setPlaceholderText(allowed_range(kind, minimum, maximum))
 
-    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt override)
-        return f"{value:.6g}"
+    def value(self) -> int | float | str:
+        """The number typed, or the text itself when it is not one (so validation still names the field)."""
+        number = parse_number(self.text(), self.kind)
+        return self.text() if number is None else number
 
-    def valueFromText(self, text: str) -> float:  # noqa: N802
-        try:
-            return float(text.replace(",", "."))
-        except ValueError:
-            return self.value()
+    def setValue(self, value: Any) -> None:  # noqa: N802 (the spin boxes' name, kept for callers)
+        """Show `value`, unless the text already reads as it (what is being typed is not reformatted)."""
+        if self.value() != value:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            self.setText(format_number(value, self.kind) if number else str(value))
 
-    def validate(self, text: str, pos: int):  # noqa: D102
-        candidate = text.strip().replace(",", ".")
-        try:
-            value = float(candidate)
-        except ValueError:
-            partial = candidate in ("", "-", "+", ".") or candidate.lower().endswith(("e", "e-", "e+"))
-            return (QValidator.State.Intermediate if partial else QValidator.State.Invalid), text, pos
-        if self.minimum() <= value <= self.maximum():
-            return QValidator.State.Acceptable, text, pos
-        return QValidator.State.Intermediate, text, pos
+    def problem(self) -> str:
+        """Why the text is refused ('' when it is a number within the bounds)."""
+        number = parse_number(self.text(), self.kind)
+        if number is None:
+            return "must be a whole number" if self.kind is int else "must be a number"
+        too_low = self.minimum is not None and number < self.minimum
+        too_high = self.maximum is not None and number > self.maximum
+        return f"must be {allowed_range(self.kind, self.minimum, self.maximum)}" if too_low or too_high else ""
 
-    def stepBy(self, steps: int) -> None:  # noqa: N802
-        value = self.value()
-        if value != 0:
-            step = 10 ** math.floor(math.log10(abs(value)) + 1e-9)
-            if steps < 0 and abs(value) <= step * (1 + 1e-9):  # going below the decade: use the finer one
-                step /= 10
-        else:
-            span = self.maximum() - self.minimum()
-            step = 0.05 if span <= 1 else 1.0
-        self.setValue(value + steps * step)
+
+class Collapsible(QWidget):
+    """A section under an arrow button that shows or hides it (hidden at first)."""
+
+    def __init__(self, title: str, name: str, body: QWidget, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.toggle = QToolButton(self)
+        self.toggle.setText(title)
+        self.toggle.setObjectName(name)
+        self.toggle.setAccessibleName(f"Show {title.lower()}")
+        self.toggle.setCheckable(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.toggle.setAutoRaise(True)
+        self.toggle.setProperty("role", "section")
+        layout.addWidget(self.toggle)
+        body.setParent(self)
+        body.setVisible(False)
+        layout.addWidget(body)
+        self.toggle.toggled.connect(body.setVisible)
+        self.toggle.toggled.connect(lambda on: self.toggle.setArrowType(
+            Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow))
+
+    def expand(self) -> None:
+        self.toggle.setChecked(True)
+
+
+def expand_around(widget: QWidget) -> None:
+    """Open every collapsed section that holds `widget`, so it can be seen."""
+    parent = widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, Collapsible):
+            parent.expand()
+        parent = parent.parentWidget()
 
 
 @dataclasses.dataclass
@@ -85,12 +147,14 @@ class _Row:
     name: str
     kind: Any
     editor: QWidget
-    value_widget: QWidget
     error_label: QLabel
+    problem: str = ""
+    """The message validation last gave for this field (until it is edited or validated again)."""
 
 
 class ConfigForm(QWidget):
-    """A form for one config dataclass, at `path` in the run config (e.g. "train", "tasks.simclr")."""
+    """A form for one config dataclass, at `path` in the run config (e.g. "train", "tasks.simclr"): the fields
+    named in `fields` (all by default) less those in `exclude`."""
 
     changed = Signal()
 
@@ -101,43 +165,38 @@ class ConfigForm(QWidget):
         self.path = path
         self._rows: dict[str, _Row] = {}
         self._setting = False
+        self._config = config_type()
         hints = typing.get_type_hints(config_type)
-        chosen = [f for f in dataclasses.fields(config_type)
-                  if (fields is None or f.name in fields) and f.name not in set(exclude)]
-        if fields is not None:
-            chosen.sort(key=lambda f: list(fields).index(f.name))
-
+        chosen = self._chosen_fields(fields, exclude)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(6)
         basic = self._new_form_layout()
         outer.addLayout(basic)
-        advanced_fields = [f for f in chosen if field_info(f)["advanced"]]
         for f in chosen:
             if not field_info(f)["advanced"]:
                 self._add_row(basic, f, hints[f.name])
-        self.advanced_toggle: QToolButton | None = None
+        advanced_fields = [f for f in chosen if field_info(f)["advanced"]]
         if advanced_fields:
-            self.advanced_toggle = QToolButton(self)
-            self.advanced_toggle.setText("Advanced settings")
-            self.advanced_toggle.setObjectName(f"{path}.advanced")
-            self.advanced_toggle.setAccessibleName(f"Show advanced settings ({path})")
-            self.advanced_toggle.setCheckable(True)
-            self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-            self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
-            self.advanced_toggle.setAutoRaise(True)
-            outer.addWidget(self.advanced_toggle)
-            advanced_box = QWidget(self)
-            advanced_layout = self._new_form_layout()
-            advanced_box.setLayout(advanced_layout)
+            box = QWidget(self)
+            layout = self._new_form_layout()
+            box.setLayout(layout)
             for f in advanced_fields:
-                self._add_row(advanced_layout, f, hints[f.name])
-            advanced_box.setVisible(False)
-            outer.addWidget(advanced_box)
-            self.advanced_toggle.toggled.connect(advanced_box.setVisible)
-            self.advanced_toggle.toggled.connect(lambda on: self.advanced_toggle.setArrowType(
-                Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow))
-        self.set_values(config_type())
+                self._add_row(layout, f, hints[f.name])
+            advanced = Collapsible("Advanced settings", f"{path}.advanced", box, self)
+            advanced.toggle.setAccessibleName(f"Show advanced settings ({path})")
+            outer.addWidget(advanced)
+        self.set_values(self._config)
+
+    def _chosen_fields(self, fields: Sequence[str] | None, exclude: Iterable[str]) -> list[dataclasses.Field]:
+        """The dataclass fields to show, in `fields`' order; a name that is not a field is an error."""
+        by_name = {f.name: f for f in dataclasses.fields(self.config_type)}
+        excluded = set(exclude)
+        unknown = sorted((set(fields or ()) | excluded) - set(by_name))
+        if unknown:
+            raise ValueError(f"{self.config_type.__name__} has no field {', '.join(unknown)}")
+        names = list(fields) if fields is not None else list(by_name)
+        return [by_name[name] for name in names if name not in excluded]
 
     @staticmethod
     def _new_form_layout() -> QFormLayout:
@@ -179,45 +238,37 @@ class ConfigForm(QWidget):
         label.setToolTip(info["help"])
         label.setBuddy(editor)
         layout.addRow(label, column)
-        self._rows[f.name] = _Row(f.name, kind, editor, value_widget, error_label)
+        row = _Row(f.name, kind, editor, error_label)
+        self._rows[f.name] = row
+        self._signal_of(editor).connect(lambda *_args: self._edited(row))
 
     def _make_editor(self, name: str, kind: Any, info: dict[str, Any]) -> QWidget:
         if info["choices"]:
             combo = QComboBox(self)
             for choice in info["choices"]:
                 combo.addItem(self._choice_text(name, choice), choice)
-            combo.currentIndexChanged.connect(self._emit_changed)
             return combo
         if kind is bool:
-            box = QCheckBox(self)
-            box.toggled.connect(self._emit_changed)
-            return box
-        if kind is int:
-            spin = QSpinBox(self)
-            spin.setRange(int(max(info["min"] if info["min"] is not None else -INT_LIMIT, -INT_LIMIT)),
-                          int(min(info["max"] if info["max"] is not None else INT_LIMIT, INT_LIMIT)))
-            spin.setGroupSeparatorShown(True)
-            spin.setKeyboardTracking(False)
-            spin.valueChanged.connect(self._emit_changed)
-            self._size_spin(spin)
-            return spin
-        if kind is float:
-            spin = NumberSpinBox(self)
-            spin.setRange(info["min"] if info["min"] is not None else -1e300,
-                          info["max"] if info["max"] is not None else 1e300)
-            spin.setKeyboardTracking(False)
-            spin.valueChanged.connect(self._emit_changed)
-            self._size_spin(spin)
-            return spin
-        line = QLineEdit(self)  # text, or any other type written as YAML (e.g. a list: [1, 2])
-        line.editingFinished.connect(self._emit_changed)
-        return line
+            return QCheckBox(self)
+        if kind in (int, float):
+            edit = NumberEdit(kind, info["min"], info["max"], self)
+            edit.setMinimumWidth(120)
+            edit.setMaximumWidth(220)
+            edit.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+            return edit
+        return QLineEdit(self)  # text, or any other type written as YAML (e.g. a list: [1, 2])
 
     @staticmethod
-    def _size_spin(spin: QWidget) -> None:
-        spin.setMinimumWidth(120)
-        spin.setMaximumWidth(220)
-        spin.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+    def _signal_of(editor: QWidget):
+        """The signal an editor gives when its value changes (a number field: at every keystroke, so a refusal
+        shows at once; other text: when editing is finished)."""
+        if isinstance(editor, QComboBox):
+            return editor.currentIndexChanged
+        if isinstance(editor, QCheckBox):
+            return editor.toggled
+        if isinstance(editor, NumberEdit):
+            return editor.textChanged
+        return editor.editingFinished
 
     @staticmethod
     def _choice_text(name: str, choice: Any) -> str:
@@ -242,15 +293,19 @@ class ConfigForm(QWidget):
                 chosen, _ = QFileDialog.getOpenFileName(self, label, line.text())
             if chosen:
                 line.setText(chosen)
-                self._emit_changed()
+                line.editingFinished.emit()
 
         button.clicked.connect(browse)
         layout.addWidget(button)
         return box
 
-    def _emit_changed(self, *_args: Any) -> None:
-        if not self._setting:
-            self.changed.emit()
+    def _edited(self, row: _Row) -> None:
+        """A field changed (not by `set_values`): its old problem is gone until validation says otherwise."""
+        if self._setting:
+            return
+        row.problem = ""
+        self._show_message(row)
+        self.changed.emit()
 
     # -- values ---------------------------------------------------------------------------------------
     def field_path(self, name: str) -> str:
@@ -264,7 +319,8 @@ class ConfigForm(QWidget):
         return list(self._rows)
 
     def field_values(self) -> dict[str, Any]:
-        """The edited values of this form's fields. Text that is not valid YAML stays text."""
+        """The edited values of this form's fields: a refused number stays the text typed, and text that is not
+        valid YAML stays text."""
         values = {}
         for name, row in self._rows.items():
             editor = row.editor
@@ -272,8 +328,7 @@ class ConfigForm(QWidget):
                 values[name] = editor.currentData()
             elif isinstance(editor, QCheckBox):
                 values[name] = editor.isChecked()
-            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
-                editor.interpretText()
+            elif isinstance(editor, NumberEdit):
                 values[name] = editor.value()
             elif row.kind is str:
                 values[name] = editor.text()
@@ -285,35 +340,41 @@ class ConfigForm(QWidget):
         return values
 
     def values(self, base: Any | None = None) -> Any:
-        """A config object with this form's values over `base` (default: the dataclass defaults)."""
-        base = base if base is not None else self.config_type()
-        return dataclasses.replace(base, **self.field_values())
+        """`base` (default: the config last given to `set_values`) with this form's fields as shown."""
+        return dataclasses.replace(base if base is not None else self._config, **self.field_values())
 
     def set_values(self, config: Any) -> None:
-        """Show the values of `config` (an instance of this form's dataclass)."""
+        """Show the values of `config` (an instance of this form's dataclass), which the form now edits."""
+        self._config = config
         self._setting = True
         try:
             for name, row in self._rows.items():
                 value = getattr(config, name)
                 editor = row.editor
                 if isinstance(editor, QComboBox):
-                    index = editor.findData(value)
-                    editor.setCurrentIndex(max(index, 0))
+                    editor.setCurrentIndex(max(editor.findData(value), 0))
                 elif isinstance(editor, QCheckBox):
                     editor.setChecked(bool(value))
-                elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+                elif isinstance(editor, NumberEdit):
                     editor.setValue(value)
                 elif row.kind is str:
                     editor.setText(str(value))
                 else:
                     editor.setText(yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("..."))
+                self._show_message(row)
         finally:
             self._setting = False
 
     # -- problems -------------------------------------------------------------------------------------
+    def refusals(self) -> list[Problem]:
+        """(field path, message) for each number field whose text is refused."""
+        return [(self.field_path(name), row.editor.problem()) for name, row in self._rows.items()
+                if isinstance(row.editor, NumberEdit) and row.editor.problem()]
+
     def show_problems(self, problems: Iterable[Problem]) -> list[Problem]:
         """Mark the fields named by `problems`; returns the problems that are not about this form."""
-        self.clear_problems()
+        for row in self._rows.values():
+            row.problem = ""
         elsewhere = []
         for path, message in problems:
             name = path[len(self.path) + 1:] if self.path and path.startswith(self.path + ".") else None
@@ -321,20 +382,25 @@ class ConfigForm(QWidget):
             if row is None:
                 elsewhere.append((path, message))
                 continue
-            row.error_label.setText(message[:1].upper() + message[1:])
-            row.error_label.setVisible(True)
-            row.editor.setProperty("invalid", True)
-            _repolish(row.editor)
-            if self.advanced_toggle is not None and not row.editor.isVisibleTo(self):
-                self.advanced_toggle.setChecked(True)
+            row.problem = f"{row.problem}; {message}" if row.problem else message
+        for row in self._rows.values():
+            self._show_message(row)
         return elsewhere
 
-    def clear_problems(self) -> None:
-        for row in self._rows.values():
-            if row.error_label.isVisible() or row.editor.property("invalid"):
-                row.error_label.setVisible(False)
-                row.editor.setProperty("invalid", False)
-                _repolish(row.editor)
+    def _show_message(self, row: _Row) -> None:
+        """Show at the field its refusal of what was typed, else the problem validation found ('' hides it)."""
+        message = (row.editor.problem() if isinstance(row.editor, NumberEdit) else "") or row.problem
+        text = message[:1].upper() + message[1:]
+        if text == row.error_label.text() and bool(message) == bool(row.editor.property("invalid")):
+            return
+        row.error_label.setText(text)
+        row.error_label.setVisible(bool(message))
+        column = row.error_label.parentWidget()  # its height changed: told at once, the form layout spreads the
+        QTimer.singleShot(0, column, column.updateGeometry)  # change over every row and squashes this one
+        row.editor.setProperty("invalid", bool(message))
+        _repolish(row.editor)
+        if message:
+            expand_around(row.editor)
 
     def problem_at(self, name: str) -> str:
         """The message shown at field `name` ('' when it is fine)."""

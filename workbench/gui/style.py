@@ -32,6 +32,7 @@ QFrame#banner[level="warning"] {{ background: rgba(230, 160, 0, 0.16); border: 1
                                   border-radius: 6px; }}
 QFrame#banner[level="error"] {{ background: rgba(214, 69, 69, 0.14); border: 1px solid {ERROR_COLOUR};
                                 border-radius: 6px; }}
+QToolButton[role="section"] {{ border: none; background: transparent; padding: 2px 0; }}
 QPushButton[primary="true"] {{ font-weight: 600; padding: 6px 18px; }}
 """
 

@@ -60,6 +60,17 @@ def action_button(parent: QWidget, text: str, name: str, accessible: str, slot, 
     return button
 
 
+def hidden_note(parent: QWidget, name: str, accessible: str, role: str) -> QLabel:
+    """A word-wrapped note, hidden until there is something to say; `role` styles it ("error", "caption")."""
+    label = QLabel(parent)
+    label.setObjectName(name)
+    label.setAccessibleName(accessible)
+    label.setProperty("role", role)
+    label.setWordWrap(True)
+    label.setVisible(False)
+    return label
+
+
 def panel_layout(panel: QWidget, title: str, subtitle: str, spacing: int = 10) -> QVBoxLayout:
     """The vertical layout of a workflow panel, with the panel's margins and its header already in it."""
     layout = QVBoxLayout(panel)

@@ -214,8 +214,9 @@ class WindowPreview(QWidget):
 
     # -- the window -----------------------------------------------------------------------------------
     def show_window_settings(self, data_cfg: DataConfig) -> None:
-        """Show the window settings of `data_cfg` (a preset's level and width in the fields)."""
-        self.window_form.set_values(with_preset_values(data_cfg))
+        """Show the window settings of `data_cfg` as they are (a preset fills in the level and width only when it
+        is chosen here, so a config loaded and read back keeps its own)."""
+        self.window_form.set_values(data_cfg)
         self._shown_settings = self.window_form.values()
         self.remember_named_window(data_cfg.dicom_window)
 

@@ -21,7 +21,8 @@ from workbench.control import CancelToken, Progress
 from workbench.data import UnreadableImage, read_frames
 from workbench.data.augment import to_unit
 from workbench.data.cache import convert_frame
-from workbench.data.scan import ImageRecord, quantize, square_resize
+from workbench.data.records import ImageRecord
+from workbench.data.scan import quantize, square_resize
 from workbench.metrics.embedding import weighted_votes
 from workbench.metrics.linear_probe import LinearHead, train_linear_head
 from workbench.probes.classifier_export import FILES, FOLDER

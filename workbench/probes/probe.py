@@ -9,7 +9,7 @@ from workbench.probes.context import RunContext, embed_images, open_run
 from workbench.probes.finetune import FINETUNE, SCRATCH, Schedule, finetuned_scores
 from workbench.probes.knn import knn_probe
 from workbench.metrics.linear_probe import linear_probe
-from workbench.probes.splits import DEFAULT_TEST_FRACTION, probe_splits
+from workbench.probes.splits import DEFAULT_TEST_FRACTION, probe_splits, split_description
 from workbench.probes.table import PROBE_NAME, ProbeRow, write_probe_json
 
 DEFAULT_FRACTIONS = (0.01, 0.1, 1.0)
@@ -38,7 +38,7 @@ def probe_context(context: RunContext, fractions: list[float], seeds: int, finet
     report = progress or (lambda done, total: None)
     dataset = context.dataset
     labels, num_classes = dataset.labels, len(dataset.class_names)
-    splits = probe_splits(labels, fractions, seeds, test_fraction)
+    splits = probe_splits(labels, dataset.groups, fractions, seeds, test_fraction, dataset.class_names)
     k = context.config.eval.knn_k
     total = 2 + len(splits)
     report(0, total)
@@ -67,7 +67,8 @@ def probe_context(context: RunContext, fractions: list[float], seeds: int, finet
     info = {"run": context.folder.name, "step": context.step, "checkpoint": context.checkpoint.name,
             "tasks": list(context.config.tasks), "backbone": context.config.model.backbone,
             "class_names": list(dataset.class_names), "fractions": fractions, "seeds": seeds,
-            "test_fraction": test_fraction, "knn_k": k, "device": str(context.device),
+            "test_fraction": test_fraction, "split": split_description(labels, dataset.groups, splits),
+            "knn_k": k, "device": str(context.device),
             "supervised_schedule": vars(scratch) if supervised else None,
             "finetune_schedule": vars(tuning) if finetune else None}
     return write_probe_json(context.folder.path / PROBE_NAME, rows, info)

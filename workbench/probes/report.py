@@ -308,7 +308,8 @@ def _probe_section(probe: dict | None) -> str:
                        for e in summary]
         body += "<h3>Recall per class</h3>" + _table(["method", "labels", *names], recall_rows, numeric_from=2)
     body += (f"<p class='muted'>Checkpoint at step {probe.get('step')}, {probe.get('seeds')} seeds, "
-             f"{probe.get('test_fraction', 0):.0%} of labelled images held out per seed (stratified). "
+             f"{probe.get('test_fraction', 0):.0%} of labelled images held out per seed, stratified by class, "
+             f"{probe.get('split', 'split by image')}. "
              "Linear probe: L-BFGS on frozen, standardised embeddings. kNN: cosine, k = "
              f"{probe.get('knn_k')}. Random init: the same backbone, untrained and frozen. Supervised from scratch: "
              "the same backbone trained on the same labels with the same augmentations.</p>")

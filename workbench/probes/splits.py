@@ -1,10 +1,12 @@
-"""Stratified splits for probes: a held-out test set, and label fractions of the rest, per seed."""
+"""The probes' splits: per seed, a held-out test set and label fractions of the rest, all of whole groups
+(patients, series, folders; single images when the data has none), made by `workbench.data.splits`."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
+
+from workbench.data.splits import describe_split, group_fraction, group_split
 
 DEFAULT_TEST_FRACTION = 0.3
 
@@ -19,49 +21,32 @@ class ProbeSplit:
     test: torch.Tensor
 
 
-def _by_class(indices: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
-    """The indices of each class, each list shuffled."""
-    groups = []
-    for label in torch.unique(labels[indices]).tolist():
-        members = indices[labels[indices] == label]
-        groups.append(members[torch.randperm(len(members), generator=generator)])
-    return groups
-
-
-def stratified_holdout(labels: torch.Tensor, test_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, test) indices of the labelled images; each class keeps at least one image on each side."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    labelled = torch.nonzero(labels >= 0).flatten()
-    generator = torch.Generator().manual_seed(seed)
-    train, test = [], []
-    for members in _by_class(labelled, labels, generator):
-        if len(members) < 2:
-            raise ValueError("each class needs at least 2 labelled images for a held-out test set")
-        count = min(len(members) - 1, max(1, round(len(members) * test_fraction)))
-        test.append(members[:count])
-        train.append(members[count:])
-    return torch.sort(torch.cat(train)).values, torch.sort(torch.cat(test)).values
-
-
-def label_fraction(train: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
-    """A stratified `fraction` of `train` (rounded up per class, so every class keeps at least one label)."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"label fractions must be in (0, 1], got {fraction}")
-    generator = torch.Generator().manual_seed(seed * 7919 + 17)
-    kept = [members[:max(1, math.ceil(len(members) * fraction - 1e-9))]
-            for members in _by_class(train, labels, generator)]
-    return torch.sort(torch.cat(kept)).values
-
-
-def probe_splits(labels: torch.Tensor, fractions: list[float], seeds: int,
-                 test_fraction: float = DEFAULT_TEST_FRACTION) -> list[ProbeSplit]:
-    """For each seed a held-out test split, and for each label fraction a stratified subset of its train side."""
-    if int((labels >= 0).sum()) == 0 or len(torch.unique(labels[labels >= 0])) < 2:
+def _labelled(labels: torch.Tensor, groups: list[str], class_names: list[str] | None):
+    """Dataset indices of the labelled images, with their group ids and class names (numbers when unnamed)."""
+    indices = torch.nonzero(labels >= 0).flatten()
+    if len(indices) == 0 or len(torch.unique(labels[indices])) < 2:
         raise ValueError("probing needs labelled images of at least two classes")
+    names = [class_names[label] if class_names else label for label in labels[indices].tolist()]
+    return indices, [groups[index] for index in indices.tolist()], names
+
+
+def probe_splits(labels: torch.Tensor, groups: list[str], fractions: list[float], seeds: int,
+                 test_fraction: float = DEFAULT_TEST_FRACTION,
+                 class_names: list[str] | None = None) -> list[ProbeSplit]:
+    """For each seed a held-out test split (`group_split`), and for each label fraction whole groups of its
+    train side (`group_fraction`). `groups[i]` is dataset image i's group id ("" for none)."""
+    indices, held_groups, names = _labelled(labels, groups, class_names)
     splits = []
     for seed in range(seeds):
-        train, test = stratified_holdout(labels, test_fraction, seed)
+        train, test = group_split(held_groups, names, test_fraction, seed)
         for fraction in fractions:
-            splits.append(ProbeSplit(fraction, seed, label_fraction(train, labels, fraction, seed), test))
+            kept = group_fraction([held_groups[i] for i in train], [names[i] for i in train], fraction, seed)
+            splits.append(ProbeSplit(fraction, seed, indices[[train[i] for i in kept]], indices[test]))
     return splits
+
+
+def split_description(labels: torch.Tensor, groups: list[str], splits: list[ProbeSplit]) -> str:
+    """How `splits` held images out, e.g. 'split by patient (20 patients: 14 train, 6 test)'."""
+    indices, held_groups, _ = _labelled(labels, groups, None)
+    place = {index: number for number, index in enumerate(indices.tolist())}
+    return describe_split(held_groups, [[place[index] for index in split.test.tolist()] for split in splits])

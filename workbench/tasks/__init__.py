@@ -8,8 +8,10 @@ from workbench.config import RunConfig, io
 from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.registry import (PluginReport, default_plugin_folders, get_task, load_plugins, register_task, registered_tasks,
                                       task_config_types)
+from workbench.tasks.validation import registry_problems
 
 DEFAULT_TASK = "simclr"
+_CHECKS = (registry_problems,)
 
 
 def default_config() -> RunConfig:
@@ -21,17 +23,17 @@ def default_config() -> RunConfig:
 
 def config_from_dict(data: Mapping[str, Any] | None) -> RunConfig:
     """Validate a config dict against the registered tasks; raises ConfigError naming each bad field."""
-    return io.parse_config(data, task_config_types())
+    return io.parse_config(data, task_config_types(), _CHECKS)
 
 
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a YAML config file; raises ConfigError naming each bad field."""
-    return io.load_config(path, task_config_types())
+    return io.load_config(path, task_config_types(), _CHECKS)
 
 
 def validate_config(config: RunConfig) -> RunConfig:
     """Re-validate a config edited in code (e.g. by a GUI form)."""
-    return io.validate(config, task_config_types())
+    return io.validate(config, task_config_types(), _CHECKS)
 
 
 __all__ = ["Augment", "BatchContext", "PretextTask", "TaskOutput", "PluginReport", "get_task", "load_plugins", "register_task",

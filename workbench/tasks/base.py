@@ -65,12 +65,28 @@ class PretextTask(nn.Module):
     Config: ClassVar[type[TaskConfig]] = TaskConfig
     uses_batch_context: ClassVar[bool] = False
     """True: `training_step` is also given the step's `BatchContext` (keyword `context`)."""
+    backbone_kinds: ClassVar[tuple[str, ...]] = ("conv", "vit")
+    """The kinds of backbone the task can train (see `workbench.models.backbones`)."""
+    backbone_advice: ClassVar[str] = ""
+    """What to use instead when the backbone is of another kind."""
 
     def __init__(self, cfg: TaskConfig, encoder: nn.Module, embed_dim: int):
+        problem = self.backbone_problem("vit" if getattr(encoder, "is_vit", False) else "conv")
+        if problem:
+            raise ValueError(problem)
         super().__init__()
         self.cfg = cfg
         self.encoder = encoder
         self.embed_dim = embed_dim
+
+    @classmethod
+    def backbone_problem(cls, kind: str) -> str | None:
+        """Why this task cannot train a backbone of `kind`, or None when it can."""
+        if kind in cls.backbone_kinds:
+            return None
+        needed = " or ".join({"vit": "a ViT backbone (vit_tiny, vit_small)",
+                              "conv": "a convolutional backbone"}[k] for k in cls.backbone_kinds)
+        return f"{cls.__name__} needs {needed}" + (f"; {cls.backbone_advice}" if cls.backbone_advice else "")
 
     def training_step(self, images: torch.Tensor, augment: Augment,
                       context: BatchContext | None = None) -> TaskOutput:

@@ -49,11 +49,11 @@ class MAE(PretextTask):
 
     description = "Masked modelling (ViT): redraw the 75% of patches hidden from the encoder."
     Config = MAEConfig
+    backbone_kinds = ("vit",)
+    backbone_advice = "use simmim for convolutional ones"
 
     def __init__(self, cfg: MAEConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)
-        if not getattr(encoder, "is_vit", False):
-            raise ValueError("MAE needs a ViT backbone (vit_tiny, vit_small); use simmim for convolutional ones")
         if cfg.decoder_dim % cfg.decoder_heads:
             raise ValueError(f"MAE decoder width {cfg.decoder_dim} is not divisible by {cfg.decoder_heads} heads")
         self.patch = encoder.patch_size

@@ -15,7 +15,7 @@ from workbench.data.modality import carries_modality_values
 from workbench.data.windows import chosen_window, describe_jitter_in_hu
 from workbench.gui.forms import ConfigForm
 from workbench.gui.thumbnails import pixels_to_qimage
-from workbench.gui.widgets import Banner, panel_layout
+from workbench.gui.widgets import Banner, hidden_note, panel_layout
 from workbench.gui.workers import BackgroundJob
 
 PREVIEW_IMAGES = 4
@@ -100,13 +100,9 @@ class AugmentPanel(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         holder = QWidget(scroll)
         holder_layout = QVBoxLayout(holder)
-        self.intensity_label = QLabel(holder)
-        self.intensity_label.setObjectName("intensityInHU")
-        self.intensity_label.setAccessibleName("Brightness and contrast in Hounsfield units")
+        self.intensity_label = hidden_note(holder, "intensityInHU", "Brightness and contrast in Hounsfield units",
+                                           "caption")
         self.intensity_label.setToolTip("In the file's units under the dataset's window: HU for CT.")
-        self.intensity_label.setProperty("role", "caption")
-        self.intensity_label.setWordWrap(True)
-        self.intensity_label.setVisible(False)
         holder_layout.addWidget(self.intensity_label)
         holder_layout.addWidget(self.form)
         scroll.setWidget(holder)
@@ -211,6 +207,9 @@ class AugmentPanel(QWidget):
     def refresh_views(self) -> None:
         """Draw new views with the current settings (one computation at a time; the latest wins)."""
         if self.dataset is None:
+            return
+        if self.form.refusals():
+            self.status_label.setText("The preview waits until the settings marked in red are fixed.")
             return
         if self._view_job is not None:
             self._views_pending = True

@@ -15,14 +15,16 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGroupBox, QHBoxL
 from workbench.config import DataConfig
 from workbench.data.modality import carries_modality_values
 from workbench.gui import settings
-from workbench.gui.forms import ConfigForm
+from workbench.gui.forms import Collapsible, ConfigForm
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, panel_layout, thumbnail_grid
-from workbench.gui.window_preview import WindowPreview, preview_row
+from workbench.gui.window_preview import WINDOW_FIELDS, WindowPreview, preview_row
 from workbench.gui.workers import BackgroundJob, format_seconds
 
-READING_FIELDS = ("image_size", "channels", "labels_csv", "sequences", "max_images", "cache_ram_mb", "cache_dir")
+VOLUME_FIELDS = ("sequences", "slices_per_volume", "min_foreground", "context_slices")
+"""The data settings for volumes (CT/MR series, NIfTI) and image sequences, in a section of their own. Every
+other data setting but the folder and the window is a reading setting, so a new one shows without GUI code."""
 DEMOS = (("scans", "Scans (PNG photos, 4 classes)"), ("ct", "CT series (DICOM, soft-tissue window)"))
 WINDOW_DELAY_MS = 300
 
@@ -91,6 +93,8 @@ class DatasetPanel(QWidget):
         """The dataset folder; '' means the built-in demo dataset."""
         self.scan_result: Any = None
         self._scanned_config: DataConfig | None = None
+        self._config = DataConfig()
+        """The data config last shown: what the forms edit, the folder and the settings they do not show."""
         self._job: BackgroundJob | None = None
 
         layout = panel_layout(
@@ -125,7 +129,7 @@ class DatasetPanel(QWidget):
     def _folder_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self.folder_edit = QLineEdit(self)
-        self.folder_edit.setObjectName("datasetFolder")
+        self.folder_edit.setObjectName("data.root")
         self.folder_edit.setAccessibleName("Dataset folder")
         self.folder_edit.setPlaceholderText("Built-in demo dataset")
         self.folder_edit.returnPressed.connect(lambda: self.open_folder(self.folder_edit.text().strip()))
@@ -208,8 +212,13 @@ class DatasetPanel(QWidget):
         settings_page = QWidget(self)
         settings_layout = QVBoxLayout(settings_page)
         reading = QGroupBox("Reading", settings_page)
-        self.reading_form = ConfigForm(DataConfig, "data", fields=READING_FIELDS, parent=reading)
-        QVBoxLayout(reading).addWidget(self.reading_form)
+        reading_layout = QVBoxLayout(reading)
+        self.reading_form = ConfigForm(DataConfig, "data", exclude=("root", *WINDOW_FIELDS, *VOLUME_FIELDS),
+                                       parent=reading)
+        reading_layout.addWidget(self.reading_form)
+        self.volume_form = ConfigForm(DataConfig, "data", fields=VOLUME_FIELDS)
+        self.volumes = Collapsible("Volumes and sequences", "data.volumes", self.volume_form, reading)
+        reading_layout.addWidget(self.volumes)
         settings_layout.addWidget(reading)
         settings_layout.addStretch(1)
         scroll = QScrollArea(self)
@@ -217,6 +226,7 @@ class DatasetPanel(QWidget):
         scroll.setWidget(settings_page)
         tabs.addTab(scroll, "Reading settings")
         self.reading_form.changed.connect(self._on_reading_changed)
+        self.volume_form.changed.connect(self.changed)
         self.window_form.changed.connect(self._on_window_changed)
         self.tabs = tabs
         return tabs
@@ -237,22 +247,29 @@ class DatasetPanel(QWidget):
         return table
 
     # -- config ---------------------------------------------------------------------------------------
-    def data_config(self, base: DataConfig | None = None) -> DataConfig:
-        """The data section as edited here (folder and reading settings) over `base`."""
-        config = self.window_form.values(self.reading_form.values(base or DataConfig()))
+    def data_config(self) -> DataConfig:
+        """The data section as edited here: the config last shown with the folder and each form's fields."""
+        config = self._config
+        for form in self.forms():
+            config = form.values(config)
         return replace(config, root=self.root)
 
     def set_data_config(self, config: DataConfig) -> None:
-        """Show `config` (does not rescan; call `scan` for that, else a new window is applied to what is shown)."""
+        """Show `config` (does not rescan; call `scan` for that, else a new window is applied to what is shown).
+        The volume settings open when they differ from the defaults."""
         new_window = window_settings(config) != window_settings(self.data_config())
-        self.reading_form.set_values(config)
+        self._config = config
+        for form in (self.reading_form, self.volume_form):
+            form.set_values(config)
         self.preview.show_window_settings(config)
         self._set_root(config.root)
+        if self.volume_form.values(DataConfig()) != DataConfig():
+            self.volumes.expand()
         if new_window and self.scan_result is not None:
             self._window_timer.start()
 
     def forms(self) -> list[ConfigForm]:
-        return [self.reading_form, self.window_form]
+        return [self.reading_form, self.volume_form, self.window_form]
 
     def _set_root(self, root: str) -> None:
         self.root = root
@@ -367,6 +384,8 @@ class DatasetPanel(QWidget):
         self.thumbnails.set_images(report.root, report.images, config)
         self.preview.set_windowable(any(carries_modality_values(record) for record in report.images))
         self._select_preview(preview_row(report.images))
+        if any(record.volume is not None for record in report.images):
+            self.volumes.expand()
         if not report.images:
             self.banner.show_message("No readable images in this folder. The “Skipped files” tab says why each "
                                      "file was left out.", "warning")

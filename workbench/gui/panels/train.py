@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -23,11 +24,13 @@ from workbench.gui.plots import MonitorPlots
 from workbench.gui.stall import StallMonitor
 from workbench.gui.task_examples import TaskExamplesView
 from workbench.gui.icons import icon
-from workbench.gui.widgets import Banner, action_button, panel_layout
+from workbench.gui.widgets import Banner, action_button, hidden_note, panel_layout
 from workbench.gui.workers import format_seconds
 from workbench.metrics.projection import available_map_methods
 
 LOG_LINES = 5000
+REASONS_SHOWN = 3
+"""Problems named beside a disabled Start button (all of them are in its tooltip)."""
 
 
 def offer_installed_map_methods(combo: QComboBox) -> None:
@@ -61,6 +64,8 @@ class TrainPanel(QWidget):
         self.config: RunConfig | None = None
         self.stall_monitor = StallMonitor(self)
         self.last_stall_ms: float | None = None
+        self.start_problems: list[tuple[str, str]] = []
+        """The settings' problems; while there are any, Start is disabled and says why."""
         layout = panel_layout(
             self, "Train & monitor", "Start training and watch it: the loss should fall, the embedding spread must "
                                      "stay out of the red collapse zone, and the kNN accuracy should rise.")
@@ -119,6 +124,8 @@ class TrainPanel(QWidget):
         self.progress.setFormat("step %v / %m")
         controls.addWidget(self.progress, 1)
         column.addLayout(controls)
+        self.start_reason = hidden_note(box, "startReason", "Why Start is disabled", "error")
+        column.addWidget(self.start_reason)
         stats = QHBoxLayout()
         self.stat_labels: dict[str, QLabel] = {}
         for key, title in (("step", "Step"), ("epoch", "Epoch"), ("speed", "Images/s"), ("eta", "Time left"),
@@ -163,18 +170,26 @@ class TrainPanel(QWidget):
         return [self.model_form, self.train_form, self.eval_form, self.output_form]
 
     def apply_to(self, config: RunConfig) -> RunConfig:
-        """`config` with this panel's sections (model, train, eval, output)."""
-        config.model = self.model_form.values(config.model)
-        config.train = self.train_form.values(config.train)
-        config.eval = self.eval_form.values(config.eval)
-        config.output = self.output_form.values(config.output)
-        return config
+        """A copy of `config` with this panel's sections (model, train, eval, output) as edited here."""
+        return replace(config, model=self.model_form.values(), train=self.train_form.values(),
+                       eval=self.eval_form.values(), output=self.output_form.values())
 
     def show_config(self, config: RunConfig) -> None:
         self.model_form.set_values(config.model)
         self.train_form.set_values(config.train)
         self.eval_form.set_values(config.eval)
         self.output_form.set_values(config.output)
+
+    def show_start_problems(self, problems: list[tuple[str, str]]) -> None:
+        """Disable Start while the settings have `problems`, naming them beside it (none: Start is enabled)."""
+        self.start_problems = list(problems)
+        lines = [f"{path}: {message}" for path, message in problems]
+        shown = lines[:REASONS_SHOWN] + ([f"… and {len(lines) - REASONS_SHOWN} more"]
+                                         if len(lines) > REASONS_SHOWN else [])
+        self.start_reason.setText("Start needs these settings fixed first:\n" + "\n".join(shown) if lines else "")
+        self.start_reason.setVisible(bool(lines))
+        self.start_button.setToolTip("\n".join(lines))
+        self._set_state(self.state)
 
     # -- running --------------------------------------------------------------------------------------
     def is_training(self) -> bool:
@@ -238,7 +253,7 @@ class TrainPanel(QWidget):
     def _set_state(self, state: str) -> None:
         self.state = state
         busy = state in ("running", "pausing", "paused", "stopping")
-        self.start_button.setEnabled(not busy)
+        self.start_button.setEnabled(not busy and not self.start_problems)
         self.pause_button.setEnabled(state in ("running", "pausing", "paused"))
         self.stop_button.setEnabled(state in ("running", "pausing", "paused"))
         paused = state in ("pausing", "paused")

@@ -1,0 +1,26 @@
+"""The rules that need the registries: which backbone exists and of which kind, and what each task needs
+of it. Config-only rules live in `workbench.config.io.cross_field_problems`; loading, the CLI and the app's
+check before Start all go through `workbench.tasks.validate_config` / `load_config`, which apply both."""
+from __future__ import annotations
+
+from workbench.config import RunConfig
+from workbench.models import backbone_kind, backbone_names
+from workbench.tasks.registry import registered_tasks
+
+
+def registry_problems(config: RunConfig) -> list[tuple[str, str]]:
+    """(field, message) for every rule of the backbone and task registries that `config` breaks."""
+    model = config.model
+    if model.backbone not in backbone_names():
+        return [("model.backbone", f"unknown backbone {model.backbone!r}; known: {', '.join(backbone_names())}")]
+    kind = backbone_kind(model.backbone)
+    problems = []
+    if kind == "vit" and config.data.image_size % model.patch_size:
+        problems.append(("model.patch_size", f"must divide data.image_size ({config.data.image_size}), "
+                                             f"got {model.patch_size}"))
+    tasks = registered_tasks()
+    for name in config.tasks:
+        problem = tasks[name].backbone_problem(kind) if name in tasks else None
+        if problem:
+            problems.append((f"tasks.{name}", f"{problem} (model.backbone is {model.backbone})"))
+    return problems
