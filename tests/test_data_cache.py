@@ -99,5 +99,5 @@ def test_cache_holds_no_patient_data_or_paths(tmp_path):
 def test_no_readable_images_is_a_clear_error(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "bad.png").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"no readable images in .*: 1 files skipped, e.g. bad.png: zero-byte file"):
+    with pytest.raises(ValueError, match=r"no readable images in .*: 1 file skipped \(bad.png: zero-byte file\)"):
         load_dataset(config(tmp_path / "images", tmp_path))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from workbench.config import DataConfig
-from workbench.data import demo_dataset_dir, load_dataset
+from workbench.data import dataset_folder, demo_dataset_dir, load_dataset
 from workbench.data.demo import CLASSES, DEMO_PER_CLASS, write_demo_dataset
 
 
@@ -31,3 +31,9 @@ def test_demo_dataset_is_generated_once_and_loads_labelled(tmp_path):
     assert len(dataset) == len(CLASSES) * DEMO_PER_CLASS and dataset.channels == 1
     assert dataset.class_names == sorted(CLASSES) and dataset.num_labelled == len(dataset)
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".demo-building")] == []
+
+
+def test_the_demo_folder_is_found_under_the_configs_own_cache_folder(tmp_path):
+    """With data.cache_dir set, the loader and the app look for the demo in that cache folder, not the default."""
+    assert dataset_folder(DataConfig(cache_dir=str(tmp_path))).parent == tmp_path
+    assert dataset_folder(DataConfig(root=str(tmp_path / "scans"))) == tmp_path / "scans"

@@ -119,3 +119,21 @@ def test_a_bad_file_still_raises_only_unreadable(tmp_path):
     (tmp_path / "x.nii").write_bytes(b"not a nifti at all" * 30)
     with pytest.raises(UnreadableImage):
         read_frames(tmp_path / "x.nii", DataConfig())
+
+
+def test_a_bare_dicom_data_set_without_preamble_meta_or_extension_is_read_and_not_ignored(tmp_path):
+    """Older scanners and PACS exports write `IM0001`-style files: no 128-byte preamble, no file meta, no
+    extension. They used to be neither read nor listed; a text file with no extension still is no image."""
+    original = copy_dicom("CT_small.dcm", tmp_path / "with_meta" / "CT_small.dcm")
+    dataset = pydicom.dcmread(original)
+    dataset.preamble = None
+    del dataset.file_meta
+    bare = tmp_path / "scans" / "IM0001"
+    bare.parent.mkdir()
+    dataset.save_as(bare, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    assert bare.read_bytes()[128:132] != b"DICM"
+    (tmp_path / "scans" / "README").write_text("scanned on the old PACS\n")
+    config = DataConfig(root=str(tmp_path / "scans"))
+    report = scan_folder(tmp_path / "scans", config).report
+    assert [record.path for record in report.images] == ["IM0001"] and report.skipped == []
+    np.testing.assert_array_equal(read_frames(bare, config)[0].pixels, read_frames(original, config)[0].pixels)

@@ -1,6 +1,10 @@
 """Series and volumes: grouping, ordering along the normal, scouts, multi-frame files, NIfTI, groups."""
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import nibabel
 import numpy as np
 
 from data_helpers import (CT_POSITIONS, SECRET_TAGS, copy_dicom, slice_hounsfield, write_ct_study,
@@ -101,3 +105,14 @@ def test_groups_patient_then_folder(tmp_path):
     assert len(ct_groups) == 1  # one PatientID, two studies: one group
     assert groups["photos/caseA/x.png"] == groups["photos/caseA/y.png"] != groups["photos/caseB/z.png"]
     assert all(SECRET_TAGS["PatientID"] not in group for group in groups.values())
+
+
+def test_a_cifti_file_is_skipped_with_a_reason_a_user_can_read(tmp_path):
+    """CIFTI-2 (`.dconn.nii`, `.dtseries.nii`) holds surface and grayordinate data: it used to be skipped as
+    "AttributeError: 'Cifti2Image' object has no attribute 'as_reoriented'"."""
+    shutil.copyfile(Path(nibabel.__file__).parent / "tests" / "data" / "row_major.dconn.nii",
+                    tmp_path / "connectivity.dconn.nii")
+    report = scan_folder(tmp_path, DataConfig(root=str(tmp_path))).report
+    assert report.images == []
+    assert [(skipped.path, skipped.reason) for skipped in report.skipped] == [
+        ("connectivity.dconn.nii", "Cifti2 file: surface or grayordinate data, not an image volume")]

@@ -179,7 +179,7 @@ def test_no_folder_or_no_files_stops_with_a_message(tmp_path, case):
     if case == "empty folder":
         data.mkdir()
     final = Trainer(tiny_config(data, tmp_path / "runs")).run()
-    expected = "no image files found" if case == "empty folder" else "does not exist"
+    expected = "holds no image files" if case == "empty folder" else "does not exist"
     assert isinstance(final, FailedEvent) and expected in final.message, final.message
 
 

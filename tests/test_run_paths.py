@@ -118,3 +118,18 @@ def test_a_failed_run_names_its_dataset_only_relatively(tmp_path):
     assert "no readable images" in final.message and str(data) not in final.message
     written = "".join(path.read_text(errors="replace") for path in trainer.run_dir.rglob("*") if path.is_file())
     assert "no readable images" in written and str(tmp_path) not in written
+
+
+def test_a_runs_status_is_worked_out_once_for_the_runs_page_and_the_report():
+    from workbench.engine.events import FailedEvent, FinishedEvent, StartedEvent, StepEvent
+    from workbench.engine.runs import run_status
+
+    started = StartedEvent("runs/a", 0, 100, "cpu", "fp32", 10, 0)
+    steps = [StepEvent(step, step / 10, 100) for step in (5, 10)]
+    assert run_status([]).describe() == "not started"
+    assert run_status([started, *steps]).describe() == "in progress: step 10 of 100"
+    assert run_status([started, *steps, FinishedEvent(10, "runs/a", stopped=True)]).describe() == "stopped at step 10"
+    assert run_status([started, *steps, FailedEvent(10, "diverged")]).state == "failed"
+    resumed = [started, *steps, FinishedEvent(10, "runs/a", stopped=True), StartedEvent("runs/a", 10, 100, "cpu",
+                                                                                         "fp32", 10, 0)]
+    assert run_status(resumed).state == "in progress"

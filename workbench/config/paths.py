@@ -14,9 +14,10 @@ from pathlib import Path, PurePath
 
 from workbench.config.schema import RunConfig
 
-PATH_SETTINGS = (("data", "root"), ("data", "labels_csv"), ("data", "cache_dir"), ("model", "init_weights"),
-                 ("output", "out_dir"))
-"""(section, setting) of every setting that names a file or folder."""
+PATH_SETTINGS: dict[tuple[str, str], str] = {
+    ("data", "root"): "folder", ("data", "labels_csv"): "file", ("data", "cache_dir"): "folder",
+    ("model", "init_weights"): "file", ("output", "out_dir"): "folder"}
+"""(section, setting) of every setting that names a file or folder: "file" or "folder"."""
 _LABELS_CSV = ("data", "labels_csv")
 
 

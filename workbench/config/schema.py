@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workbench.config.fields import setting
+from workbench.config.window_presets import WINDOW_PRESETS, describe_presets
 
 
 @dataclass
@@ -24,10 +25,8 @@ class DataConfig:
                             choices=(0, 1, 3))
     dicom_window: str = setting("file", "Intensity window for DICOM and NIfTI: the file's own (VOI LUT or "
                                         "WindowCenter/Width), the manual values below, automatic (1st-99th "
-                                        "percentile), or a CT preset in HU: soft_tissue 400/40, lung 1500/-600, "
-                                        "bone 2500/480, brain 80/40, liver 150/90 (width/level).",
-                                choices=("file", "manual", "auto", "soft_tissue", "lung", "bone", "brain", "liver"),
-                                label="Window")
+                                        f"percentile), or a CT preset in HU: {describe_presets()} (width/level).",
+                                choices=("file", "manual", "auto", *WINDOW_PRESETS), label="Window")
     window_center: float = setting(40.0, "Manual DICOM window level, in the file's units (HU for CT).",
                                    min=-100000.0, max=100000.0, label="Window level")
     window_width: float = setting(400.0, "Manual DICOM window width, in the file's units (HU for CT).",

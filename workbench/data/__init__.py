@@ -2,7 +2,7 @@
 and batched augmentations."""
 from workbench.data.augment import BatchAugmenter
 from workbench.data.cache import ImageDataset, load_dataset
-from workbench.data.demo import demo_dataset_dir
+from workbench.data.demo import dataset_folder, demo_dataset_dir
 from workbench.data.demo_ct import demo_ct_dataset_dir
 from workbench.data.readers import read_frames
 from workbench.data.records import ImageRecord, SkippedFile
@@ -12,5 +12,5 @@ from workbench.data.unreadable import UnreadableImage
 from workbench.data.windows import WINDOW_PRESETS
 
 __all__ = ["load_dataset", "ImageDataset", "scan_folder", "ScanReport", "ImageRecord", "SkippedFile",
-           "BatchAugmenter", "demo_dataset_dir", "demo_ct_dataset_dir", "read_frames", "UnreadableImage",
+           "BatchAugmenter", "dataset_folder", "demo_dataset_dir", "demo_ct_dataset_dir", "read_frames", "UnreadableImage",
            "group_split", "WINDOW_PRESETS"]

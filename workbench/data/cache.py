@@ -29,13 +29,13 @@ import torch
 from workbench.config import DataConfig
 from workbench.config.atomic import write_atomic
 from workbench.control import CancelToken, Progress
-from workbench.data.demo import demo_dataset_dir
+from workbench.data.demo import dataset_folder
 from workbench.data.frame_spool import FrameSpool
 from workbench.data.locations import cache_root
 from workbench.data.privacy import Pseudonymizer
 from workbench.data.records import FrameInfo, ImageRecord
 from workbench.data.sampling import context_stacks, select_slices, stacked_channels
-from workbench.data.scan import DecodedFile, ScanReport, count_labels, scan_folder
+from workbench.data.scan import DecodedFile, ScanReport, count_labels, scan_folder, skipped_summary
 from workbench.data.sequences import sequence_numbers
 
 BYTES_PER_MB = 1024 * 1024
@@ -156,7 +156,7 @@ def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
     """
     stacked = stacked_channels(data_cfg)
     cache = cache_root(data_cfg)
-    root = Path(data_cfg.root).expanduser() if data_cfg.root else demo_dataset_dir(cache)
+    root = dataset_folder(data_cfg)
     pseudonymizer = Pseudonymizer.for_folder(cache)
     store = DiskDecodeStore(cache / "decoded", root, data_cfg, pseudonymizer)
     with FrameSpool(data_cfg.cache_ram_mb * BYTES_PER_MB, cache / "arrays") as frames:
@@ -164,9 +164,7 @@ def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
                              store=store, pseudonymizer=pseudonymizer, sink=frames)
         scanned = result.report
         if scanned.readable == 0:
-            examples = ("; ".join(f"{item.path}: {item.reason}" for item in scanned.skipped[:3])
-                        or "no image files found")
-            raise ValueError(f"no readable images in {root}: {len(scanned.skipped)} files skipped, e.g. {examples}")
+            raise ValueError(f"no readable images in {root}: {skipped_summary(scanned.skipped)}")
         kept, left_out = select_slices(scanned.images, data_cfg)
         stacks = context_stacks(scanned.images, kept, data_cfg.context_slices)
         report = _chosen_report(scanned, kept, left_out)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from workbench.config import DataConfig
 from workbench.data.locations import cache_root, generated_folder
 
 CLASSES = ("normal", "nodule", "cavity", "effusion")
@@ -30,6 +31,12 @@ def demo_dataset_dir(cache_dir: Path | None = None) -> Path:
     expected = f"{len(CLASSES) * DEMO_PER_CLASS} images, generator {_GENERATOR_VERSION}"
     return generated_folder(target, expected,
                             lambda folder: write_demo_dataset(folder, DEMO_PER_CLASS, DEMO_SIZE, DEMO_SEED))
+
+
+def dataset_folder(data_cfg: DataConfig) -> Path:
+    """The folder a config's images are read from: `data.root`, else the demo dataset under the config's cache
+    folder (`data.cache_dir`, else the default one). The loader and the app both ask here."""
+    return Path(data_cfg.root).expanduser() if data_cfg.root else demo_dataset_dir(cache_root(data_cfg))
 
 
 def write_demo_dataset(folder: Path, per_class: int, size: int, seed: int) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.config import DataConfig
-from workbench.data.readers import DICOM_EXTENSIONS, PILLOW_EXTENSIONS, has_dicom_preamble, read_frames
+from workbench.data.readers import DICOM_EXTENSIONS, PILLOW_EXTENSIONS, looks_like_dicom, read_frames
 from workbench.data.windows import apply_window
 
 #: (level, width) of the identity-like window the values are read through.
@@ -47,7 +47,7 @@ def read_modality_image(path: Path, frame: int, data_cfg: DataConfig) -> Modalit
 
 def is_monochrome1(path: Path) -> bool:
     """A DICOM file whose photometric interpretation is MONOCHROME1 (the reader inverts it after the window)."""
-    if path.suffix.lower() not in DICOM_EXTENSIONS and not has_dicom_preamble(path):
+    if path.suffix.lower() not in DICOM_EXTENSIONS and not looks_like_dicom(path):
         return False
     import pydicom
 

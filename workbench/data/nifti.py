@@ -27,9 +27,13 @@ def read_nifti_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
     from nibabel.filebasedimages import ImageFileError
 
     try:
-        image = nibabel.as_closest_canonical(nibabel.load(str(path)))
+        loaded = nibabel.load(str(path))
     except (ImageFileError, EOFError, ValueError) as error:
         raise UnreadableImage(f"not a readable NIfTI file ({type(error).__name__})") from None
+    if not isinstance(loaded, (nibabel.Nifti1Image, nibabel.Nifti2Image)):  # CIFTI-2: grayordinates, no grid
+        raise UnreadableImage(f"{type(loaded).__name__.replace('Image', '')} file: surface or grayordinate data, "
+                              "not an image volume")
+    image = nibabel.as_closest_canonical(loaded)
     shape = image.shape
     if len(shape) < 2:
         raise UnreadableImage("NIfTI file with fewer than 2 dimensions")

@@ -27,6 +27,9 @@ DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_EXTENSIONS = PILLOW_EXTENSIONS | DICOM_EXTENSIONS
 _DICOM_MAGIC_OFFSET = 128
+_BARE_DICOM_GROUPS = (0x0002, 0x0008)
+_BARE_DICOM_MAX_FIRST_LENGTH = 1024
+"""The first element of a bare data set (e.g. Specific Character Set, Image Type) is short."""
 _PILLOW_MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "TIFF"),
                  (b"MM\x00*", "TIFF"), (b"BM", "BMP"))
 
@@ -41,18 +44,35 @@ def has_dicom_preamble(path: Path) -> bool:
         return False
 
 
+def looks_like_dicom(path: Path) -> bool:
+    """A DICOM file by its content: the 'DICM' marker after the preamble, or (older files, many of them named
+    without an extension) a bare data set starting with a group 0002 or 0008 element in little-endian
+    implicit or explicit VR, as pydicom reads them."""
+    if has_dicom_preamble(path):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return False
+    if len(head) < 8 or int.from_bytes(head[:2], "little") not in _BARE_DICOM_GROUPS:
+        return False
+    explicit_vr = head[4:6].isalpha() and head[4:6].isupper()
+    return explicit_vr or int.from_bytes(head[4:8], "little") < _BARE_DICOM_MAX_FIRST_LENGTH
+
+
 def is_nifti(path: Path) -> bool:
     """A NIfTI file by its name: `.nii` or `.nii.gz`."""
     return Path(path).name.lower().endswith(NIFTI_SUFFIXES)
 
 
 def is_candidate(path: Path) -> bool:
-    """Whether a scan should try to read this file: an image extension, NIfTI, or a DICOM preamble."""
+    """Whether a scan should try to read this file: an image extension, NIfTI, or DICOM content."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in IMAGE_EXTENSIONS or is_nifti(path):
         return True
-    return has_dicom_preamble(path)
+    return looks_like_dicom(path)
 
 
 def read_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
@@ -61,7 +81,7 @@ def read_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
     try:
         if path.stat().st_size == 0:
             raise UnreadableImage("zero-byte file")
-        if has_dicom_preamble(path) or path.suffix.lower() in DICOM_EXTENSIONS:
+        if path.suffix.lower() in DICOM_EXTENSIONS or looks_like_dicom(path):
             return _read_dicom_or_misnamed(path, data_cfg)
         if is_nifti(path):
             from workbench.data.nifti import read_nifti_frames  # nibabel loads only when needed

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.config import DataConfig
+from workbench.config.paths import labels_csv_path
 from workbench.control import CancelToken, Progress
 from workbench.data.frame import Frame
 from workbench.data.privacy import Pseudonymizer
@@ -32,6 +33,10 @@ from workbench.data.splits import group_id, group_kind
 from workbench.data.unreadable import UnreadableImage
 from workbench.data.volumes import assemble_volumes
 
+MIN_TRAINING_IMAGES = 2
+"""Training needs at least this many readable images (a batch pairs at least two)."""
+EXAMPLES_NAMED = 3
+"""Skipped files named, with their reasons, in a one-line summary."""
 MISSING_FROM_CSV = "listed in labels CSV but not found"
 NOT_AN_IMAGE_IN_CSV = "listed in labels CSV but not an image file"
 
@@ -159,6 +164,25 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
     return ScanResult(report, pixels, order)
 
 
+def skipped_summary(skipped: list[SkippedFile]) -> str:
+    """What a scan left out, in words: how many files and the first few with their reasons, or that there was
+    no image file to read at all."""
+    if not skipped:
+        return "it holds no image files (PNG, JPEG, TIFF, BMP, DICOM or NIfTI)"
+    named = "; ".join(f"{item.path}: {item.reason}" for item in skipped[:EXAMPLES_NAMED])
+    more = f"; and {len(skipped) - EXAMPLES_NAMED} more" if len(skipped) > EXAMPLES_NAMED else ""
+    return f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} skipped ({named}{more})"
+
+
+def training_problem(report: ScanReport, folder: str) -> str | None:
+    """Why the images found in `folder` (named as the user gave it) cannot train; None when they can."""
+    if report.readable >= MIN_TRAINING_IMAGES:
+        return None
+    found = "no readable image" if not report.readable else f"only {report.readable} readable image"
+    why = f": {skipped_summary(report.skipped)}" if report.skipped or not report.readable else ""
+    return f"{folder} has {found}, and training needs at least {MIN_TRAINING_IMAGES}{why}."
+
+
 def list_candidates(root: Path) -> list[str]:
     """Candidate image files under `root` as relative posix paths, sorted, hidden entries skipped.
 
@@ -187,10 +211,9 @@ def list_candidates(root: Path) -> list[str]:
 
 
 def read_labels_csv(root: Path, labels_csv: str) -> dict[str, str]:
-    """`path,label` rows as {relative path: label}; a relative CSV path is tried under `root` first."""
-    csv_path = Path(labels_csv).expanduser()
-    if not csv_path.is_absolute() and (root / csv_path).is_file():
-        csv_path = root / csv_path
+    """`path,label` rows as {relative path: label}; a relative CSV path is tried under `root` first, then under
+    the working directory (`workbench.config.paths.labels_csv_path`)."""
+    csv_path = Path(labels_csv_path(labels_csv, str(root), os.getcwd()))
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)

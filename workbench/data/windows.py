@@ -12,15 +12,7 @@ import math
 import numpy as np
 
 from workbench.config import DataConfig
-
-#: Named CT windows as (level, width) in Hounsfield units.
-WINDOW_PRESETS: dict[str, tuple[float, float]] = {
-    "soft_tissue": (40.0, 400.0),
-    "lung": (-600.0, 1500.0),
-    "bone": (480.0, 2500.0),
-    "brain": (40.0, 80.0),
-    "liver": (90.0, 150.0),
-}
+from workbench.config.window_presets import WINDOW_PRESETS
 
 AUTO_PERCENTILES = (1.0, 99.0)
 

@@ -2,11 +2,13 @@
 and kNN and linear probes on a fixed evaluation subset."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from workbench.control import CancelToken
 from workbench.data.splits import classes_in_one_group, group_split
 from workbench.metrics import alignment, effective_rank, embedding_std, knn_accuracy, uniformity
 from workbench.metrics.linear_probe import linear_probe
@@ -57,12 +59,15 @@ def choose_eval_subset(labels: torch.Tensor, size: int, test_fraction: float, se
 
 @torch.no_grad()
 def embed(encoder: nn.Module, images: torch.Tensor, normalize, device: torch.device, batch_size: int,
-          autocast_context) -> torch.Tensor:
-    """Embeddings (float32, on the device) of cached images, in evaluation mode and without augmentation."""
+          autocast_context=contextlib.nullcontext, cancel: CancelToken | None = None) -> torch.Tensor:
+    """Embeddings (float32, on the device) of cached images, in evaluation mode and without augmentation:
+    `normalize` turns a batch of cached images into the encoder's input; `cancel` is checked between batches."""
     was_training = encoder.training
     encoder.eval()
     chunks = []
     for start in range(0, len(images), batch_size):
+        if cancel:
+            cancel.raise_if_cancelled()
         batch = normalize(images[start:start + batch_size].to(device, non_blocking=True))
         with autocast_context():
             chunks.append(encoder(batch).float())

@@ -5,10 +5,13 @@ import json
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from workbench.config.paths import relative_path
-from workbench.engine.events import Event, event_to_record, record_to_event
+from workbench.engine.events import (Event, FailedEvent, FinishedEvent, StartedEvent, event_to_record,
+                                     record_to_event)
 
 CONFIG_NAME = "config.yaml"
 METRICS_NAME = "metrics.jsonl"
@@ -107,6 +110,40 @@ class RunFolder:
         tmp = self.metrics_path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         os.replace(tmp, self.metrics_path)
+
+
+RESUMABLE_STATES = ("in progress", "stopped", "failed")
+"""States of a run that `train --resume` (or the app's Resume) continues from its last checkpoint."""
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Where a run stands, from its events: `state` is "not started", "in progress" (started, no end yet:
+    training now, or killed), "stopped", "finished" or "failed"; `step` the furthest step recorded."""
+
+    state: str
+    step: int
+    total_steps: int
+
+    def describe(self) -> str:
+        """One phrase for people, e.g. "failed at step 12" or "in progress: step 5 of 100"."""
+        if self.state == "in progress":
+            return f"in progress: step {self.step} of {self.total_steps or '?'}"
+        return self.state if self.state == "not started" else f"{self.state} at step {self.step}"
+
+
+def run_status(events: Iterable[Event]) -> RunStatus:
+    """The status of a run whose events (its metrics.jsonl, in order) are `events`: the one place it is worked out."""
+    state, step, total = "not started", 0, 0
+    for event in events:
+        step = max(step, getattr(event, "step", 0) or 0)
+        if isinstance(event, StartedEvent):
+            state, total = "in progress", event.total_steps
+        elif isinstance(event, FinishedEvent):
+            state = "stopped" if event.stopped else "finished"
+        elif isinstance(event, FailedEvent):
+            state = "failed"
+    return RunStatus(state, step, total)
 
 
 def new_run_dir(out_dir: str | Path, name: str, task_names: list[str]) -> Path:

@@ -16,6 +16,7 @@ from workbench.config.paths import relative_path
 from workbench.config.atomic import write_text_atomic
 from workbench.control import CancelledError, RunControl
 from workbench.data import BatchAugmenter, ImageDataset, load_dataset
+from workbench.data.scan import MIN_TRAINING_IMAGES
 from workbench.engine import distributed
 from workbench.engine.allocator import keep_freed_memory
 from workbench.engine.batch_context import batch_contexts
@@ -141,8 +142,9 @@ class Trainer:
 
         dataset = self._dataset or load_dataset(cfg.data, cancel=self.control)
         self.dataset = dataset
-        if len(dataset) < 2:
-            raise ValueError(f"the dataset has {len(dataset)} readable image(s); training needs at least 2")
+        if len(dataset) < MIN_TRAINING_IMAGES:
+            raise ValueError(f"the dataset has {len(dataset)} readable image(s); training needs at least "
+                             f"{MIN_TRAINING_IMAGES}")
         self.batch_size = min(cfg.train.batch_size, len(dataset) // self.dist.world_size)
         if self.batch_size < 2:
             raise ValueError(f"{len(dataset)} images cannot be split into batches of at least 2 images "

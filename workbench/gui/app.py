@@ -12,13 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+import yaml
 from PySide6.QtCore import QByteArray, QSize, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QMainWindow, QMessageBox, QStackedWidget, QWidget)
 
 from workbench import __version__
-from workbench.config import ConfigError, RunConfig, save_config
+from workbench.config import ConfigError, RunConfig, dump_yaml, save_config
 from workbench.engine.presets import PRESETS, preset_config
 from workbench.gui import settings, startup_probe
 from workbench.gui.icons import icon
@@ -31,11 +32,13 @@ from workbench.gui.panels.tasks import TasksPanel
 from workbench.gui.panels.train import TrainPanel
 from workbench.gui.style import apply_style
 from workbench.gui.workers import BackgroundJob, readable_error
-from workbench.tasks import (PluginReport, default_plugin_folders, load_config, load_plugins, registered_tasks,
-                             validate_config)
+from workbench.tasks import (PluginReport, config_from_dict, default_plugin_folders, load_config, load_plugins,
+                             registered_tasks, validate_config)
 
 FIRST_PRESET = "Quick CPU demo"
 STEPS = ("Dataset", "Pretext tasks", "Augmentations", "Train & monitor", "Export", "Evaluate", "Runs")
+PROBLEM_MARK = "  ⚠"
+"""Appended to a workflow step that holds a setting Start needs fixed."""
 VALIDATE_DELAY_MS = 250
 
 
@@ -61,14 +64,18 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._start_pending = False
+        self._remembers = config is None
+        """Whether this window keeps the user's session (one opened on a given config, e.g. a benchmark's, does not)."""
         self._validate_timer = QTimer(self)
         self._validate_timer.setSingleShot(True)
         self._validate_timer.setInterval(VALIDATE_DELAY_MS)
         self._validate_timer.timeout.connect(self.validate)
         self._connect_panels()
-        self.apply_config(config or preset_config(FIRST_PRESET), rescan=False)
+        self.apply_config(config or self._remembered_config() or preset_config(FIRST_PRESET), rescan=False)
         self._report_plugins(plugin_reports)
         self._restore_geometry()
+        if self._remembers:
+            self._restore_step()
         self.runs_panel.refresh()
         self._describe_device()
         if scan_on_open:
@@ -84,9 +91,8 @@ class MainWindow(QMainWindow):
         self.steps.setObjectName("workflowSteps")
         self.steps.setAccessibleName("Workflow steps")
         self.steps.setFixedWidth(210)
-        for number, title in enumerate(STEPS, start=1):
-            text = f"{number}   {title}" if title != "Runs" else f"      {title}"
-            item = QListWidgetItem(text, self.steps)
+        for title in STEPS:
+            item = QListWidgetItem(_step_text(title), self.steps)
             item.setSizeHint(QSize(180, 44))
         self.stack = QStackedWidget(central)
         for panel in self.panels:
@@ -100,6 +106,14 @@ class MainWindow(QMainWindow):
     def show_step(self, title: str) -> None:
         """Switch to the panel named `title` (one of STEPS)."""
         self.steps.setCurrentRow(STEPS.index(title))
+
+    def _mark_steps(self, problems: list[tuple[str, str]]) -> None:
+        """Mark each workflow step that holds one of `problems` (its tooltip names them); unmark the others."""
+        for row, title in enumerate(STEPS):
+            mine = [f"{path}: {message}" for path, message in problems if _step_of(path) == title]
+            item = self.steps.item(row)
+            item.setText(_step_text(title) + (PROBLEM_MARK if mine else ""))
+            item.setToolTip("Needs fixing before Start:\n" + "\n".join(mine) if mine else "")
 
     def _action(self, menu, text: str, slot, shortcut: QKeySequence | str | None = None,
                 name: str | None = None, icon_name: str | None = None) -> QAction:
@@ -124,6 +138,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Load config…", self.load_config_dialog, "Ctrl+L", "actionLoadConfig")
         self._action(file_menu, "&Save config…", self.save_config_dialog, QKeySequence.StandardKey.Save,
                      "actionSaveConfig")
+        self._action(file_menu, "&Reset to defaults", self.reset_to_defaults, name="actionResetDefaults")
         file_menu.addSeparator()
         self._action(file_menu, "&Export encoder…", lambda: self.show_step("Export"), "Ctrl+E", "actionExport",
                      "export")
@@ -195,7 +210,9 @@ class MainWindow(QMainWindow):
         self.tasks_panel.save_requested.connect(self.save_config_dialog)
         self.tasks_panel.load_requested.connect(self.load_config_dialog)
         self.tasks_panel.preview_source = self._task_preview_source
+        self.dataset_panel.train_requested.connect(self.start_training)
         self.train_panel.start_requested.connect(self.start_training)
+        self.train_panel.continue_requested.connect(self.resume_run)
         self.train_panel.run_started.connect(self._on_run_started)
         self.train_panel.run_ended.connect(self._on_run_ended)
         self.train_panel.output_form.changed.connect(
@@ -232,8 +249,9 @@ class MainWindow(QMainWindow):
         return [problem for form in self.forms() for problem in form.refusals()]
 
     def validate(self) -> list[tuple[str, str]]:
-        """Check the config; mark each problem at its field and keep Start disabled while there are any. Returns
-        all problems (empty when valid): the fields' refusals of typed values first, then validation's."""
+        """Check the config and the dataset folder; mark each problem at its field and its workflow step, and keep
+        Start disabled while there are any. Returns all problems (empty when valid): the fields' refusals of typed
+        values first, then validation's, then the dataset folder's. A valid config is remembered for the next launch."""
         refused = self.refusals()
         try:
             validate_config(self.current_config())
@@ -241,9 +259,14 @@ class MainWindow(QMainWindow):
         except ConfigError as error:
             found = list(error.problems)
         refused_paths = {path for path, _message in refused}
-        problems = refused + [problem for problem in found if problem[0] not in refused_paths]
+        settings_problems = refused + [problem for problem in found if problem[0] not in refused_paths]
+        if self._remembers and not settings_problems:
+            settings.remember_config(dump_yaml(self.current_config()))
+        problems = settings_problems + self.dataset_panel.problems()
         self.train_panel.show_start_problems(problems)
-        remaining = problems
+        self.dataset_panel.offer_training(problems)
+        self._mark_steps(problems)
+        remaining = settings_problems
         for form in self.forms():
             remaining = form.show_problems(remaining)
         about_tasks = [p for p in remaining if _about_task_choice(p[0])]
@@ -252,6 +275,32 @@ class MainWindow(QMainWindow):
         if others:
             self.statusBar().showMessage("; ".join(f"{path}: {message}" for path, message in others), 10000)
         return problems
+
+    def reset_to_defaults(self) -> None:
+        """The first launch's settings: the quick CPU preset on the demo dataset, on the Dataset step."""
+        self.apply_config(preset_config(FIRST_PRESET))
+        self.show_step("Dataset")
+        self.statusBar().showMessage(f"Settings reset to the defaults (preset “{FIRST_PRESET}”, demo dataset).",
+                                     5000)
+
+    def _restore_step(self) -> None:
+        """Open on the step shown when the app was last closed, and remember each step shown from now on."""
+        if settings.remembered_step() in STEPS:
+            self.show_step(settings.remembered_step())
+        self.steps.currentRowChanged.connect(lambda row: settings.remember_step(STEPS[row]))
+
+    def _remembered_config(self) -> RunConfig | None:
+        """The settings remembered from the last session; None when there are none or they no longer validate
+        (e.g. saved by an older version: then the status bar says so and the defaults are used)."""
+        text = settings.remembered_config()
+        if not text:
+            return None
+        try:
+            return config_from_dict(yaml.safe_load(text))
+        except (ConfigError, yaml.YAMLError) as error:
+            self.statusBar().showMessage(f"The settings of your last session could not be restored ({error}); "
+                                         "the defaults are used.")
+            return None
 
     def apply_preset(self, name: str) -> None:
         """Use the preset's settings, keeping the chosen dataset."""
@@ -328,7 +377,7 @@ class MainWindow(QMainWindow):
             self.train_panel.banner.show_message(
                 "<b>Some settings need fixing before training:</b><br>"
                 + "<br>".join(html.escape(f"{path}: {message}") for path, message in problems), "error")
-            self._show_step_of(problems[0][0])
+            self.show_step(_step_of(problems[0][0]))
             return
         self._start_after_paint(self.current_config())
 
@@ -345,21 +394,17 @@ class MainWindow(QMainWindow):
 
         QTimer.singleShot(0, start)
 
-    def _show_step_of(self, field_path: str) -> None:
-        section = field_path.split(".")[0]
-        step = {"data": "Dataset", "tasks": "Pretext tasks", "augment": "Augmentations"}.get(section,
-                                                                                              "Train & monitor")
-        self.show_step(step)
-
     def resume_run(self, run_dir: str) -> None:
-        """Continue a stopped or failed run from its latest checkpoint."""
+        """Continue a stopped or failed run from its latest checkpoint (asked from the Runs or the Train step,
+        whose banner says why when it cannot)."""
+        banner = self.stack.currentWidget().banner
         if self.train_panel.is_training() or self._start_pending:
-            self.runs_panel.banner.show_message("A run is already training; stop it first.", "warning")
+            banner.show_message("A run is already training; stop it first.", "warning")
             return
         try:
             config = load_config(Path(run_dir) / "config.yaml")
         except ConfigError as error:
-            self.runs_panel.banner.show_message(f"This run cannot be resumed: {html.escape(str(error))}", "error")
+            banner.show_message(f"This run cannot be resumed: {html.escape(str(error))}", "error")
             return
         self._start_after_paint(config, run_dir=run_dir, resume=True)
 
@@ -460,6 +505,17 @@ def open_window(data: str | None = None) -> MainWindow:
     if data:
         window.open_dataset(os.path.abspath(os.path.expanduser(data)))
     return window
+
+
+def _step_text(title: str) -> str:
+    """A workflow step as the step list names it: numbered, but for Runs (at hand from any step)."""
+    return f"{STEPS.index(title) + 1}   {title}" if title != "Runs" else f"      {title}"
+
+
+def _step_of(field_path: str) -> str:
+    """The workflow step whose panel shows the setting `field_path` (e.g. "data.root": Dataset)."""
+    section = field_path.split(".")[0]
+    return {"data": "Dataset", "tasks": "Pretext tasks", "augment": "Augmentations"}.get(section, "Train & monitor")
 
 
 def _about_task_choice(path: str) -> bool:

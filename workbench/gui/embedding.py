@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPush
 from workbench.config import DataConfig
 from workbench.engine.embedding_map import read_embedding_map
 from workbench.gui.icons import icon
-from workbench.gui.plots import RUN_COLOURS
+from workbench.gui.plots import add_save_menu, legend_outside, palette_colour
 from workbench.gui.thumbnails import ThumbnailLoader
 from workbench.metrics.projection import METHOD_TITLES
 
@@ -29,13 +29,6 @@ LOSS_COLOURS = pg.colormap.get("viridis")
 NO_LOSS_COLOUR = "#8a8a8a"
 LOSS_LEVELS = 64
 """Shades of the loss scale (one brush each, shared by the dots)."""
-
-
-def dataset_root(data_cfg: DataConfig) -> Path:
-    """The folder the map's image paths are relative to (the built-in demo set when none is chosen)."""
-    from workbench.data import demo_dataset_dir
-
-    return Path(data_cfg.root) if data_cfg.root else demo_dataset_dir()
 
 
 class EmbeddingView(QWidget):
@@ -89,7 +82,8 @@ class EmbeddingView(QWidget):
         self._label_axes("pca")
         for axis in ("bottom", "left"):
             self.plot.getAxis(axis).setTextPen(self._foreground)
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor=self._foreground)
+        self.legend = legend_outside(self.plot, self._foreground, below=False)
+        self.save_menu = add_save_menu(self.plot, "embedding_map")
         self.loss_scale = LossScale(self.plot)
         self._scatters: list[pg.ScatterPlotItem] = []
         self._scatter_rows: list[np.ndarray] = []
@@ -113,12 +107,14 @@ class EmbeddingView(QWidget):
     # -- showing a map --------------------------------------------------------------------------------
     def show_map(self, path: str | Path, data_cfg: DataConfig) -> bool:
         """Draw the map in `path`; images are read with `data_cfg` (folder, DICOM window). False if unreadable."""
+        from workbench.data import dataset_folder  # the data layer loads torch: not at the window's start
+
         record = read_embedding_map(Path(path))
         if record is None or not record.get("points"):
             return False
         self.map = record
         self._data_cfg = replace(data_cfg)
-        self._root = dataset_root(data_cfg)
+        self._root = dataset_folder(data_cfg)  # the map's image paths are relative to it
         self._generation += 1
         self._thumbnails.clear()
         self.loader.forget_requests()
@@ -193,6 +189,7 @@ class EmbeddingView(QWidget):
             self._draw_by_loss(self.losses())
         else:
             self._draw_by_label()
+        self.plot.plotItem.layout.activate()  # make room for the legend now, so the dots are placed in the final view
         self.plot.autoRange(padding=0.08)
 
     def _add_scatter(self, rows: np.ndarray, brushes, pens, name: str | None = None) -> None:
@@ -205,7 +202,7 @@ class EmbeddingView(QWidget):
     def _draw_by_label(self) -> None:
         labels = np.asarray(self.map.get("labels") or [-1] * len(self._points), dtype=int)
         for label in sorted(set(labels.tolist())):
-            colour = QColor(UNLABELLED_COLOUR if label < 0 else RUN_COLOURS[label % len(RUN_COLOURS)])
+            colour = QColor(UNLABELLED_COLOUR) if label < 0 else palette_colour(label)
             self._add_scatter(np.flatnonzero(labels == label), pg.mkBrush(colour), pg.mkPen(colour.darker(130)),
                               self.class_name(label))
 

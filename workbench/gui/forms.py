@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from workbench.config import field_info
+from workbench.config.paths import PATH_SETTINGS
 
 Problem = tuple[str, str]
 GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
@@ -37,13 +38,9 @@ def first_sentence(text: str) -> str:
     return text if end < 0 else text[: end + 1]
 
 
-def path_kind(name: str) -> str | None:
-    """'folder' or 'file' for text settings that hold a path (by naming convention), else None."""
-    if name == "root" or name.endswith("_dir"):
-        return "folder"
-    if name.endswith(("_csv", "_path", "_file", "weights")):
-        return "file"
-    return None
+def path_kind(section: str, name: str) -> str | None:
+    """'folder' or 'file' for the settings that hold a path (`workbench.config.paths.PATH_SETTINGS`), else None."""
+    return PATH_SETTINGS.get((section, name))
 
 
 def format_number(value: float, kind: type) -> str:
@@ -216,7 +213,7 @@ class ConfigForm(QWidget):
         editor.setAccessibleDescription(info["help"])
         editor.setToolTip(info["help"])
         value_widget = editor
-        kind_of_path = path_kind(f.name) if kind is str and not info["choices"] else None
+        kind_of_path = path_kind(self.path, f.name)
         if kind_of_path:
             value_widget = self._with_browse_button(editor, kind_of_path, info["label"])
         column = QWidget(self)

@@ -1,18 +1,33 @@
 """The curves of one run, collected from its events (live, or read back from metrics.jsonl)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from workbench.engine.events import Event, EvalEvent, StepEvent
+from workbench.engine.runs import RunFolder
 
-SMOOTHING = 0.9
-"""Weight of the past in the smoothed loss (an exponential moving average)."""
+SMOOTHING_HALF_WIDTH = 5
+"""The smoothed loss at a point is the mean of the raw losses this many points either side of it (fewer near
+the ends, always as many on each side), so it follows the raw loss without lagging behind it."""
+SMOOTHED = "loss_smoothed"
+
+
+def centred_mean(values: np.ndarray, half_width: int = SMOOTHING_HALF_WIDTH) -> np.ndarray:
+    """Each value replaced by the mean of a window centred on it; the window shrinks symmetrically at the ends
+    (the first and last values stay as they are), so a trend is never shifted."""
+    count = len(values)
+    index = np.arange(count)
+    half = np.minimum(half_width, np.minimum(index, count - 1 - index))
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    return (sums[index + half + 1] - sums[index - half]) / (2 * half + 1)
 
 
 class MetricHistory:
-    """Step-indexed series per value name ('loss', 'lr', 'embedding_std', 'knn_accuracy', ...).
+    """Step-indexed series per value name ('loss', 'lr', 'embedding_std', 'knn_accuracy', 'loss/simclr', ...),
+    and 'loss_smoothed', derived from 'loss' when asked for.
 
     Appending is cheap (plain lists); `count(name)` tells a view whether a series gained points since it drew.
     """
@@ -23,15 +38,18 @@ class MetricHistory:
         self.last_step: StepEvent | None = None
         self.last_eval: EvalEvent | None = None
 
+    @classmethod
+    def of_run(cls, folder: str | Path, until_step: int | None = None) -> MetricHistory:
+        """The history recorded in a run folder's metrics.jsonl (only up to `until_step`, when given)."""
+        history = cls()
+        history.extend(event for event in RunFolder(folder).read_events()
+                       if until_step is None or getattr(event, "step", 0) <= until_step)
+        return history
+
     def add(self, event: Event) -> None:
         if isinstance(event, StepEvent):
             self.last_step = event
             self._add_values(event.step, event.values)
-            if "loss" in event.values:
-                previous = self._values.get("loss_smoothed")
-                smoothed = event.values["loss"] if not previous else (
-                    SMOOTHING * previous[-1] + (1 - SMOOTHING) * event.values["loss"])
-                self._append("loss_smoothed", event.step, smoothed)
         elif isinstance(event, EvalEvent):
             self.last_eval = event
             self._add_values(event.step, event.values)
@@ -43,21 +61,26 @@ class MetricHistory:
     def _add_values(self, step: int, values: dict[str, float]) -> None:
         for name, value in values.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self._append(name, step, float(value))
-
-    def _append(self, name: str, step: int, value: float) -> None:
-        self._steps.setdefault(name, []).append(float(step))
-        self._values.setdefault(name, []).append(value)
+                self._steps.setdefault(name, []).append(float(step))
+                self._values.setdefault(name, []).append(float(value))
 
     def count(self, name: str) -> int:
         """Points recorded for `name`."""
-        return len(self._values.get(name, ()))
+        return len(self._values.get("loss" if name == SMOOTHED else name, ()))
 
     def names(self) -> list[str]:
         return list(self._values)
 
+    def task_series(self, losses: bool) -> list[str]:
+        """The per-task values: each task's loss ('loss/<task>') when `losses`, else the tasks' own metrics
+        ('<task>/<metric>', e.g. 'rotation/accuracy')."""
+        return [name for name in self._values if "/" in name and name.startswith("loss/") == losses]
+
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of `name`; empty arrays when the run has no such value."""
+        if name == SMOOTHED:
+            steps, values = self.series("loss")
+            return steps, centred_mean(values)
         return (np.asarray(self._steps.get(name, ()), dtype=float),
                 np.asarray(self._values.get(name, ()), dtype=float))
 

@@ -1,40 +1,64 @@
 """Live training curves (pyqtgraph). Redrawn from a timer, never per event, one changed plot per tick (so
 each repaint is a short pause of the event loop), with downsampling and clipping to the view so long runs
-stay smooth."""
+stay smooth. Every plot saves itself as PNG or SVG and its data as CSV from its right-click menu."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import colorcet
 import pyqtgraph as pg
+from pyqtgraph.exporters import CSVExporter, ImageExporter
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QFileDialog, QGridLayout, QMenu, QSizePolicy, QWidget
 
 from workbench.engine.health import COLLAPSE_STD
-from workbench.gui.history import MetricHistory
+from workbench.gui.history import SMOOTHED, SMOOTHING_HALF_WIDTH, MetricHistory
 
-"""Embedding spread below this means the encoder maps every image to nearly the same point."""
 REFRESH_MS = 100
-"""One changed plot is redrawn per tick: with all five changing, each is redrawn twice a second."""
+"""One changed plot is redrawn per tick: with all seven changing, each is redrawn more than once a second."""
 MIN_STEP_SPAN = 10
-RUN_COLOURS = ["#3478f6", "#e8743b", "#19a979", "#945ecf", "#ed4a7b", "#13a4b4", "#bf399e", "#6c8893"]
+PALETTE = colorcet.b_glasbey_category10
+"""Distinguishable colours (Glasbey), the first ten those of matplotlib's category10: runs, tasks, classes."""
+RUN_DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+"""Per-task lines of overlaid runs: one colour per task, one dash pattern per run."""
+SAVE_FORMATS = {"png": "PNG image", "svg": "SVG image", "csv": "data as CSV"}
+SERIES_LABELS = {"loss": "raw", SMOOTHED: f"smoothed (centred mean of {2 * SMOOTHING_HALF_WIDTH + 1} points)"}
+
+
+def palette_colour(index: int) -> QColor:
+    """The `index`-th colour of the palette (it repeats only after 256)."""
+    return QColor(PALETTE[index % len(PALETTE)])
 
 
 @dataclass(frozen=True)
 class _PlotSpec:
     key: str
     title: str
-    series: tuple[str, ...]
-    log_y: bool = False
+    series: tuple[str, ...] = ()
+    """The values drawn; none: the run's per-task values (`task_losses` picks losses or metrics)."""
+    task_losses: bool = False
+
+    def series_of(self, history: MetricHistory) -> list[str]:
+        return list(self.series) if self.series else history.task_series(self.task_losses)
 
 
 PLOTS = (
-    _PlotSpec("loss", "Loss (raw and smoothed)", ("loss", "loss_smoothed")),
+    _PlotSpec("loss", "Loss", ("loss", SMOOTHED)),
     _PlotSpec("lr", "Learning rate", ("lr",)),
     _PlotSpec("embedding_std", "Embedding spread (std)", ("embedding_std",)),
     _PlotSpec("effective_rank", "Effective rank", ("effective_rank",)),
     _PlotSpec("knn_accuracy", "kNN probe accuracy", ("knn_accuracy",)),
+    _PlotSpec("task_losses", "Loss per task", task_losses=True),
+    _PlotSpec("task_metrics", "Task metrics"),
 )
+POSITIONS = {"loss": (0, 0, 1, 2), "lr": (0, 2, 1, 1), "embedding_std": (1, 0, 1, 1),
+             "effective_rank": (1, 1, 1, 1), "knn_accuracy": (1, 2, 1, 1), "task_losses": (2, 0, 1, 1),
+             "task_metrics": (2, 1, 1, 2)}
+EVALUATION_PLOTS = ("embedding_std", "effective_rank", "knn_accuracy")
+"""Plots of values measured at evaluations only: few points, each marked."""
 
 
 class MonitorPlots(QWidget):
@@ -45,44 +69,48 @@ class MonitorPlots(QWidget):
         self.setObjectName("trainingPlots")
         self.setAccessibleName("Training curves")
         palette = self.palette()
-        background = palette.color(QPalette.ColorRole.Base)
-        foreground = palette.color(QPalette.ColorRole.Text)
+        self._foreground = palette.color(QPalette.ColorRole.Text)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
         self.plots: dict[str, pg.PlotWidget] = {}
-        positions = {"loss": (0, 0, 1, 2), "lr": (0, 2, 1, 1), "embedding_std": (1, 0, 1, 1),
-                     "effective_rank": (1, 1, 1, 1), "knn_accuracy": (1, 2, 1, 1)}
+        self.save_menus: dict[str, QMenu] = {}
         for spec in PLOTS:
-            plot = pg.PlotWidget(background=background)
+            plot = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
             plot.setObjectName(f"plot.{spec.key}")
             plot.setAccessibleName(spec.title)
-            plot.setTitle(spec.title, color=foreground.name(), size="10pt")
+            plot.setTitle(spec.title, color=self._foreground.name(), size="10pt")
             plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.setLabel("bottom", "step", color=foreground.name())
+            plot.setLabel("bottom", "step", color=self._foreground.name())
             for axis in ("left", "bottom"):
-                plot.getAxis(axis).setTextPen(foreground)
-                plot.getAxis(axis).setPen(QColor(foreground.red(), foreground.green(), foreground.blue(), 120))
+                plot.getAxis(axis).setTextPen(self._foreground)
+                plot.getAxis(axis).setPen(QColor(self._foreground.red(), self._foreground.green(),
+                                                 self._foreground.blue(), 120))
             plot.setMinimumHeight(170)
             plot.setMenuEnabled(False)
             plot.setLimits(xMin=0, minXRange=MIN_STEP_SPAN)  # a lone point at step 0 shows 0..10, not -0.5..0.5
             plot.getAxis("bottom").enableAutoSIPrefix(False)
-            layout.addWidget(plot, *positions[spec.key])
+            layout.addWidget(plot, *POSITIONS[spec.key])
             self.plots[spec.key] = plot
+            self.save_menus[spec.key] = add_save_menu(plot, spec.key)
         self.plots["lr"].getAxis("left").enableAutoSIPrefix(False)
         self._add_collapse_zone(self.plots["embedding_std"])
         self.plots["knn_accuracy"].setYRange(0, 1, padding=0.02)
         self._knn_reference = pg.InfiniteLine(angle=0, movable=False,
-                                              pen=pg.mkPen(foreground, width=1, style=Qt.PenStyle.DashLine),
+                                              pen=pg.mkPen(self._foreground, width=1, style=Qt.PenStyle.DashLine),
                                               label="at start",
-                                              labelOpts={"position": 0.7, "color": foreground.name()})
+                                              labelOpts={"position": 0.7, "color": self._foreground.name()})
         self._knn_reference.setVisible(False)
         self.plots["knn_accuracy"].addItem(self._knn_reference)
         self._runs: list[tuple[str, MetricHistory]] = []
-        self._curves: list[dict[str, pg.PlotDataItem]] = []
-        self._drawn: dict[str, tuple[int, ...]] = {}
-        """Per plot: the point counts of its series when it was last drawn."""
+        self._curves: dict[tuple[int, str, str], pg.PlotDataItem] = {}
+        """(run index, plot key, series) -> its line."""
+        self.legends: dict[str, pg.LegendItem] = {}
+        """Per plot with more than one line: its legend, below the plot."""
+        self._drawn: dict[str, tuple] = {}
+        """Per plot: the series and point counts it showed when it was last drawn."""
         self._next_plot = 0
+        self._show_task_plots()
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self._refresh_next_plot)
@@ -100,36 +128,14 @@ class MonitorPlots(QWidget):
         plot.setYRange(0, 0.5, padding=0.02)
 
     def set_runs(self, runs: list[tuple[str, MetricHistory]]) -> None:
-        """Show these runs (name, history); one colour per run, a legend when there are several."""
-        for curves in self._curves:
-            for key, curve in curves.items():
-                self.plots[key.split(":")[0]].removeItem(curve)
-        for plot in self.plots.values():
-            _remove_legend(plot)
+        """Show these runs (name, history); one colour per run, a legend on each plot with several lines."""
+        for (_run, key, _series), curve in self._curves.items():
+            self.plots[key].removeItem(curve)
+        for key in list(self.legends):
+            _remove_legend(self.plots[key], self.legends.pop(key))
         self._runs = list(runs)
-        self._curves = []
+        self._curves = {}
         self._drawn = {}
-        several = len(self._runs) > 1
-        if several:
-            self.plots["loss"].addLegend(offset=(-10, 10))
-        for index, (name, _history) in enumerate(self._runs):
-            colour = QColor(RUN_COLOURS[index % len(RUN_COLOURS)])
-            curves: dict[str, pg.PlotDataItem] = {}
-            for spec in PLOTS:
-                for series in spec.series:
-                    faded = series == "loss"
-                    pen_colour = QColor(colour)
-                    if faded:
-                        pen_colour.setAlpha(90)
-                    symbol = "o" if spec.key in ("embedding_std", "effective_rank", "knn_accuracy") else None
-                    curve = self.plots[spec.key].plot(
-                        [], [], pen=pg.mkPen(pen_colour, width=1 if faded else 2), symbol=symbol, symbolSize=5,
-                        symbolBrush=colour, symbolPen=None,
-                        name=name if several and series == "loss_smoothed" else None)
-                    curve.setDownsampling(auto=True, method="peak")
-                    curve.setClipToView(True)
-                    curves[f"{spec.key}:{series}"] = curve
-            self._curves.append(curves)
         self.refresh()
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
@@ -153,18 +159,76 @@ class MonitorPlots(QWidget):
                 return
 
     def _refresh_plot(self, spec: _PlotSpec) -> bool:
-        counts = tuple(history.count(series) for _name, history in self._runs for series in spec.series)
-        if self._drawn.get(spec.key) == counts:
+        drawn = tuple((index, series, history.count(series)) for index, (_name, history) in enumerate(self._runs)
+                      for series in spec.series_of(history))
+        if self._drawn.get(spec.key) == drawn:
             return False
-        self._drawn[spec.key] = counts
-        for index, (_name, history) in enumerate(self._runs):
-            for series in spec.series:
-                self._curves[index][f"{spec.key}:{series}"].setData(*history.series(series))
+        self._drawn[spec.key] = drawn
+        for index, series, _count in drawn:
+            self._curve(index, spec, series).setData(*self._runs[index][1].series(series))
         if spec.key == "embedding_std":
             self._keep_collapse_zone_in_view()
         elif spec.key == "knn_accuracy":
             self._update_knn_reference()
+        elif not spec.series:
+            self._show_task_plots()
         return True
+
+    def _curve(self, run: int, spec: _PlotSpec, series: str) -> pg.PlotDataItem:
+        """The line of `series` of run `run` in plot `spec`, made (and named in the legend) on first use."""
+        curve = self._curves.get((run, spec.key, series))
+        if curve is None:
+            curve = self.plots[spec.key].plot([], [], name=self._line_name(run, spec, series),
+                                              **self._line_style(run, spec, series))
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+            curve.setZValue(1 if series == "loss" else 0)  # the raw points over the smoothed line
+            self._curves[(run, spec.key, series)] = curve
+            self._name_lines(spec.key)
+        return curve
+
+    def _line_name(self, run: int, spec: _PlotSpec, series: str) -> str:
+        label = SERIES_LABELS.get(series, series.removeprefix("loss/"))
+        if len(self._runs) == 1:
+            return label if len(spec.series) != 1 else spec.title
+        return self._runs[run][0] if len(spec.series) == 1 else f"{self._runs[run][0]} · {label}"
+
+    def _line_style(self, run: int, spec: _PlotSpec, series: str) -> dict:
+        """Raw loss: faint dots over a thin line, on top of the bold smoothed line; evaluation values: marked
+        points; per-task lines: one colour per task (and one dash per run)."""
+        if not spec.series:
+            colour = palette_colour(spec.series_of(self._runs[run][1]).index(series))
+            return {"pen": pg.mkPen(colour, width=1.5, style=RUN_DASHES[run % len(RUN_DASHES)])}
+        colour = palette_colour(run)
+        if series == "loss":
+            faint = QColor(colour)
+            faint.setAlpha(110)
+            return {"pen": pg.mkPen(faint, width=1), "symbol": "o", "symbolSize": 3, "symbolBrush": faint,
+                    "symbolPen": None}
+        if series == SMOOTHED:
+            return {"pen": pg.mkPen(colour, width=2.5)}
+        symbol = "o" if spec.key in EVALUATION_PLOTS else None
+        return {"pen": pg.mkPen(colour, width=2), "symbol": symbol, "symbolSize": 5, "symbolBrush": colour,
+                "symbolPen": None}
+
+    def _name_lines(self, key: str) -> None:
+        """Give plot `key` a legend below it once it has more than one line, listing every line."""
+        lines = [curve for (_run, plot_key, _series), curve in self._curves.items() if plot_key == key]
+        if len(lines) < 2:
+            return
+        legend = self.legends.get(key)
+        if legend is None:
+            wide = POSITIONS[key][3] > 1
+            legend = self.legends[key] = legend_outside(self.plots[key], self._foreground, columns=2 if wide else 1)
+        for curve in lines:
+            if not any(sample.item is curve for sample, _label in legend.items):
+                legend.addItem(curve, curve.name())
+
+    def _show_task_plots(self) -> None:
+        """The per-task plots are shown only when a run has such values."""
+        for spec in PLOTS:
+            if not spec.series:
+                self.plots[spec.key].setVisible(any(spec.series_of(history) for _name, history in self._runs))
 
     def _keep_collapse_zone_in_view(self) -> None:
         """The spread plot always starts at 0, so the distance to the collapse zone is visible."""
@@ -184,15 +248,84 @@ class MonitorPlots(QWidget):
 
     def point_count(self, series: str, run: int = 0) -> int:
         """Points drawn for `series` of run `run` (what the user sees; used by tests)."""
-        for key, curve in self._curves[run].items():
-            if key.split(":")[1] == series:
+        for (index, _key, name), curve in self._curves.items():
+            if index == run and name == series:
                 return 0 if curve.xData is None else len(curve.xData)
         return 0
 
+    def legend_labels(self, key: str) -> list[str]:
+        """The names in plot `key`'s legend, in order (none when it has one line or none)."""
+        legend = self.legends.get(key)
+        return [] if legend is None else [label.text for _sample, label in legend.items]
 
-def _remove_legend(plot: pg.PlotWidget) -> None:
-    legend = plot.plotItem.legend
-    if legend is not None:
-        if legend.scene() is not None:
-            legend.scene().removeItem(legend)
-        plot.plotItem.legend = None
+
+def legend_outside(plot: pg.PlotWidget, colour: QColor, columns: int = 1, below: bool = True) -> pg.LegendItem:
+    """A legend in the plot's own layout, beside the data area (below it in `columns`, or to its right), so it
+    never covers a line or a point; it is part of the plot in saved images. Items added later with a name join it."""
+    legend = _LaidOutLegend(labelTextColor=colour, colCount=columns)
+    legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # its entries' size, not the row's
+    layout = plot.plotItem.layout
+    layout.addItem(legend, *((4, 1) if below else (2, 3)))
+    layout.setAlignment(legend, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    plot.plotItem.legend = legend
+    return legend
+
+
+class _LaidOutLegend(pg.LegendItem):
+    """A legend that a layout places: it asks for the size of its entries instead of setting its geometry."""
+
+    def updateSize(self) -> None:  # noqa: N802 (pyqtgraph override)
+        self.layout.invalidate()
+        self.updateGeometry()
+
+
+def _remove_legend(plot: pg.PlotWidget, legend: pg.LegendItem) -> None:
+    plot.plotItem.layout.removeItem(legend)
+    plot.plotItem.legend = None
+    if legend.scene() is not None:
+        legend.scene().removeItem(legend)
+
+
+def save_plot(plot: pg.PlotWidget, path: str | Path) -> Path:
+    """Save `plot` by the file's suffix: .png or .svg the picture (legend included), .csv each line's data."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".svg":
+        _save_svg(plot, path)
+    else:
+        {".png": ImageExporter, ".csv": CSVExporter}[suffix](plot.plotItem).export(str(path))
+    return path
+
+
+def _save_svg(plot: pg.PlotWidget, path: Path) -> None:
+    """The plot drawn into an SVG file (pyqtgraph's SVG exporter fails on Qt 6's closed paths)."""
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(plot.size())
+    generator.setViewBox(plot.rect())
+    generator.setTitle(plot.accessibleName())
+    painter = QPainter(generator)
+    plot.render(painter)
+    painter.end()
+
+
+def add_save_menu(plot: pg.PlotWidget, name: str) -> QMenu:
+    """Right-click on `plot` (where no item takes the click) opens a menu to save it as PNG, SVG or CSV."""
+    menu = QMenu(plot)
+    for suffix, title in SAVE_FORMATS.items():
+        menu.addAction(f"Save {title}…", lambda suffix=suffix, title=title: _ask_and_save(plot, name, suffix, title))
+    plot.setToolTip("Right-click to save this plot as PNG or SVG, or its data as CSV.")
+
+    def on_click(event) -> None:
+        if event.button() == Qt.MouseButton.RightButton and not event.isAccepted():
+            menu.popup(event.screenPos().toPoint())
+
+    plot.scene().sigMouseClicked.connect(on_click)
+    return menu
+
+
+def _ask_and_save(plot: pg.PlotWidget, name: str, suffix: str, title: str) -> None:
+    path, _ = QFileDialog.getSaveFileName(plot, f"Save the plot's {title}", f"{name}.{suffix}",
+                                          f"{title} (*.{suffix})")
+    if path:
+        save_plot(plot, path if path.lower().endswith(f".{suffix}") else f"{path}.{suffix}")

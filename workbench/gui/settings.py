@@ -1,4 +1,4 @@
-"""Where the app remembers things between launches (window geometry, recent folders).
+"""Where the app remembers things between launches (window geometry, recent folders, the last settings and step).
 
 Set the environment variable PRETEXT_WORKBENCH_SETTINGS to an .ini path to keep the settings there
 instead of the system's usual place (tests do this, so they never touch a user's settings).
@@ -37,3 +37,23 @@ def remember_folder(folder: str) -> list[str]:
     folders = folders[:MAX_RECENT_FOLDERS]
     app_settings().setValue("recent_folders", folders)
     return folders
+
+
+def remember_config(config_yaml: str) -> None:
+    """Keep the run config (as YAML, dataset folder included) for the next launch."""
+    app_settings().setValue("session/config", config_yaml)
+
+
+def remembered_config() -> str:
+    """The run config kept by `remember_config` ('' when none)."""
+    return str(app_settings().value("session/config", "") or "")
+
+
+def remember_step(step: str) -> None:
+    """Keep the workflow step shown, to open on it at the next launch."""
+    app_settings().setValue("session/step", step)
+
+
+def remembered_step() -> str:
+    """The workflow step kept by `remember_step` ('' when none)."""
+    return str(app_settings().value("session/step", "") or "")

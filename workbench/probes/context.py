@@ -12,6 +12,7 @@ from workbench.control import CancelToken
 from workbench.data import ImageDataset, load_dataset
 from workbench.data.augment import to_unit
 from workbench.engine.device import resolve_device
+from workbench.engine.evaluation import embed
 from workbench.engine.runs import RunFolder
 from workbench.export.exporter import NormalizedEncoder, build_encoder, encoder_from_checkpoint
 from workbench.tasks import load_config
@@ -59,16 +60,7 @@ def open_run(run_dir: str | Path, data_root: str | None = None, checkpoint: str 
     return RunContext(folder, config, dataset, encoder.to(target).eval(), spec, step, checkpoint, target)
 
 
-@torch.no_grad()
 def embed_images(encoder: nn.Module, images: torch.Tensor, device: torch.device,
                  batch_size: int = EMBED_BATCH, cancel: CancelToken | None = None) -> torch.Tensor:
     """Embeddings (float32, on `device`) of cached integer images through an encoder taking [0, 1] floats."""
-    was_training = encoder.training
-    encoder.eval()
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        if cancel:
-            cancel.raise_if_cancelled()
-        chunks.append(encoder(to_unit(images[start:start + batch_size].to(device))).float())
-    encoder.train(was_training)
-    return torch.cat(chunks)
+    return embed(encoder, images, to_unit, device, batch_size, cancel=cancel)

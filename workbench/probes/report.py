@@ -17,8 +17,8 @@ from pathlib import Path
 
 from workbench.config.atomic import write_text_atomic
 from workbench.engine.embedding_map import MAP_NAME, read_embedding_map
-from workbench.engine.events import EvalEvent, FailedEvent, FinishedEvent, StartedEvent, StepEvent, WarningEvent
-from workbench.engine.runs import RunFolder
+from workbench.engine.events import EvalEvent, FailedEvent, StepEvent, WarningEvent
+from workbench.engine.runs import RunFolder, run_status
 from workbench.probes import svg
 from workbench.probes.table import PROBE_NAME, fraction_label, percent, read_probe_json
 from workbench.tasks import get_task, load_config
@@ -171,14 +171,7 @@ def _table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> s
 
 
 def _status(events: list) -> str:
-    finished = [e for e in events if isinstance(e, (FinishedEvent, FailedEvent))]
-    steps = [e.step for e in events if isinstance(e, StepEvent)]
-    total = next((e.total_steps for e in events if isinstance(e, StartedEvent)), None)
-    if finished and isinstance(finished[-1], FailedEvent):
-        return f"failed at step {finished[-1].step}"
-    if finished:
-        return f"{'stopped' if finished[-1].stopped else 'finished'} at step {finished[-1].step}"
-    return f"in progress: step {steps[-1] if steps else 0} of {total or '?'}"
+    return run_status(events).describe()
 
 
 def _data_section(folder: RunFolder) -> str:

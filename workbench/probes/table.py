@@ -89,12 +89,20 @@ def fraction_label(fraction: float) -> str:
     return f"{100 * fraction:g}%"
 
 
+TABLE_HEADER = ("method", "labels", "n train", "accuracy", "balanced acc.")
+
+
+def table_cells(entry: dict) -> tuple[str, str, str, str, str]:
+    """One summary entry as the cells of a table row (see TABLE_HEADER): the CLI's table and the app's."""
+    return (entry["method"], fraction_label(entry["fraction"]), f"{entry['train_size']:g}",
+            percent(entry["accuracy"], entry["accuracy_std"]),
+            percent(entry["balanced_accuracy"], entry["balanced_accuracy_std"]))
+
+
 def format_table(summary: list[dict]) -> str:
     """A plain-text table: rows = method x label fraction, accuracy and balanced accuracy, mean ± std."""
-    header = ("method", "labels", "n train", "accuracy", "balanced acc.")
-    lines = [(entry["method"], fraction_label(entry["fraction"]), f"{entry['train_size']:g}",
-              percent(entry["accuracy"], entry["accuracy_std"]),
-              percent(entry["balanced_accuracy"], entry["balanced_accuracy_std"])) for entry in summary]
+    header = TABLE_HEADER
+    lines = [table_cells(entry) for entry in summary]
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
     def render(row) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import html
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGroupBox, QHBoxL
 
 from workbench.config import DataConfig
 from workbench.data.modality import carries_modality_values
+from workbench.data.scan import ScanReport, training_problem
 from workbench.gui import settings
 from workbench.gui.forms import Collapsible, ConfigForm
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
@@ -84,6 +86,8 @@ class DatasetPanel(QWidget):
     """The data settings changed."""
     window_applied = Signal()
     """Thumbnails and preview now show a new intensity window (others, e.g. the augmentation preview, follow)."""
+    train_requested = Signal()
+    """"Train on this dataset" was clicked."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -96,6 +100,8 @@ class DatasetPanel(QWidget):
         self._config = DataConfig()
         """The data config last shown: what the forms edit, the folder and the settings they do not show."""
         self._job: BackgroundJob | None = None
+        self._folder_problem = ""
+        """Why the folder in use could not be scanned (it does not exist...); '' when it could."""
 
         layout = panel_layout(
             self, "Dataset", "Choose a folder of images (PNG, JPEG, TIFF, DICOM…), or drop one here. Sub-folders "
@@ -109,7 +115,15 @@ class DatasetPanel(QWidget):
         self.summary_label.setAccessibleName("Dataset summary")
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.summary_label)
+        summary_row = QHBoxLayout()
+        summary_row.addWidget(self.summary_label, 1)
+        self.train_button = QPushButton(icon("start"), "Train on this dataset ▸", self)
+        self.train_button.setObjectName("trainOnDataset")
+        self.train_button.setAccessibleName("Train on this dataset")
+        self.train_button.setProperty("primary", True)
+        self.train_button.clicked.connect(self.train_requested)
+        summary_row.addWidget(self.train_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(summary_row)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self._thumbnail_view())
@@ -132,7 +146,8 @@ class DatasetPanel(QWidget):
         self.folder_edit.setObjectName("data.root")
         self.folder_edit.setAccessibleName("Dataset folder")
         self.folder_edit.setPlaceholderText("Built-in demo dataset")
-        self.folder_edit.returnPressed.connect(lambda: self.open_folder(self.folder_edit.text().strip()))
+        self.folder_edit.textEdited.connect(self.changed)
+        self.folder_edit.editingFinished.connect(self._open_typed_folder)
         row.addWidget(self.folder_edit, 1)
         self.open_button = QPushButton(icon("folder"), "Open folder…", self)
         self.open_button.setObjectName("openFolder")
@@ -275,6 +290,24 @@ class DatasetPanel(QWidget):
         self.root = root
         self.folder_edit.setText(root)
 
+    def offer_training(self, problems: list[tuple[str, str]]) -> None:
+        """Enable "Train on this dataset" when nothing keeps Start disabled; else its tooltip names why."""
+        self.train_button.setEnabled(not problems)
+        self.train_button.setToolTip("\n".join(f"{path}: {message}" for path, message in problems) if problems else
+                                     "Go to Train & monitor and start a run with the current settings")
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Why the folder cannot train, as ("data.root", message): a path typed but not opened, a folder that
+        could not be scanned, or a scan that found too few readable images. Empty while unknown (not scanned)."""
+        typed = self.folder_edit.text().strip()
+        if typed != self.root:
+            return [("data.root", f"“{typed}” is typed but not opened yet: press Enter to use it")]
+        if self._folder_problem:
+            return [("data.root", self._folder_problem)]
+        scanned = self._scanned_config is not None and self._scanned_config.root == self.root
+        problem = scanned and training_problem(self.scan_result.report, self.root or "The demo dataset")
+        return [("data.root", problem)] if problem else []
+
     # -- folder choice --------------------------------------------------------------------------------
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", self.root or str(Path.home()))
@@ -290,16 +323,33 @@ class DatasetPanel(QWidget):
         self.scan()
 
     def open_folder(self, folder: str) -> None:
-        """Use `folder` ('' for the demo dataset) and scan it."""
+        """Use `folder` ('' for the demo dataset) and scan it; one that is not a folder is shown as the folder in
+        use, with the reason it cannot train."""
+        if folder and not Path(folder).is_dir():
+            self._set_root(folder)
+            self._show_unusable(f"“{folder}” is not a folder that exists.")
+            self.changed.emit()
+            return
         if folder:
-            if not Path(folder).is_dir():
-                self.banner.show_message(f"“{folder}” is not a folder that exists.", "error")
-                return
             settings.remember_folder(folder)
             self._refresh_recent_menu()
         self._set_root(folder)
         self.changed.emit()
         self.scan()
+
+    def _open_typed_folder(self) -> None:
+        """Open the path typed in the folder box (Enter or leaving the box), unless it is the folder in use."""
+        typed = self.folder_edit.text().strip()
+        if typed != self.root:
+            self.open_folder(typed)
+
+    def _show_unusable(self, message: str) -> None:
+        """Say why the folder in use cannot be used, and show no images rather than another folder's."""
+        self._drop_scan()
+        self._folder_problem = message
+        self.scan_result = self._scanned_config = None
+        self._show_report(ScanReport(self.root), self.data_config())
+        self.banner.show_message(html.escape(message), "error")
 
     def _refresh_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -336,15 +386,16 @@ class DatasetPanel(QWidget):
 
     def scan(self) -> None:
         """Scan the chosen folder on a worker thread (a running scan is cancelled first)."""
-        from workbench.data import demo_dataset_dir, scan_folder
+        from workbench.data import dataset_folder, scan_folder
 
         if self._job is not None:
             self._job.cancel()
         self._window_timer.stop()  # the scan shows everything with the current window anyway
         config = self.data_config()
-        root = Path(self.root) if self.root else demo_dataset_dir()
+        root = dataset_folder(config)
         self.folder_edit.setPlaceholderText(f"Built-in demo dataset ({root})")
         self.banner.clear()
+        self._folder_problem = ""
         job = BackgroundJob(lambda cancel, progress: scan_folder(root, config, cancel=cancel, progress=progress),
                             self)
         job.progress.connect(self._on_progress)
@@ -358,6 +409,14 @@ class DatasetPanel(QWidget):
         for widget in self._progress_widgets:
             widget.setVisible(True)
         job.start()
+
+    def _drop_scan(self) -> None:
+        """Cancel the running scan, if any, and ignore what it still reports."""
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+        for widget in self._progress_widgets:
+            widget.setVisible(False)
 
     def cancel_scan(self) -> None:
         if self._job is not None:
@@ -375,7 +434,16 @@ class DatasetPanel(QWidget):
             return
         self.scan_result = result
         self._scanned_config = config
-        report = result.report
+        self._show_report(result.report, config)
+        problems = self.problems()
+        if problems:
+            where = " The “Skipped files” tab says why each file was left out." if result.report.skipped else ""
+            self.banner.show_message(f"<b>This folder cannot train.</b> {html.escape(problems[0][1])}{where}",
+                                     "error")
+        self.scanned.emit(result)
+
+    def _show_report(self, report: Any, config: DataConfig) -> None:
+        """Show a scan's summary, class counts, skipped files and thumbnails."""
         summary = summarise(report)
         self.summary_label.setText(describe_summary(summary))
         self._fill_table(self.class_table, sorted(summary["classes"].items()))
@@ -386,14 +454,11 @@ class DatasetPanel(QWidget):
         self._select_preview(preview_row(report.images))
         if any(record.volume is not None for record in report.images):
             self.volumes.expand()
-        if not report.images:
-            self.banner.show_message("No readable images in this folder. The “Skipped files” tab says why each "
-                                     "file was left out.", "warning")
-        self.scanned.emit(result)
 
     def _on_failed(self, job: BackgroundJob, message: str) -> None:
         if job is self._job:
-            self.banner.show_message(f"The folder could not be scanned: {message}", "error")
+            self._show_unusable(f"The folder could not be scanned: {message}")
+            self.changed.emit()
 
     def _on_cancelled(self, job: BackgroundJob) -> None:
         if job is self._job:

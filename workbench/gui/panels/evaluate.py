@@ -26,7 +26,7 @@ from workbench.gui.workers import BackgroundJob, format_seconds
 from workbench.probes.finetune import SCRATCH, Schedule
 from workbench.probes.report import PDF_INSTALL_HINT, build_report, convert_to_pdf, find_pdf_converter, headline
 from workbench.probes.svg import PALETTE
-from workbench.probes.table import PROBE_NAME, fraction_label, percent, read_probe_json
+from workbench.probes.table import PROBE_NAME, fraction_label, read_probe_json, table_cells
 
 COLUMNS = ("Method", "Labels\nused", "Training\nimages", "Accuracy", "Balanced\naccuracy")
 STRATEGIES = (("mix of both", "mixed"), ("hardest for the model", "loss"), ("least like the others", "diversity"))
@@ -347,9 +347,7 @@ class EvaluatePanel(QWidget):
         bold.setBold(True)
         self.table.setRowCount(len(summary))
         for row, entry in enumerate(summary):
-            cells = (entry["method"], fraction_label(entry["fraction"]), f"{entry['train_size']:g}",
-                     percent(entry["accuracy"], entry["accuracy_std"]),
-                     percent(entry["balanced_accuracy"], entry["balanced_accuracy_std"]))
+            cells = table_cells(entry)
             is_best = best.get(entry["fraction"]) == entry["accuracy"]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -464,7 +462,7 @@ class EvaluatePanel(QWidget):
         run_dir, strategy, count = self.run_dir, self.strategy.currentData(), self.count.value()
 
         def work(cancel, progress):
-            from workbench.gui.embedding import dataset_root
+            from workbench.data import dataset_folder
             from workbench.probes.context import open_run
             from workbench.probes.ranking import rank_run, write_ranking_csv
 
@@ -472,7 +470,7 @@ class EvaluatePanel(QWidget):
             rows, scores = rank_run(context, strategy, count, cancel=cancel)
             records = [context.dataset.report.images[row] for row in rows]
             csv = write_ranking_csv(Path(run_dir) / f"to_label_{strategy}.csv", [r.path for r in records], scores)
-            return dataset_root(context.config.data), records, scores, context.config.data, csv
+            return dataset_folder(context.config.data), records, scores, context.config.data, csv
 
         self._start(work, self._ranking_done)
 

@@ -15,9 +15,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 from workbench.config import DataConfig
 from workbench.engine.embedding_map import MAP_NAME
 from workbench.engine.task_examples import EXAMPLES_NAME
-from workbench.engine.events import (EmbeddingMapEvent, FailedEvent, FinishedEvent, StartedEvent,
-                                     TaskExamplesEvent)
-from workbench.engine.runs import MetricsTail, RunFolder, list_runs
+from workbench.engine.events import (EmbeddingMapEvent, FailedEvent, FinishedEvent, TaskExamplesEvent)
+from workbench.engine.runs import RESUMABLE_STATES, MetricsTail, RunFolder, list_runs, run_status
 from workbench.gui.embedding import EmbeddingView
 from workbench.gui.task_examples import TaskExamplesView
 from workbench.gui.history import MetricHistory
@@ -26,7 +25,9 @@ from workbench.gui.widgets import Banner, action_button, panel_layout
 from workbench.gui.workers import BackgroundJob
 
 WATCH_POLL_MS = 1000
-COLUMNS = ("Run", "Status", "Step", "Loss", "kNN accuracy", "Last change")
+COLUMNS = ("Run", "Status", "Step", "Last loss", "kNN accuracy", "Last change")
+COLUMN_TIPS = {"Last loss": "The training loss at the run's last logged step, as logged (not smoothed).",
+               "kNN accuracy": "The kNN probe accuracy at the run's last evaluation."}
 
 
 @dataclass
@@ -46,19 +47,14 @@ class RunSummary:
 def summarise_run(folder: RunFolder) -> RunSummary:
     """Status and curves of a run folder, from its metrics.jsonl."""
     history = MetricHistory()
-    status, step, total = "not started", 0, 0
-    for event in folder.read_events():
+    events = folder.read_events()
+    for event in events:
         history.add(event)
-        step = max(step, getattr(event, "step", 0) or 0)
-        if isinstance(event, StartedEvent):
-            status, total = "incomplete", event.total_steps
-        elif isinstance(event, FinishedEvent):
-            status = "stopped" if event.stopped else "finished"
-        elif isinstance(event, FailedEvent):
-            status = "failed"
+    status = run_status(events)
     modified = folder.metrics_path.stat().st_mtime if folder.metrics_path.exists() else \
         folder.config_path.stat().st_mtime
-    return RunSummary(folder.path, status, step, total, history, modified, _data_config(folder))
+    return RunSummary(folder.path, status.state, status.step, status.total_steps, history, modified,
+                      _data_config(folder))
 
 
 def _data_config(folder: RunFolder) -> DataConfig | None:
@@ -116,6 +112,8 @@ class RunsPanel(QWidget):
         self.table.setObjectName("runList")
         self.table.setAccessibleName("Run list")
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for column, title in enumerate(COLUMNS):
+            self.table.horizontalHeaderItem(column).setToolTip(COLUMN_TIPS.get(title, ""))
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -188,7 +186,7 @@ class RunsPanel(QWidget):
         self.table.blockSignals(True)
         self.table.setRowCount(len(runs))
         for row, run in enumerate(runs):
-            loss = run.history.latest("loss_smoothed")
+            loss = run.history.latest("loss")
             knn = run.history.latest("knn_accuracy")
             cells = (run.path.name, run.status, f"{run.step:,} / {run.total_steps:,}",
                      "–" if loss is None else f"{loss:.4f}", "–" if knn is None else f"{knn:.1%}",
@@ -236,7 +234,7 @@ class RunsPanel(QWidget):
     def _update_buttons(self) -> None:
         selected = self.selected_runs()
         one = len(selected) == 1
-        self.resume_button.setEnabled(one and selected[0].status in ("stopped", "failed", "incomplete"))
+        self.resume_button.setEnabled(one and selected[0].status in RESUMABLE_STATES)
         self.export_button.setEnabled(one)
         self.open_button.setEnabled(one)
 

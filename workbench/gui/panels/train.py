@@ -50,6 +50,8 @@ class TrainPanel(QWidget):
 
     changed = Signal()
     start_requested = Signal()
+    continue_requested = Signal(str)
+    """"Continue this run" was clicked: the stopped run's folder."""
     run_started = Signal(str)
     run_ended = Signal(str)
     """The run folder, when a run finished, stopped or failed."""
@@ -114,7 +116,10 @@ class TrainPanel(QWidget):
         self.pause_button = action_button(self, "Pause", "pauseTraining", "Pause or resume training", self.toggle_pause,
                                           "pause")
         self.stop_button = action_button(self, "Stop", "stopTraining", "Stop training", self.stop, "stop")
-        for button in (self.start_button, self.pause_button, self.stop_button):
+        self.continue_button = action_button(self, "Continue this run", "continueRun", "Continue the stopped run",
+                                             lambda: self.continue_requested.emit(self.last_run_dir), "start")
+        self.continue_button.setToolTip("Continue the stopped run from its checkpoint, with its own settings")
+        for button in (self.continue_button, self.start_button, self.pause_button, self.stop_button):
             button.setMinimumWidth(90)
             controls.addWidget(button)
         controls.addSpacing(12)
@@ -254,6 +259,9 @@ class TrainPanel(QWidget):
         self.state = state
         busy = state in ("running", "pausing", "paused", "stopping")
         self.start_button.setEnabled(not busy and not self.start_problems)
+        stopped = not busy and isinstance(self.final_event, FinishedEvent) and self.final_event.stopped
+        self.continue_button.setVisible(stopped)
+        self.start_button.setText("New run" if stopped else "Start")
         self.pause_button.setEnabled(state in ("running", "pausing", "paused"))
         self.stop_button.setEnabled(state in ("running", "pausing", "paused"))
         paused = state in ("pausing", "paused")
@@ -277,6 +285,8 @@ class TrainPanel(QWidget):
             self.examples_view.show_examples(event.path)
         elif isinstance(event, StartedEvent):
             self.last_run_dir = event.run_dir
+            if event.step > 0:
+                self._show_earlier_steps(event)
             self.progress.setRange(0, event.total_steps)
             self.progress.setValue(event.step)
             self._log(f"Run folder: {event.run_dir}\nDevice: {event.device} ({event.precision}); "
@@ -295,6 +305,7 @@ class TrainPanel(QWidget):
         elif isinstance(event, FinishedEvent):
             self.final_event = event
             self.last_run_dir = event.run_dir
+            self._show_end(event.step)
             verb = "Stopped" if event.stopped else "Finished"
             self.banner.show_message(f"{verb} at step {event.step}. The run is saved in "
                                      f"<b>{html.escape(event.run_dir)}</b>"
@@ -303,6 +314,7 @@ class TrainPanel(QWidget):
             self._log(f"{verb} at step {event.step}.")
         elif isinstance(event, FailedEvent):
             self.final_event = event
+            self._show_end(event.step)
             kept = f" The last good checkpoint is kept: {event.checkpoint}" if event.checkpoint else ""
             self.banner.show_message(f"<b>Training stopped with an error.</b> {html.escape(event.message)}"
                                      f"{html.escape(kept)}", "error")
@@ -321,6 +333,20 @@ class TrainPanel(QWidget):
         self.stat_labels["eta"].setText(format_seconds(event.eta_seconds) or "–")
         if "loss" in values:
             self.stat_labels["loss"].setText(f"{values['loss']:.4f}")
+
+    def _show_earlier_steps(self, started: StartedEvent) -> None:
+        """A resumed run: plot its whole history (the steps before the resume, read from its run folder) and
+        show its last logged step until the first new one."""
+        self.history = MetricHistory.of_run(started.run_dir, until_step=started.step)
+        self.plots.set_runs([("this run", self.history)])
+        if self.history.last_step is not None:
+            self._show_step(replace(self.history.last_step, total_steps=started.total_steps, eta_seconds=None))
+
+    def _show_end(self, step: int) -> None:
+        """The run ended at `step`: progress and stats show that step (it may be past the last logged one)."""
+        self.progress.setValue(step)
+        self.stat_labels["step"].setText(f"{step:,} / {self.progress.maximum():,}")
+        self.stat_labels["eta"].setText("–")
 
     def _show_eval(self, event: EvalEvent) -> None:
         values = event.values
