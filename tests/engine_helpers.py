@@ -27,3 +27,12 @@ def tiny_config(data_root: Path, out_dir: Path, **sections):
         else:
             data[section].update(values)
     return config_from_dict(data)
+
+
+def shipped_tasks() -> list[str]:
+    """The registered tasks that ship (built in, or plugins from the plugin folders), without those that tests
+    register for themselves (e.g. a task that fakes running out of memory)."""
+    from workbench.tasks import registered_tasks
+
+    return sorted(name for name, task in registered_tasks().items()
+                  if task.__module__.startswith(("workbench.", "workbench_plugin_")))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine_helpers import tiny_config
+from engine_helpers import shipped_tasks, tiny_config
 from sequence_helpers import write_blob_sequences
 from workbench.config import save_config
 from workbench.engine import trainer as trainer_module
@@ -25,13 +25,13 @@ from workbench.engine.events import FailedEvent, FinishedEvent, StepEvent
 from workbench.engine.trainer import StepWindow, Trainer
 from workbench.export import export_run, load_encoder
 from workbench.export.exporter import encoder_from_checkpoint
-from workbench.tasks import load_config, load_plugins, registered_tasks
+from workbench.tasks import load_config, load_plugins
 from workbench.tasks.registry import default_plugin_folders
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 load_plugins(default_plugin_folders())
-TASKS = sorted(registered_tasks())
+TASKS = shipped_tasks()
 VIT_TASKS = ("mae",)
 """Tasks that need a ViT; every other one trains ResNet-18, where channels-last applies."""
 SYNC_MESSAGE = "synchronizing CUDA operation"

@@ -86,3 +86,14 @@ def test_a_task_the_backbone_cannot_train_is_shown_on_the_tasks_page_and_blocks_
     assert "MAE needs a ViT backbone" in window.tasks_panel.banner.text()
     qtbot.mouseClick(start, Qt.MouseButton.LeftButton)
     assert not window.train_panel.is_training() and not (tmp_path / "runs").exists()  # no run folder made
+
+
+def test_the_run_menu_and_the_status_bar_follow_what_is_chosen(qtbot, window):
+    """The Run menu's Pause and Stop were enabled with nothing running; the status bar kept "bf16 autocast"
+    after fp32 was chosen."""
+    assert not window.pause_action.isEnabled() and not window.stop_action.isEnabled()
+    qtbot.waitUntil(lambda: "checking" not in window.device_label.text(), timeout=60_000)
+    precision = window.train_panel.train_form.editor("precision")
+    for choice, shown in (("bf16", "bf16 autocast"), ("fp32", "fp32")):
+        precision.setCurrentIndex(precision.findData(choice))
+        qtbot.waitUntil(lambda shown=shown: window.device_label.text().endswith(shown), timeout=5_000)

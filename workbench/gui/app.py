@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
                                QMainWindow, QMessageBox, QStackedWidget, QWidget)
 
 from workbench import __version__
-from workbench.config import ConfigError, RunConfig, dump_yaml, save_config
+from workbench.config import ConfigError, RunConfig, TrainConfig, dump_yaml, save_config
 from workbench.engine.presets import PRESETS, preset_config
 from workbench.gui import settings, startup_probe
 from workbench.gui.icons import icon
@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Pretext Workbench")
         self.setObjectName("mainWindow")
         self.setWindowIcon(icon("app"))
+        self._device_ready = False  # torch loads on a worker thread first (`_describe_device`)
         self.dataset_panel = DatasetPanel()
         self.tasks_panel = TasksPanel(registered_tasks(), list(PRESETS))
         self.augment_panel = AugmentPanel()
@@ -151,6 +152,8 @@ class MainWindow(QMainWindow):
         self.pause_action = self._action(run_menu, "&Pause / resume", self.train_panel.toggle_pause, "Ctrl+P",
                                          "actionPause", "pause")
         self.stop_action = self._action(run_menu, "S&top", self.train_panel.stop, "Ctrl+.", "actionStop", "stop")
+        self.train_panel.state_changed.connect(self._mirror_run_controls)
+        self._mirror_run_controls()
         run_menu.addSeparator()
         presets_menu = run_menu.addMenu("Presets")
         for name in PRESETS:
@@ -178,12 +181,23 @@ class MainWindow(QMainWindow):
         self.device_label.setAccessibleName("Training device")
         self.statusBar().addPermanentWidget(self.device_label)
 
+    def _mirror_run_controls(self, _state: str = "") -> None:
+        """The Run menu's Pause and Stop are usable exactly when the Train page's buttons are."""
+        self.pause_action.setEnabled(self.train_panel.pause_button.isEnabled())
+        self.stop_action.setEnabled(self.train_panel.stop_button.isEnabled())
+
+    def _show_device(self, train: TrainConfig) -> None:
+        """The status bar's device line for the chosen device, precision and threads (once torch is loaded by
+        the first description, off the GUI thread)."""
+        if self._device_ready:
+            from workbench.engine.device import describe_device
+
+            self.device_label.setText(f"Device: {describe_device(train.device, train.precision, train.threads)}")
+
     def _describe_device(self) -> None:
-        from workbench.engine.device import describe_device
+        """Load the trainer's imports on a worker thread, then show the device line (`_show_device`)."""
 
-        preference = self.train_panel.train_form.values().device
-
-        def describe_and_warm_up(_cancel, _progress) -> str:
+        def describe_and_warm_up(_cancel, _progress) -> None:
             # The trainer's imports (torch models, tasks) take seconds and hold the interpreter; doing them
             # now, off the GUI thread, keeps them from stalling the window when the first run starts.
             import torch
@@ -191,14 +205,17 @@ class MainWindow(QMainWindow):
             import workbench.engine.trainer  # noqa: F401
 
             torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # the first optimiser loads torch._dynamo
-            return describe_device(preference)
 
         job = BackgroundJob(describe_and_warm_up, self)
-        job.succeeded.connect(lambda text: self.device_label.setText(f"Device: {text}"))
         job.failed.connect(lambda message, _details: self.device_label.setText(f"Device: {message}"))
+        job.ended.connect(self._device_described)
         job.ended.connect(job.deleteLater)
         self._device_job = job
         job.start()
+
+    def _device_described(self) -> None:
+        self._device_ready = True
+        self._show_device(self.train_panel.train_form.values())
 
     def _connect_panels(self) -> None:
         for panel in (self.dataset_panel, self.tasks_panel, self.augment_panel, self.train_panel):
@@ -253,6 +270,8 @@ class MainWindow(QMainWindow):
         Start disabled while there are any. Returns all problems (empty when valid): the fields' refusals of typed
         values first, then validation's, then the dataset folder's. A valid config is remembered for the next launch."""
         refused = self.refusals()
+        if not refused:
+            self._show_device(self.current_config().train)
         try:
             validate_config(self.current_config())
             found: list[tuple[str, str]] = []

@@ -43,7 +43,8 @@ def hamming_permutations(tiles: int, count: int) -> torch.Tensor:
 class JigsawConfig(TaskConfig):
     """Settings of the jigsaw puzzle."""
 
-    grid: int = setting(3, "Tiles per side: the image is cut into grid x grid tiles.", min=2, max=4)
+    grid: int = setting(3, "Tiles per side: the image is cut into grid x grid tiles (at most 3: the permutations "
+                                  "of 16 tiles are too many to choose from).", min=2, max=3)
     permutations: int = setting(64, "How many different shuffles the model must tell apart (the classes).",
                                 min=2, max=1000)
     gap: int = setting(2, "Pixels left out between neighbouring tiles (tiles are jittered within the gap), so "

@@ -54,6 +54,8 @@ class TrainPanel(QWidget):
     """"Continue this run" was clicked: the stopped run's folder."""
     run_started = Signal(str)
     run_ended = Signal(str)
+    state_changed = Signal(str)
+    """The controls' state changed: "idle", "running", "pausing", "paused", "stopping"."""
     """The run folder, when a run finished, stopped or failed."""
 
     def __init__(self, parent: QWidget | None = None):
@@ -269,6 +271,7 @@ class TrainPanel(QWidget):
         self.pause_button.setIcon(icon("start" if paused else "pause"))
         for form in self.forms():
             form.setEnabled(not busy)
+        self.state_changed.emit(state)
 
     # -- events ---------------------------------------------------------------------------------------
     def handle_event(self, event: Event) -> None:
