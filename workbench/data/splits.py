@@ -73,7 +73,8 @@ def classes_in_one_group(groups: Sequence[str], labels: Sequence[Hashable]) -> s
 def _require_two_groups_per_class(groups: Sequence[str], labels: Sequence[Hashable]) -> None:
     """Raise ValueError, naming the numbers and what to do, when a split cannot hold every class on both sides."""
     members = _members(groups)
-    unit, units = _unit(members), GROUP_KINDS[_unit(members)]
+    unit = _unit(members)
+    units = GROUP_KINDS[unit]
     if len(members) < 2:
         raise ValueError(f"the labelled images come from only {_count(len(members), unit)}: a held-out test set "
                          f"needs at least 2 {units}, since one never sits on both sides; label images of more {units}")

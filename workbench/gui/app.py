@@ -270,17 +270,18 @@ class MainWindow(QMainWindow):
         Start disabled while there are any. Returns all problems (empty when valid): the fields' refusals of typed
         values first, then validation's, then the dataset folder's. A valid config is remembered for the next launch."""
         refused = self.refusals()
+        config = self.current_config()
         if not refused:
-            self._show_device(self.current_config().train)
+            self._show_device(config.train)
         try:
-            validate_config(self.current_config())
+            validate_config(config)
             found: list[tuple[str, str]] = []
         except ConfigError as error:
             found = list(error.problems)
         refused_paths = {path for path, _message in refused}
         settings_problems = refused + [problem for problem in found if problem[0] not in refused_paths]
         if self._remembers and not settings_problems:
-            settings.remember_config(dump_yaml(self.current_config()))
+            settings.remember_config(dump_yaml(config))
         problems = settings_problems + self.dataset_panel.problems()
         self.train_panel.show_start_problems(problems)
         self.dataset_panel.offer_training(problems)
