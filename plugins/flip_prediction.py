@@ -37,7 +37,7 @@ class FlipPrediction(PretextTask):
         super().__init__(cfg, encoder, embed_dim)
         self.classifier = MLPHead(embed_dim, 0, 2, num_layers=1)
 
-    def training_step(self, images, augment):
+    def training_step(self, images, augment, context=None):
         view = augment(images)
         flipped = (torch.rand(view.shape[0], device=view.device) < self.cfg.flip_probability).long()
         shown = torch.where(flipped.view(-1, 1, 1, 1).bool(), view.flip(2), view)

@@ -47,3 +47,11 @@ def tiny_settings(window, out_dir: Path, steps: int = 150) -> None:
     config.eval.knn_k = 2
     config.output.out_dir = str(out_dir)
     window.apply_config(config, rescan=False)
+
+
+def show_widget(qtbot, widget, width: int, height: int):
+    """`widget`, owned by qtbot, resized and shown on the (offscreen) screen."""
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    return widget

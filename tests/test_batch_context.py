@@ -173,8 +173,8 @@ def _ct_folder(root: Path) -> Path:
     return root
 
 
-def test_trainer_passes_each_batch_its_volumes_and_frames_and_old_style_tasks_still_run(tmp_path):
-    load_plugins([PLUGINS])  # flip_prediction: a plugin whose training_step takes (images, augment) only
+def test_trainer_passes_each_batch_its_volumes_and_frames_and_tasks_that_ignore_it_still_run(tmp_path):
+    load_plugins([PLUGINS])  # flip_prediction: a plugin task that does not read the context
     SEEN.clear()
     data = _ct_folder(tmp_path / "data")
     config = tiny_config(data, tmp_path / "runs", data={"image_size": 16, **CT_WINDOW},

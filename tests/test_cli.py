@@ -59,8 +59,8 @@ def test_bad_config_is_named_not_a_traceback(tmp_path):
 
 def write_config(tmp_path, data, steps):
     config = {"data": {"root": str(data), "image_size": 32}, "tasks": {"simclr": {}},
-              "train": {"steps": steps, "batch_size": 8, "log_every": 1, "checkpoint_every": 50,
-                        "device": "cpu", "precision": "fp32"},
+              "train": {"steps": steps, "warmup_steps": 1, "batch_size": 8, "log_every": 1,
+                        "checkpoint_every": 50, "device": "cpu", "precision": "fp32"},
               "eval": {"every_steps": 50, "subset_size": 24, "knn_k": 3}}
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -106,6 +106,7 @@ def test_train_on_the_ct_demo_series(tmp_path):
                      env={"PRETEXT_WORKBENCH_CACHE": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr
     assert "Finished at step 2" in result.stdout
+    assert "--steps 2: train.warmup_steps lowered from 20 to 0" in result.stderr  # said, not done silently
     report = json.loads((run_dir / "scan_report.json").read_text())
     assert report["readable"] > 0 and set(report["labels"]) == {"normal", "nodule"}
     assert "soft_tissue" in (run_dir / "config.yaml").read_text()

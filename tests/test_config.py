@@ -62,8 +62,8 @@ def test_missing_tasks_is_an_error():
 
 
 def test_partial_config_fills_defaults():
-    config = config_from_dict({"tasks": {"simclr": {}}, "train": {"steps": 7}})
-    assert config.train.steps == 7
+    config = config_from_dict({"tasks": {"simclr": {}}, "train": {"steps": 70}})
+    assert config.train.steps == 70
     assert config.train.batch_size == RunConfig().train.batch_size
 
 

@@ -138,7 +138,7 @@ def test_ct_rescale_and_manual_window_match_hand_computation():
     frame = single(DICOM_FILES / "CT_small.dcm", cfg)
     hounsfield = modality_values(DICOM_FILES / "CT_small.dcm")
     assert pydicom.dcmread(DICOM_FILES / "CT_small.dcm").RescaleIntercept == -1024
-    expected = np.clip((hounsfield - (40 - 200)) / 400, 0, 1)
+    expected = np.clip((hounsfield - (40 - 0.5)) / (400 - 1) + 0.5, 0, 1)  # LINEAR, PS3.3 C.11.2.1.2.1
     assert frame.bit_depth == 16 and frame.pixels.shape == (128, 128, 1)
     np.testing.assert_allclose(frame.pixels[..., 0], expected, atol=1e-6)
 
@@ -153,7 +153,7 @@ def test_file_window_falls_back_to_percentiles_when_absent():
 def test_mr_uses_the_files_own_window():
     dataset = pydicom.dcmread(DICOM_FILES / "MR_small.dcm")
     center, width = float(dataset.WindowCenter), float(dataset.WindowWidth)
-    expected = np.clip((modality_values(DICOM_FILES / "MR_small.dcm") - (center - width / 2)) / width, 0, 1)
+    expected = np.clip((modality_values(DICOM_FILES / "MR_small.dcm") - (center - 0.5)) / (width - 1) + 0.5, 0, 1)
     frame = single(DICOM_FILES / "MR_small.dcm")
     np.testing.assert_allclose(frame.pixels[..., 0], expected, atol=1e-6)
 
@@ -163,7 +163,7 @@ def test_monochrome1_without_extension_is_inverted(tmp_path):
     dataset = pydicom.dcmread(path)
     assert dataset.PhotometricInterpretation == "MONOCHROME1"
     center, width = float(dataset.WindowCenter), float(dataset.WindowWidth)
-    expected = 1 - np.clip((modality_values(path) - (center - width / 2)) / width, 0, 1)
+    expected = 1 - np.clip((modality_values(path) - (center - 0.5)) / (width - 1) + 0.5, 0, 1)
     np.testing.assert_allclose(single(path).pixels[..., 0], expected, atol=1e-6)
 
 
@@ -174,9 +174,9 @@ def test_dcm_without_preamble_is_force_read(tmp_path):
 
 
 def test_multi_frame_files_give_one_frame_each():
-    dose = read_frames(DICOM_FILES / "rtdose.dcm", DataConfig())
+    ultrasound = read_frames(DICOM_FILES / "examples_ybr_color.dcm", DataConfig())
     rgb = read_frames(DICOM_FILES / "SC_rgb_rle_2frame.dcm", DataConfig())
-    assert len(dose) == 15 and all(frame.pixels.shape == (10, 10, 1) for frame in dose)
+    assert len(ultrasound) == 30 and all(frame.pixels.shape == (240, 320, 3) for frame in ultrasound)
     assert len(rgb) == 2 and all(frame.pixels.shape == (100, 100, 3) for frame in rgb)
     raw = pydicom.dcmread(DICOM_FILES / "SC_rgb_rle_2frame.dcm").pixel_array
     np.testing.assert_allclose(rgb[1].pixels, raw[1] / 255.0, atol=1e-6)
@@ -198,7 +198,7 @@ def test_compressed_dicom_without_codec_says_what_to_install():
 
 
 def test_dicom_without_pixels_or_with_broken_pixels():
-    assert reason_of(DICOM_FILES / "rtplan.dcm") == "DICOM has no pixel data"
+    assert reason_of(DICOM_FILES / "rtplan.dcm") == "radiotherapy plan, not an image"
     assert reason_of(DICOM_FILES / "MR_truncated.dcm").startswith("DICOM pixel data unreadable")
 
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_torchrun_two_processes(tmp_path):
     data = tiny_dataset(tmp_path / "d", per_class=4)
     config = {"data": {"root": str(data), "image_size": 32}, "tasks": {"simclr": {}},
-              "train": {"steps": 4, "batch_size": 4, "log_every": 2, "checkpoint_every": 2, "device": "cpu",
+              "train": {"steps": 4, "warmup_steps": 1, "batch_size": 4, "log_every": 2, "checkpoint_every": 2, "device": "cpu",
                         "precision": "fp32", "threads": 1},
               "eval": {"every_steps": 4, "subset_size": 16, "knn_k": 3}}
     path = tmp_path / "c.yaml"

@@ -10,7 +10,7 @@ from engine_helpers import tiny_config, tiny_dataset
 from workbench.config import TaskConfig
 from workbench.control import RunControl
 from workbench.engine.checkpoint import CheckpointError, load_checkpoint
-from workbench.engine.embedding_map import read_embedding_map
+from workbench.engine.embedding_map import EmbeddingMap
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, FailedEvent, FinishedEvent, PausedEvent,
                                      StartedEvent, StepEvent)
 from workbench.engine.runs import MetricsTail, RunFolder, list_runs
@@ -51,10 +51,10 @@ def test_training_writes_a_complete_run_folder(data_root, tmp_path):
     assert state["step"] == 8 and state["input_spec"]["channels"] == 1
     assert folder.read_events() == [e for e in events]
     assert list_runs(tmp_path)[0].path == folder.path
-    embedding_map = read_embedding_map(folder.path / "embedding_map.json")
-    assert embedding_map["step"] == 8 and len(embedding_map["points"]) == 24
-    assert len(embedding_map["paths"]) == 24 and not any(p.startswith("/") for p in embedding_map["paths"])
-    assert sorted(set(embedding_map["labels"])) == [0, 1, 2, 3]
+    embedding_map = EmbeddingMap.read(folder.path / "embedding_map.json")
+    assert embedding_map.step == 8 and len(embedding_map.points) == 24
+    assert len(embedding_map.paths) == 24 and not any(p.startswith("/") for p in embedding_map.paths)
+    assert sorted(set(embedding_map.labels)) == [0, 1, 2, 3]
     assert [e.step for e in events if isinstance(e, EmbeddingMapEvent)] == [0, 4, 8]
 
 
@@ -129,7 +129,7 @@ class DivergesAtStep5(PretextTask):
         super().__init__(cfg, encoder, embed_dim)
         self.calls = 0
 
-    def training_step(self, images, augment):
+    def training_step(self, images, augment, context=None):
         self.calls += torch.is_grad_enabled()  # count training steps only, not the evaluation's no-grad passes
         features = self.encoder(augment(images))
         loss = features.pow(2).mean()

@@ -198,3 +198,22 @@ def test_settings_remembered_by_an_older_version_fall_back_to_defaults_with_a_me
     assert list(again.current_config().tasks) == ["simclr"] and again.current_config().train.batch_size != 1
     assert "could not be restored" in again.statusBar().currentMessage()
     assert again.validate() == []
+
+
+def test_a_rule_across_fields_is_shown_at_its_field_and_keeps_start_disabled(qtbot, window, tmp_path):
+    scan(qtbot, window, write_class_folder(tmp_path / "images", per_class=4))
+    train = window.train_panel
+    assert train.start_button.isEnabled()
+    card = window.tasks_panel.cards["jigsaw"]
+    card.checkbox.setChecked(True)
+    card.form.editor("grid").setValue(2)  # a 2x2 grid has 24 orders, not the default 64 permutations
+    window.validate()
+    assert "only 24" in card.form.problem_at("permutations")
+    assert not train.start_button.isEnabled() and "tasks.jigsaw.permutations" in train.start_reason.text()
+    assert step_text(window, "Pretext tasks").endswith("⚠")
+    window.start_training()
+    assert not train.is_training()
+
+    card.form.editor("permutations").setValue(24)
+    window.validate()
+    assert card.form.problem_at("permutations") == "" and train.start_button.isEnabled()

@@ -33,7 +33,7 @@ def falling_loss_history(steps: int = 100, tasks: bool = True) -> MetricHistory:
         trend = 2 + 4 * np.exp(-step / 20)
         values = {"loss": float(trend + rng.normal(0, 0.3)), "lr": 0.1}
         if tasks:
-            values.update({"loss/simclr": trend * 0.6, "loss/rotation": trend * 0.4,
+            values.update({"simclr/loss": trend * 0.6, "rotation/loss": trend * 0.4,
                            "rotation/accuracy": 1 - np.exp(-step / 30)})
         history.add(StepEvent(step, step / 10, steps, values))
         if step % 10 == 0:
@@ -69,7 +69,7 @@ def test_task_plots_show_each_task_with_a_legend_only_when_the_run_has_them(qtbo
     plots = shown_plots(qtbot, falling_loss_history())
     assert plots.plots["task_losses"].isVisible() and plots.plots["task_metrics"].isVisible()
     assert plots.legend_labels("task_losses") == ["simclr", "rotation"]
-    assert plots.point_count("loss/rotation") == 100 and plots.point_count("rotation/accuracy") == 100
+    assert plots.point_count("rotation/loss") == 100 and plots.point_count("rotation/accuracy") == 100
 
     plots.set_runs([("plain", falling_loss_history(tasks=False))])
     assert not plots.plots["task_losses"].isVisible() and not plots.plots["task_metrics"].isVisible()

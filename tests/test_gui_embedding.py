@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 
 from gui_helpers import CLASSES, tiny_settings, use_private_settings, write_class_folder  # noqa: E402
-from workbench.engine.embedding_map import MAP_NAME, read_embedding_map  # noqa: E402
+from workbench.engine.embedding_map import MAP_NAME, EmbeddingMap  # noqa: E402
 from workbench.gui.stall import StallMonitor  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -24,19 +24,19 @@ def test_training_draws_the_embedding_map_and_hover_shows_the_image(qtbot, windo
     train = window.train_panel
     with qtbot.waitSignal(train.run_ended, timeout=60000) as ended:
         window.start_training()
-    written = read_embedding_map(os.path.join(ended.args[0], MAP_NAME))
+    written = EmbeddingMap.read(os.path.join(ended.args[0], MAP_NAME))
     view = train.embedding_view
     assert "Longest event-loop stall" in train.log.toPlainText()
     train.tabs.setCurrentWidget(view)
     qtbot.waitUntil(lambda: view.plot.isVisible())
-    assert written["step"] == 10 and view.map["step"] == 10
-    assert view.point_count() == len(written["points"]) == 12
+    assert written.step == 10 and view.map.step == 10
+    assert view.point_count() == len(written.points) == 12
     assert {label.text for _sample, label in view.legend.items} == set(CLASSES)
     qtbot.mouseMove(view.plot.viewport(), view.point_position(3))
     qtbot.waitUntil(lambda: view.hovered is not None, timeout=5000)
-    label = written["labels"][view.hovered]
-    assert view.hover_text().startswith(written["class_names"][label] + " — ")
-    assert written["paths"][view.hovered] in view.hover_text()
+    label = written.labels[view.hovered]
+    assert view.hover_text().startswith(written.class_names[label] + " — ")
+    assert written.paths[view.hovered] in view.hover_text()
     qtbot.waitUntil(view.thumbnail_shown, timeout=10000)
     assert view.preview.isVisible()
 

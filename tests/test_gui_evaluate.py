@@ -8,7 +8,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QFontMetrics  # noqa: E402
 
-from engine_helpers import tiny_config, tiny_dataset  # noqa: E402
+from engine_helpers import tiny_config, tiny_dataset, with_a_131_png_per_class  # noqa: E402
 from workbench.engine.trainer import Trainer  # noqa: E402
 from workbench.gui.panels.evaluate import EvaluatePanel  # noqa: E402
 from workbench.probes.finetune import Schedule  # noqa: E402
@@ -17,7 +17,7 @@ from workbench.probes.report import headline  # noqa: E402
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    data = tiny_dataset(tmp_path_factory.mktemp("eval-data"), per_class=4)
+    data = with_a_131_png_per_class(tiny_dataset(tmp_path_factory.mktemp("eval-data"), per_class=4))
     trainer = Trainer(tiny_config(data, tmp_path_factory.mktemp("eval-runs"), train={"steps": 2}))
     trainer.run()
     return trainer.run_dir
@@ -40,14 +40,14 @@ def test_probe_fills_table_and_chart_and_ranking_fills_grid(qtbot, run_dir):
     record = blocker.args[0]
     methods = [panel.table.item(row, 0).text() for row in range(panel.table.rowCount())]
     assert methods[0] == "linear probe" and "supervised from scratch" in methods
-    assert record["summary"][0]["method"] == "linear probe"
-    assert panel.headline.text() == headline(record["summary"], record["tasks"]) != ""
+    assert record.summary[0]["method"] == "linear probe"
+    assert panel.headline.text() == headline(record.summary, record.tasks) != ""
     assert not panel.table.verticalHeader().isVisible() and not panel.table.wordWrap()
     first_column = [panel.table.item(row, 0) for row in range(panel.table.rowCount())]
     assert all(QFontMetrics(item.font()).horizontalAdvance(item.text()) < panel.table.columnWidth(0)
                for item in first_column)  # no eliding
-    best = max(entry["accuracy"] for entry in record["summary"])
-    assert [item.font().bold() for item in first_column] == [e["accuracy"] == best for e in record["summary"]]
+    best = max(entry["accuracy"] for entry in record.summary)
+    assert [item.font().bold() for item in first_column] == [e["accuracy"] == best for e in record.summary]
     assert [bar.opts["name"] for bar in panel.bars()] == methods
     assert all(name in panel.chart_legend.text().replace("&nbsp;", " ") for name in methods)
     assert [label for _, label in panel.chart.getAxis("left")._tickLevels[0]][-1] == "100%"
@@ -60,7 +60,7 @@ def test_probe_fills_table_and_chart_and_ranking_fills_grid(qtbot, run_dir):
     ranking = ranked.args[0]
     assert panel.ranked.rowCount() == 3 == len(ranking)
     first = panel.ranked.index(0)
-    assert panel.ranked.data(first) == f"1. {ranking[0][0].split('/')[-1]}\nscore {ranking[0][1]:.3g}"
+    assert panel.ranked.data(first) == f"1. {ranking[0][0]}\nscore {ranking[0][1]:.3g}"  # relative to the dataset
     assert "Rank 1" in panel.ranked.data(first, Qt.ItemDataRole.ToolTipRole)
     qtbot.waitUntil(lambda: panel.ranked.loaded_count() == 3, timeout=30_000)  # decoded on the loader thread
     with open(run_dir / "to_label_diversity.csv", newline="", encoding="utf-8") as handle:
@@ -72,6 +72,13 @@ def test_probe_fills_table_and_chart_and_ranking_fills_grid(qtbot, run_dir):
         panel.start_ranking()
     panel.wait()
     assert panel.ranked.rowCount() == 2 and (run_dir / "to_label_loss.csv").is_file()
+    panel.count.setValue(16)  # every image: each class folder's 131.png is listed, told apart by its folder
+    with qtbot.waitSignal(panel.ranking_finished, timeout=120_000):
+        panel.start_ranking()
+    panel.wait()
+    captions = [panel.ranked.data(panel.ranked.index(row)).split("\n")[0].split(" ", 1)[1] for row in range(16)]
+    twins = sorted(caption for caption in captions if caption.endswith("131.png"))
+    assert twins == ["cavity/131.png", "effusion/131.png", "nodule/131.png", "normal/131.png"]
     panel.shutdown()
 
     reopened = EvaluatePanel()
@@ -94,4 +101,27 @@ def test_an_older_checkpoint_can_be_probed(qtbot, tmp_path):
     with qtbot.waitSignal(panel.probe_finished, timeout=120_000) as blocker:
         panel.start_probe()
     panel.wait()
-    assert blocker.args[0]["step"] == 2
+    assert blocker.args[0].step == 2
+
+
+def test_cancel_stops_a_long_probe_and_the_bar_counts_its_work(qtbot, run_dir):
+    endless = Schedule(steps=1_000_000, batch_size=4)  # hours of training: only Cancel ends it
+    panel = EvaluatePanel(fractions=(1.0,), seeds=1, scratch=endless)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_run(run_dir)
+    before = (run_dir / "probe.json").stat().st_mtime_ns if (run_dir / "probe.json").exists() else None
+    values = []
+    panel.progress.valueChanged.connect(values.append)
+    panel.start_probe()
+    qtbot.waitUntil(lambda: len(values) > 3, timeout=120_000)  # the probes are done, training has begun
+    total = panel.progress.maximum()
+    assert total > 3 * 1_000_000 * 4 and 0 < panel.progress.value() < total / 100
+    assert "left" in panel.eta_label.text()
+    assert panel.cancel_button.isVisible()
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=30_000)
+    assert not panel.busy() and panel.banner.text() == "Cancelled." and panel.probe_button.isEnabled()
+    assert not panel.cancel_button.isVisible()
+    after = (run_dir / "probe.json").stat().st_mtime_ns if (run_dir / "probe.json").exists() else None
+    assert after == before  # nothing half-done was written

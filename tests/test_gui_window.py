@@ -1,4 +1,5 @@
-"""Intensity windows in the app: the chooser, the right-drag on the preview, the CT demo, the HU hints.
+"""Intensity windows in the app: the chooser, the right-drag on the preview, the CT demo, the HU hints; and the
+window's size: it fits a laptop screen, every page reachable and unclipped, and uses a large one.
 
 The pure parts (the window a drag gives, the HU hint, reading modality values) are tested without Qt."""
 from __future__ import annotations
@@ -12,9 +13,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pydicom  # noqa: E402
 import pytest  # noqa: E402
-from PySide6.QtCore import QPoint, Qt  # noqa: E402
-from PySide6.QtGui import QImage  # noqa: E402
+from PySide6.QtCore import QPoint, QRect, QSize, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QImage, QPixmap  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication, QLabel, QWidget  # noqa: E402
 
 from data_helpers import write_nifti  # noqa: E402
 from gui_helpers import use_private_settings, write_class_folder  # noqa: E402
@@ -25,9 +27,11 @@ from workbench.data.modality import carries_modality_values, read_modality_image
 from workbench.data.windows import (WINDOW_PRESETS, describe_jitter_in_hu, dragged_window,  # noqa: E402
                                     format_window, measured_window)
 from workbench.engine.presets import use_demo_data  # noqa: E402
-from workbench.gui.panels.augment import NO_FIXED_WINDOW, intensity_hint  # noqa: E402
+from workbench.gui.app import STEPS  # noqa: E402
+from workbench.gui.panels.augment import NO_FIXED_WINDOW, TILE, intensity_hint  # noqa: E402
 from workbench.gui.panels.dataset import DatasetPanel  # noqa: E402
 from workbench.gui.thumbnails import ThumbnailLoader, thumbnail_caption  # noqa: E402
+from workbench.gui.widgets import ImageTile  # noqa: E402
 from workbench.gui.window_preview import NO_WINDOW_NOTE, preview_row  # noqa: E402
 
 CT_SMALL = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
@@ -261,3 +265,74 @@ def test_the_app_opens_the_folder_given_on_the_command_line(qtbot, monkeypatch, 
     assert window.current_config().data.root == str(folder)
     window.train_panel.stop_and_wait()
     finish_running_jobs()
+
+
+# -- the window's size: a 1366 x 768 laptop, and a 1920 x 1080 monitor ---------------------------------------
+def settle(qtbot, window, width: int, height: int) -> None:
+    window.resize(width, height)
+    qtbot.waitUntil(lambda: window.size() == QSize(width, height), timeout=5000)
+    QApplication.processEvents()
+
+
+def clipped_labels(page: QWidget) -> list[str]:
+    """The shown labels of `page` given less room than their text needs (a wrapped one: at its width)."""
+    clipped = []
+    for label in page.findChildren(QLabel):
+        if not label.isVisibleTo(page) or not label.text():
+            continue
+        needed = label.minimumSizeHint()
+        if label.wordWrap():
+            needed.setHeight(label.heightForWidth(label.width()))
+        if label.width() < needed.width() or label.height() < needed.height():
+            clipped.append(f"{label.text()[:40]!r}: {label.size().toTuple()} < {needed.toTuple()}")
+    return clipped
+
+
+def test_the_window_fits_a_laptop_screen(qtbot, window):
+    for size in (window.minimumSizeHint(), window.minimumSize()):
+        assert size.width() <= 1280 and size.height() <= 700
+
+
+def test_every_page_fits_at_1280_by_720_unclipped(qtbot, window):
+    settle(qtbot, window, 1280, 720)
+    viewport = window.page_scroll.viewport()
+    for title, page in zip(STEPS, window.panels):
+        window.show_step(title)
+        QApplication.processEvents()
+        assert window.stack.size() == viewport.size(), title  # no page scrolls at this size
+        assert (window.stack.size() - page.minimumSizeHint()).isValid(), title  # and none is squeezed
+        assert clipped_labels(page) == [], title
+
+
+def test_a_small_window_scrolls_to_all_of_the_page(qtbot, window):
+    settle(qtbot, window, 800, 500)
+    window.show_step("Augmentations")
+    QApplication.processEvents()
+    page, scroll = window.augment_panel, window.page_scroll
+    assert window.stack.height() >= page.minimumSizeHint().height() > scroll.viewport().height()
+    assert scroll.verticalScrollBar().maximum() == window.stack.height() - scroll.viewport().height()
+    window.show_step("Export")  # a short page does not scroll because a taller one is behind it
+    QApplication.processEvents()
+    assert scroll.verticalScrollBar().maximum() == 0
+
+
+def test_the_augmentation_preview_grows_with_the_screen(qtbot, window):
+    window.show_step("Augmentations")
+    sides = []
+    for width, height in ((1280, 720), (1920, 1080)):
+        settle(qtbot, window, width, height)
+        sides.append(window.augment_panel.tiles[0][0].square().width())
+    assert TILE <= sides[0] < sides[1] - 40
+
+
+def test_an_image_tile_draws_its_image_square_and_centred(qtbot):
+    tile = ImageTile(40)
+    qtbot.addWidget(tile)
+    tile.resize(120, 80)
+    image = QImage(10, 20, QImage.Format.Format_RGB32)
+    image.fill(QColor("red"))
+    tile.set_pixmap(QPixmap.fromImage(image))
+    assert tile.square() == QRect(20, 0, 80, 80)
+    drawn = tile.grab().toImage()
+    red = [(x, y) for x in range(120) for y in range(80) if drawn.pixelColor(x, y) == QColor("red")]
+    assert min(red) == (41, 2) and max(red) == (78, 77)  # 38 x 76 px: the image's shape, inside the frame

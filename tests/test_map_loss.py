@@ -2,9 +2,9 @@
 by the map's 'Colour by: pretext loss'."""
 from __future__ import annotations
 
-import json
 import math
 import os
+from dataclasses import replace
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -14,7 +14,7 @@ import torch  # noqa: E402
 from engine_helpers import tiny_config, tiny_dataset  # noqa: E402
 from workbench.config import ConfigError, DataConfig, TaskConfig  # noqa: E402
 from workbench.config.extras import MAP_METHOD_PACKAGES, installed  # noqa: E402
-from workbench.engine.embedding_map import MAP_NAME, read_embedding_map  # noqa: E402
+from workbench.engine.embedding_map import MAP_NAME, EmbeddingMap  # noqa: E402
 from workbench.engine.inspection import per_image_losses  # noqa: E402
 from workbench.engine.model import MultiTaskModel  # noqa: E402
 from workbench.engine.trainer import Trainer  # noqa: E402
@@ -30,7 +30,7 @@ class WholeBatchLoss(PretextTask):
     class Config(TaskConfig):
         pass
 
-    def training_step(self, images, augment):
+    def training_step(self, images, augment, context=None):
         embeddings = self.encoder(augment(images))
         return TaskOutput(loss=(1 - embeddings.var(dim=0)).square().mean(), embeddings=embeddings.detach())
 
@@ -40,10 +40,10 @@ def data_root(tmp_path_factory):
     return tiny_dataset(tmp_path_factory.mktemp("data"), per_class=4)
 
 
-def run(config) -> dict:
+def run(config) -> EmbeddingMap:
     final = Trainer(config).run()
     assert not hasattr(final, "message"), getattr(final, "message", "")
-    return read_embedding_map(os.path.join(final.run_dir, MAP_NAME))
+    return EmbeddingMap.read(os.path.join(final.run_dir, MAP_NAME))
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,9 @@ def trained_map(data_root, tmp_path_factory):
 
 
 def test_a_training_run_writes_one_finite_loss_per_mapped_image(trained_map):
-    losses = trained_map["loss"]
-    assert trained_map["method"] == "pca" and trained_map["step"] == 4
-    assert len(losses) == len(trained_map["points"]) == 16
+    losses = trained_map.loss
+    assert trained_map.method == "pca" and trained_map.step == 4
+    assert len(losses) == len(trained_map.points) == 16
     assert all(math.isfinite(value) and value > 0 for value in losses)
     assert len(set(losses)) > 1  # images differ in how hard their puzzle is
 
@@ -66,7 +66,7 @@ def test_a_run_whose_tasks_give_no_loss_per_image_writes_null(data_root, tmp_pat
     config = tiny_config(data_root, tmp_path, tasks={"test_whole_batch_loss": {}}, train={"steps": 2},
                          eval={"subset_size": 12, "every_steps": 2})
     written = run(config)
-    assert written["loss"] is None and len(written["points"]) == 12
+    assert written.loss is None and len(written.points) == 12
 
 
 def test_per_image_losses_leave_the_model_and_random_stream_as_found(data_root, tmp_path):
@@ -93,7 +93,7 @@ def test_the_map_colours_dots_by_loss_and_shows_the_loss_on_hover(qtbot, trained
     from workbench.gui.embedding import EmbeddingView
 
     path = tmp_path / MAP_NAME
-    path.write_text(json.dumps(trained_map))
+    trained_map.write(path)
     view = EmbeddingView()
     qtbot.addWidget(view)
     view.resize(700, 450)
@@ -104,7 +104,7 @@ def test_the_map_colours_dots_by_loss_and_shows_the_loss_on_hover(qtbot, trained
     view.set_colouring("loss")
     by_loss = view.point_colours()
     assert view.colouring() == "loss" and by_loss != by_label
-    losses = trained_map["loss"]
+    losses = trained_map.loss
     hardest, easiest = losses.index(max(losses)), losses.index(min(losses))
     assert by_loss[hardest] != by_loss[easiest] and len(set(by_loss)) > 4
     assert view.loss_scale.isVisible() and (view.loss_scale.low, view.loss_scale.high) == (min(losses), max(losses))
@@ -121,7 +121,7 @@ def test_a_map_without_losses_offers_only_label_colours(qtbot, trained_map, data
     from workbench.gui.embedding import EmbeddingView
 
     path = tmp_path / MAP_NAME
-    path.write_text(json.dumps(dict(trained_map, loss=None)))
+    replace(trained_map, loss=None).write(path)
     view = EmbeddingView()
     qtbot.addWidget(view)
     view.show()

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from workbench.config import ModelConfig
+from workbench.config import ModelConfig, field_info
 from workbench.models import MLPHead, backbone_kind, backbone_names, create_backbone, register_backbone
 
 
@@ -20,7 +20,7 @@ def _backbone(name: str, channels: int = 1, size: int = 32, **settings):
 
 
 def test_registry_matches_the_config_choices():
-    choices = dataclasses.fields(ModelConfig)[0].metadata["choices"]
+    choices = field_info(dataclasses.fields(ModelConfig)[0])["choices"]
     assert sorted(choices) == backbone_names()
 
 

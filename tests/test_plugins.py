@@ -33,3 +33,15 @@ def test_broken_plugin_is_reported_and_skipped(tmp_path):
     assert "RuntimeError: half-written plugin (line 2)" == reports["broken.py"].error
     assert reports["typo.py"].error.startswith("SyntaxError")
     assert registered_tasks()  # the registry still works
+
+
+def test_plugin_with_a_training_step_of_another_signature_is_reported_with_the_one_expected(tmp_path):
+    (tmp_path / "stale.py").write_text(
+        "from workbench.tasks import PretextTask, register_task\n\n\n"
+        "@register_task('stale_signature')\n"
+        "class Stale(PretextTask):\n"
+        "    def training_step(self, images, augment):\n"
+        "        raise AssertionError('never called')\n")
+    [report] = load_plugins([tmp_path])
+    assert report.tasks == () and "training_step must take (self, images, augment, context=None)" in report.error
+    assert "stale_signature" not in registered_tasks()

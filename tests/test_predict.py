@@ -1,4 +1,5 @@
-"""Trying one image on a real tiny run: its class, its nearest images, DICOM input, clear errors."""
+"""Trying one image on a real tiny run: its class, its nearest images, whether it is out of distribution,
+DICOM input, clear errors."""
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from workbench.data.scan import square_resize
 from workbench.engine.trainer import Trainer
 from workbench.probes.classifier_export import build_classifier, export_classifier
 from workbench.probes.context import open_run
+from workbench.probes.familiarity import TrainingSpread
 from workbench.probes.predict import ImagePredictor
 
 DICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -52,7 +54,41 @@ def test_a_training_image_gets_its_class_and_is_its_own_nearest_image(predictor)
                                                                      reverse=True)
         assert sorted(s.name for s in prediction.classes) == dataset.class_names
         right += prediction.best.name == record.label
+        assert not prediction.familiarity.out_of_distribution
     assert right == len(dataset)  # the head was trained on these very images
+
+
+def test_an_image_unlike_the_training_images_is_out_of_distribution(predictor, tmp_path):
+    held_out = tiny_dataset(tmp_path / "more", per_class=6)  # the same generator: images 4 and 5 were not trained on
+    for path in sorted(held_out.rglob("*_000[45].png")):
+        familiarity = predictor.predict(path).familiarity
+        assert not familiarity.out_of_distribution, path.name
+    unlike = [DICOM_FILES / "CT_small.dcm", tmp_path / "noise.png"]  # a real CT slice; pixel noise
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (32, 32), dtype=np.uint8)).save(unlike[-1])
+    for path in unlike:
+        familiarity = predictor.predict(path).familiarity
+        assert familiarity.out_of_distribution, path.name
+        assert familiarity.distance > familiarity.threshold >= familiarity.usual > 0
+        assert familiarity.times_usual == pytest.approx(familiarity.distance / familiarity.usual)
+        assert (familiarity.nearest, familiarity.percentile) == (5, 99.0)
+
+
+def test_the_training_spread_is_each_embedding_s_kth_nearest_other_one():
+    z = torch.nn.functional.normalize(torch.randn(40, 8, generator=torch.Generator().manual_seed(0)), dim=1)
+    distances = torch.cdist(z, z).fill_diagonal_(float("inf"))
+    third = distances.sort(dim=1).values[:, 2]  # brute force: each one's 3rd nearest other embedding
+    spread = TrainingSpread(z, nearest=3, percentile=90.0)
+    assert spread.usual == pytest.approx(float(third.median()), abs=1e-5)
+    assert spread.threshold == pytest.approx(float(torch.quantile(third, 0.9)), abs=1e-5)
+    query = torch.nn.functional.normalize(z[0] + 0.3 * z[1], dim=0)
+    check = spread.check(z @ query)
+    assert check.distance == pytest.approx(float(torch.cdist(query[None], z)[0].sort().values[2]), abs=1e-5)
+
+    sampled = TrainingSpread(z, nearest=3, sample=10)  # a big dataset measures a sample of its embeddings
+    assert float((third - sampled.usual).abs().min()) < 1e-5 and sampled.threshold <= float(third.max()) + 1e-5
+    assert TrainingSpread(z[:3]).nearest == 2  # a tiny dataset compares fewer neighbours
+    with pytest.raises(ValueError, match="needs at least 2"):
+        TrainingSpread(z[:1])
 
 
 def test_the_exported_classifier_head_is_used_when_it_fits_the_checkpoint(run_dir, predictor):
@@ -114,7 +150,7 @@ def test_one_labelled_class_votes_and_no_labels_show_only_neighbours(run_dir, tm
     rng = np.random.default_rng(0)
     for number in range(6):  # files in the dataset folder itself: no labels
         Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).save(tmp_path / f"scan_{number}.png")
-    trainer = Trainer(tiny_config(tmp_path, tmp_path / "runs", train={"steps": 2, "batch_size": 4}))
+    trainer = Trainer(tiny_config(tmp_path, tmp_path / "runs", train={"steps": 3, "batch_size": 4}))
     trainer.run()
     unlabelled = ImagePredictor.open(trainer.run_dir, device="cpu", neighbours=4)
     prediction = unlabelled.predict(tmp_path / "scan_3.png")

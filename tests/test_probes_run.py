@@ -12,7 +12,8 @@ import onnxruntime
 import pytest
 import torch
 
-from engine_helpers import tiny_config, tiny_dataset
+from engine_helpers import tiny_config, tiny_dataset, with_a_131_png_per_class
+from workbench.bench.evaluation import probe_table_seconds
 from workbench.engine.trainer import Trainer
 from workbench.probes.classifier_export import FILES, build_classifier, export_classifier
 from workbench.probes.context import open_run
@@ -20,6 +21,7 @@ from workbench.probes.finetune import Schedule
 from workbench.probes.probe import FINETUNE_METHOD, KNN, LINEAR, RANDOM_LINEAR, SCRATCH_METHOD, probe_context
 from workbench.probes.ranking import rank_run
 from workbench.probes.report import build_report
+from workbench.probes.table import format_table, schedule_note
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Schedule(steps=3, batch_size=8)
@@ -27,7 +29,7 @@ TINY = Schedule(steps=3, batch_size=8)
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    data = tiny_dataset(tmp_path_factory.mktemp("probe-data"), per_class=6)
+    data = with_a_131_png_per_class(tiny_dataset(tmp_path_factory.mktemp("probe-data"), per_class=6))
     trainer = Trainer(tiny_config(data, tmp_path_factory.mktemp("probe-runs"), train={"steps": 4}))
     trainer.run()
     return trainer.run_dir, data
@@ -39,18 +41,38 @@ def context(run):
 
 
 def test_probe_with_baselines_writes_a_table_per_method_and_fraction(context):
-    record = probe_context(context, [0.5, 1.0], seeds=2, finetune=True, supervised=True, scratch=TINY, tuning=TINY)
-    assert json.loads((context.folder.path / "probe.json").read_text())["summary"] == record["summary"]
+    record = probe_context(context, [0.5, 1.0], seeds=2, finetune=True, supervised=True, scratch=TINY, tuning=TINY,
+                           trained_seeds=2)
+    assert json.loads((context.folder.path / "probe.json").read_text())["summary"] == record.summary
     methods = [LINEAR, KNN, RANDOM_LINEAR, "random init, kNN", SCRATCH_METHOD, FINETUNE_METHOD]
-    assert [(e["method"], e["fraction"]) for e in record["summary"]] == [(m, f) for f in (0.5, 1.0) for m in methods]
-    assert all(e["seeds"] == 2 for e in record["summary"])
-    assert len(record["rows"]) == 2 * 2 * len(methods)
-    for entry in record["summary"]:
+    assert [(e["method"], e["fraction"]) for e in record.summary] == [(m, f) for f in (0.5, 1.0) for m in methods]
+    assert all(e["seeds"] == 2 for e in record.summary)
+    assert len(record.rows) == 2 * 2 * len(methods)
+    for entry in record.summary:
         assert 0.0 <= entry["accuracy"] <= 1.0 and len(entry["per_class_recall"]) == 4
-    half = next(e for e in record["summary"] if e["method"] == LINEAR and e["fraction"] == 0.5)
-    full = next(e for e in record["summary"] if e["method"] == LINEAR and e["fraction"] == 1.0)
+    half = next(e for e in record.summary if e["method"] == LINEAR and e["fraction"] == 0.5)
+    full = next(e for e in record.summary if e["method"] == LINEAR and e["fraction"] == 1.0)
     assert half["train_size"] < full["train_size"]
-    assert record["class_names"] == context.dataset.class_names and record["step"] == 4
+    assert record.class_names == context.dataset.class_names and record.step == 4
+
+
+def test_trained_baselines_run_on_fewer_seeds_and_the_table_says_so(context):
+    progress = []
+    record = probe_context(context, [1.0], seeds=2, finetune=False, supervised=True, scratch=TINY,
+                           progress=lambda done, total: progress.append((done, total)))
+    seeds = {e["method"]: e["seeds"] for e in record.summary}
+    assert seeds == {LINEAR: 2, KNN: 2, RANDOM_LINEAR: 2, "random init, kNN": 2, SCRATCH_METHOD: 1}
+    assert [row.seed for row in record.rows if row.method == SCRATCH_METHOD] == [0]
+    assert record.supervised_schedule == {**vars(TINY), "seeds": 1}
+    table = format_table(record.summary)
+    assert ["(1 seed)" in line for line in table.splitlines()[2:]] == [e["seeds"] == 1 for e in record.summary]
+    assert schedule_note(record) == ("supervised from scratch: 3 steps, batches of up to 8 labelled images, "
+                                     "lr 0.002, at the run's resolution, 1 seed of 2")
+    # the bar counts work: one total throughout, an update per training step, never backwards, ends full
+    totals = {total for _, total in progress}
+    dones = [done for done, _ in progress]
+    assert len(totals) == 1 and dones == sorted(dones) and dones[0] == 0 and dones[-1] == totals.pop()
+    assert len(progress) >= 2 + 2 * 4 + TINY.steps
 
 
 def test_ranking_by_loss_and_diversity_covers_distinct_images(context):
@@ -107,8 +129,17 @@ def test_cli_probe_rank_report(run, tmp_path, private_cache):
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["path", "score"] and len(rows) == 5
     assert all(not Path(path).is_absolute() and path.endswith(".png") for path, _ in rows[1:])
+    result = cli("rank", run_dir, "--strategy", "diversity", "--count", "24", "--out", out, env_cache=private_cache)
+    twins = sorted(path for path, _ in list(csv.reader(out.open()))[1:] if path.endswith("/131.png"))
+    assert len(twins) == 4 == len({path.split("/")[0] for path in twins})  # one per class folder, told apart
     result = cli("report", run_dir, env_cache=private_cache)
     assert result.returncode == 0, result.stderr
     assert (Path(run_dir) / "report.html").is_file()
     result = cli("probe", tmp_path / "missing", env_cache=private_cache)
     assert result.returncode == 2 and "not a run folder" in result.stderr
+
+
+def test_bench_times_the_full_probe_table(tmp_path):
+    figures = probe_table_seconds(tiny_config(tmp_path / "unused", tmp_path / "runs"), images=40, base=tmp_path)
+    assert figures["seconds"] > 0 and figures["images"] == 40 and figures["seeds"] == 3
+    assert figures["fractions"] == [0.01, 0.1, 1.0] and "supervised from scratch: 150 steps" in figures["trained"]

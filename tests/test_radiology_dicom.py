@@ -67,7 +67,7 @@ def test_bits_stored_and_sign_then_rescale_then_window(tmp_path):
     hounsfield = values * 0.5 + 10.0
     cfg = DataConfig(dicom_window="manual", window_center=0.0, window_width=2000.0)
     frame = read_frames(tmp_path / "signed.dcm", cfg)[0]
-    np.testing.assert_allclose(frame.pixels[..., 0], np.clip((hounsfield + 1000) / 2000, 0, 1), atol=1e-6)
+    np.testing.assert_allclose(frame.pixels[..., 0], np.clip((hounsfield + 0.5) / 1999 + 0.5, 0, 1), atol=1e-6)
     signed_12_bit_file(tmp_path / "mono1.dcm", "MONOCHROME1")
     inverted = read_frames(tmp_path / "mono1.dcm", cfg)[0]
     np.testing.assert_allclose(inverted.pixels, 1.0 - frame.pixels, atol=1e-6)
@@ -78,7 +78,8 @@ def test_window_keeps_sixteen_bit_precision(tmp_path):
     write_ct_slice(tmp_path / "fine.dcm", np.array([[40.0, 41.0]]), {}, "1.2.3", "1.2.3.4", position=(0, 0, 0),
                    instance=1)
     cfg = DataConfig(dicom_window="manual", window_center=40.5, window_width=4.0)
-    np.testing.assert_allclose(read_frames(tmp_path / "fine.dcm", cfg)[0].pixels.ravel(), [0.375, 0.625], atol=1e-6)
+    linear = (np.array([40.0, 41.0]) - (40.5 - 0.5)) / (4.0 - 1) + 0.5  # LINEAR, PS3.3 C.11.2.1.2.1
+    np.testing.assert_allclose(read_frames(tmp_path / "fine.dcm", cfg)[0].pixels.ravel(), linear, atol=1e-6)
 
 
 @pytest.mark.parametrize("preset", sorted(WINDOW_PRESETS))
@@ -87,8 +88,8 @@ def test_presets_are_windows_in_hounsfield_units(tmp_path, preset):
     tissue = np.array([[-1000.0, -600.0, -100.0, 40.0, 90.0, 700.0]])
     write_ct_slice(tmp_path / "ct.dcm", tissue, {}, "1.2.3", "1.2.3.4", position=(0, 0, 0), instance=1)
     frame = read_frames(tmp_path / "ct.dcm", DataConfig(dicom_window=preset))[0]
-    np.testing.assert_allclose(frame.pixels.ravel(), np.clip((tissue.ravel() - (level - width / 2)) / width, 0, 1),
-                               atol=1e-6)
+    linear = np.clip((tissue.ravel() - (level - 0.5)) / (width - 1) + 0.5, 0, 1)  # LINEAR, PS3.3 C.11.2.1.2.1
+    np.testing.assert_allclose(frame.pixels.ravel(), linear, atol=1e-6)
 
 
 def test_preset_values_and_config_choices():
@@ -112,7 +113,7 @@ def test_files_voi_lut_is_used_for_the_file_window(tmp_path):
     np.testing.assert_allclose(frame.pixels.ravel(), np.array([0, 160, 240, 240]) / 255, atol=1e-6)
     manual = read_frames(tmp_path / "lut.dcm", DataConfig(dicom_window="manual", window_center=0,
                                                            window_width=2048))[0]
-    assert manual.pixels.ravel()[0] == 0.0 and manual.pixels.ravel()[2] == pytest.approx(0.5)
+    assert manual.pixels.ravel()[0] == 0.0 and manual.pixels.ravel()[2] == pytest.approx(0.5 + 0.5 / 2047)
 
 
 def test_a_bad_file_still_raises_only_unreadable(tmp_path):

@@ -11,14 +11,14 @@ from data_helpers import (CT_POSITIONS, SECRET_TAGS, copy_dicom, slice_hounsfiel
                           write_gray_png, write_multiframe_ct, write_nifti)
 from workbench.config import DataConfig
 from workbench.data import read_frames, scan_folder
-from workbench.data.volumes import LOCALIZER_REASON
+from workbench.data.volumes import LOCALIZER_REASON, ORIENTATION_REASON
 
 LUNG = DataConfig(dicom_window="manual", window_center=0.0, window_width=1000.0)  # 10 * z HU, z in -40..-15
 
 
 def hounsfield_back(pixels: np.ndarray) -> np.ndarray:
-    """Undo the manual window of `LUNG`: back to HU."""
-    return pixels * 1000.0 - 500.0
+    """Undo the manual (LINEAR, PS3.3 C.11.2.1.2.1) window of `LUNG`: back to HU."""
+    return (pixels - 0.5) * 999.0 - 0.5
 
 
 def test_series_ordered_by_position_not_instance_number_and_scouts_left_out(tmp_path):
@@ -31,7 +31,7 @@ def test_series_ordered_by_position_not_instance_number_and_scouts_left_out(tmp_
     read_z = [float(hounsfield_back(pixels / 65535.0).mean()) / 10 for pixels in result.pixels]
     np.testing.assert_allclose(read_z, CT_POSITIONS, atol=0.05)
     assert {(item.path, item.reason) for item in report.skipped} == {("study/scout.dcm", LOCALIZER_REASON),
-                                                                    ("study/reformat.dcm", LOCALIZER_REASON)}
+                                                                    ("study/reformat.dcm", ORIENTATION_REASON)}
 
 
 def test_hounsfield_units_from_rescale(tmp_path):
@@ -66,9 +66,9 @@ def test_multiframe_file_is_one_volume_ordered_by_per_frame_position(tmp_path):
 
 
 def test_classic_multiframe_without_positions_keeps_frame_order(tmp_path):
-    copy_dicom("rtdose.dcm", tmp_path / "dose.dcm")
+    copy_dicom("examples_ybr_color.dcm", tmp_path / "ultrasound.dcm")
     records = scan_folder(tmp_path, DataConfig()).report.images
-    assert [record.frame for record in records] == list(range(15))
+    assert [record.frame for record in records] == list(range(30))
     assert len({record.volume for record in records}) == 1
 
 

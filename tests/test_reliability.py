@@ -84,7 +84,7 @@ class OutOfMemoryAtStep3(PretextTask):
         super().__init__(cfg, encoder, embed_dim)
         self.calls = 0
 
-    def training_step(self, images, augment):
+    def training_step(self, images, augment, context=None):
         self.calls += torch.is_grad_enabled()  # count training steps only, not the evaluation's no-grad passes
         if self.calls == 3 and torch.is_grad_enabled():
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -1,6 +1,11 @@
 """Paths in config files are relative to the file's folder: run folders name no absolute path and can move."""
+import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -9,6 +14,7 @@ from workbench.cli.main import _train_config, build_parser
 from workbench.config import save_config
 from workbench.control import RunControl
 from workbench.engine.events import FinishedEvent, StartedEvent, StepEvent
+from workbench.engine.heartbeat import HEARTBEAT_NAME, STALE_AFTER_S, is_training_now, read_heartbeat
 from workbench.engine.runs import RunFolder
 from workbench.engine.trainer import Trainer
 from workbench.probes.context import open_run
@@ -109,14 +115,26 @@ def test_saving_keeps_what_each_path_names(tmp_path, monkeypatch):
     assert loaded == config
 
 
-def test_a_failed_run_names_its_dataset_only_relatively(tmp_path):
+def test_a_run_that_cannot_start_names_its_dataset_as_given_and_leaves_no_folder(tmp_path):
     data = tmp_path / "scans"
     data.mkdir()
     (data / "broken.png").write_bytes(b"not an image")
     trainer = Trainer(tiny_config(data, tmp_path / "runs"))
     final = trainer.run()
-    assert "no readable images" in final.message and str(data) not in final.message
-    written = "".join(path.read_text(errors="replace") for path in trainer.run_dir.rglob("*") if path.is_file())
+    assert "no readable images" in final.message and str(data) in final.message
+    assert not trainer.run_dir.exists()  # no folder that the Runs page would not list
+
+
+def test_a_failure_recorded_in_a_run_folder_names_the_dataset_only_relatively(tmp_path):
+    data = tmp_path / "scans"
+    data.mkdir()
+    (data / "broken.png").write_bytes(b"not an image")
+    config = tiny_config(data, tmp_path / "runs")
+    run_dir = tmp_path / "runs" / "kept"
+    save_config(config, run_dir / "config.yaml")  # a run folder that exists already (a resumed run's, say)
+    final = Trainer(config, run_dir=run_dir).run()
+    assert str(data) in final.message
+    written = "".join(path.read_text(errors="replace") for path in run_dir.rglob("*") if path.is_file())
     assert "no readable images" in written and str(tmp_path) not in written
 
 
@@ -127,9 +145,60 @@ def test_a_runs_status_is_worked_out_once_for_the_runs_page_and_the_report():
     started = StartedEvent("runs/a", 0, 100, "cpu", "fp32", 10, 0)
     steps = [StepEvent(step, step / 10, 100) for step in (5, 10)]
     assert run_status([]).describe() == "not started"
-    assert run_status([started, *steps]).describe() == "in progress: step 10 of 100"
+    assert run_status([started, *steps]).describe() == "interrupted at step 10"
+    assert run_status([started, *steps], training_now=True).describe() == "running: step 10 of 100"
     assert run_status([started, *steps, FinishedEvent(10, "runs/a", stopped=True)]).describe() == "stopped at step 10"
     assert run_status([started, *steps, FailedEvent(10, "diverged")]).state == "failed"
     resumed = [started, *steps, FinishedEvent(10, "runs/a", stopped=True), StartedEvent("runs/a", 10, 100, "cpu",
                                                                                          "fp32", 10, 0)]
-    assert run_status(resumed).state == "in progress"
+    assert run_status(resumed).state == "interrupted"
+    # a resumed run still loading its data has the events of the stopped run, and is being trained all the same
+    assert run_status(resumed[:-1], training_now=True).state == "running"
+
+
+def test_a_run_is_running_while_it_trains_and_not_after(tmp_path):
+    data = tiny_dataset(tmp_path / "data", per_class=4)
+    trainer = Trainer(tiny_config(data, tmp_path / "runs", train=SETTINGS))
+    seen = []
+
+    def look(event):
+        if isinstance(event, StepEvent):
+            seen.append((RunFolder(trainer.run_dir).status().state, read_heartbeat(trainer.run_dir)))
+
+    final = trainer.run(look)
+    assert isinstance(final, FinishedEvent) and seen
+    for state, beat in seen:
+        assert state == "running"
+        assert beat["pid"] == os.getpid() and beat["host"] == socket.gethostname()
+    assert not (trainer.run_dir / HEARTBEAT_NAME).exists()
+    assert RunFolder(trainer.run_dir).status().describe() == "finished at step 8"
+
+
+def test_a_killed_training_process_stops_counting_as_running_at_once(tmp_path):
+    run_dir = tmp_path / "run"
+    RunFolder(run_dir).append_event(StartedEvent(str(run_dir), 0, 100, "cpu", "fp32", 10, 0))
+    beating = ("import sys, time\nfrom workbench.engine.heartbeat import Heartbeat\n"
+               "with Heartbeat(sys.argv[1], every=0.05):\n    time.sleep(600)\n")
+    process = subprocess.Popen([sys.executable, "-c", beating, str(run_dir)])
+    try:
+        deadline = time.monotonic() + 60
+        while not is_training_now(run_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert RunFolder(run_dir).status().state == "running"
+        assert read_heartbeat(run_dir)["pid"] == process.pid
+    finally:
+        process.kill()
+        process.wait()
+    assert (run_dir / HEARTBEAT_NAME).exists()  # a killed process leaves its heartbeat behind...
+    assert not is_training_now(run_dir)  # ...but its process is gone: not running, well before the timeout
+    assert RunFolder(run_dir).status().state == "interrupted"
+
+
+def test_a_heartbeat_from_another_machine_counts_until_it_is_stale(tmp_path):
+    beat = tmp_path / HEARTBEAT_NAME
+    now = time.time()
+    beat.write_text(json.dumps({"pid": 1, "host": "gpu-node-17", "time": now - 5}), encoding="utf-8")
+    assert is_training_now(tmp_path, now=now)
+    assert not is_training_now(tmp_path, now=now + STALE_AFTER_S)
+    beat.write_text("{torn", encoding="utf-8")
+    assert not is_training_now(tmp_path) and read_heartbeat(tmp_path) is None

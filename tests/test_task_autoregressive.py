@@ -7,6 +7,7 @@ import torch
 from engine_helpers import tiny_config, tiny_dataset
 from workbench.config import ModelConfig
 from workbench.engine.events import EvalEvent, StepEvent
+from workbench.engine.inspection import left_as_found
 from workbench.engine.trainer import Trainer
 from workbench.models import create_backbone
 from workbench.tasks import get_task, registered_tasks
@@ -150,7 +151,8 @@ def test_render_example_shows_input_guesses_and_error_without_changing_the_task(
     assert isinstance(task, RendersExamples)
     before = {key: value.clone() for key, value in task.state_dict().items()}
     images = fixed_images(2)
-    examples = task.render_example(images, as_float)
+    with left_as_found(task, seed=0):  # as the engine calls it: evaluation mode, restored afterwards
+        examples = task.render_example(images, as_float)
     assert list(examples) == ["input", "predicted", "error"]
     for image in examples.values():
         assert image.shape == (2, 1, SIDE, SIDE) and 0 <= image.min() and image.max() <= 1

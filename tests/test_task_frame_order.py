@@ -141,5 +141,5 @@ def test_resume_with_frame_order_and_simclr_repeats_the_losses(tmp_path):
     got = {e.step: e.values for e in resumed if isinstance(e, StepEvent)}
     assert list(got) == [6, 8]
     for step, values in got.items():
-        for key in ("loss", "loss/frame_order", "loss/simclr", "frame_order/order_accuracy"):
+        for key in ("loss", "frame_order/loss", "simclr/loss", "frame_order/order_accuracy"):
             assert values[key] == pytest.approx(expected[step][key], rel=1e-5, abs=1e-6), key

@@ -134,7 +134,7 @@ def test_ema_update_follows_the_formula_exactly():
 
 def test_byol_target_is_checkpointed_but_not_trained_and_follows_the_ema():
     task = make_task("byol", momentum_base=0.9)
-    targets = task.extra_state_modules()
+    targets = [follower for follower, _ in task.momentum_pairs()]
     assert targets == [task.target_encoder, task.target_projector]
     assert all(not p.requires_grad for module in targets for p in module.parameters())
     trainable = {id(p) for p in task.parameters() if p.requires_grad}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -9,6 +10,8 @@ import torch
 from engine_helpers import tiny_config, tiny_dataset
 from workbench.config import ModelConfig, field_info
 from workbench.engine.events import EvalEvent, StepEvent, WarningEvent
+from workbench.engine.inspection import left_as_found
+from workbench.engine.runs import RunFolder
 from workbench.engine.trainer import Trainer
 from workbench.models import create_backbone
 from workbench.tasks import get_task, registered_tasks
@@ -88,7 +91,7 @@ def test_training_step_outputs_and_gradient_reaches_encoder(name, overrides):
     output.loss.backward()
     gradients = [p.grad for p in task.encoder.parameters() if p.grad is not None]
     assert gradients and sum(g.abs().sum() for g in gradients) > 0
-    frozen = [p for module in task.extra_state_modules() for p in module.parameters()]
+    frozen = [p for p in task.parameters() if not p.requires_grad]
     assert all(not p.requires_grad and p.grad is None for p in frozen)
 
 
@@ -145,10 +148,28 @@ def test_combined_tasks_log_each_loss_separately(tmp_path):
     logged, _, _ = _train(tmp_path, tasks, steps=2)
     for values in logged:
         for name in tasks:
-            assert f"loss/{name}" in values
-        expected = values["loss/simclr"] + 0.5 * values["loss/rotation"] + values["loss/vicreg"]
+            assert f"{name}/loss" in values
+        expected = values["simclr/loss"] + 0.5 * values["rotation/loss"] + values["vicreg/loss"]
         assert values["loss"] == pytest.approx(expected, rel=1e-5)
     assert "vicreg/variance" in logged[-1]
+
+
+def test_runs_recorded_with_the_old_task_loss_keys_read_back_with_todays(tmp_path):
+    from workbench.gui.history import MetricHistory
+
+    old = {"event": "StepEvent", "step": 2, "epoch": 0.5, "total_steps": 2, "loss": 1.4, "lr": 0.002,
+           "loss/simclr": 0.9, "loss/rotation": 1.0, "rotation/rotation_accuracy": 0.25}
+    folder = RunFolder(tmp_path / "old-run")
+    folder.path.mkdir()
+    folder.metrics_path.write_text(json.dumps(old) + "\n", encoding="utf-8")
+    [event] = folder.read_events()
+    assert event.values == {"loss": 1.4, "lr": 0.002, "simclr/loss": 0.9, "rotation/loss": 1.0,
+                            "rotation/rotation_accuracy": 0.25}
+    history = MetricHistory.of_run(folder.path)
+    assert history.task_series(losses=True) == ["simclr/loss", "rotation/loss"]
+    assert history.task_series(losses=False) == ["rotation/rotation_accuracy"]
+    folder.append_event(event)  # written today's way, read back the same
+    assert [e.values for e in folder.read_events()] == [event.values, event.values]
 
 
 @pytest.mark.parametrize("name", ["jigsaw", "reconstruction", "simmim", "mae", "next_patch"])
@@ -156,7 +177,8 @@ def test_image_tasks_render_examples_in_the_unit_range_without_changing_state(na
     task = make_task(name)
     assert isinstance(task, RendersExamples)
     before = {key: value.clone() for key, value in task.state_dict().items()}
-    examples = task.render_example(uint8_batch(2), random_view)
+    with left_as_found(task, seed=0):  # as the engine calls it: evaluation mode, restored afterwards
+        examples = task.render_example(uint8_batch(2), random_view)
     assert len(examples) >= 3 and "input" in examples
     for image in examples.values():
         assert image.ndim == 4 and image.shape[:2] == (2, 1) and 0 <= image.min() and image.max() <= 1

@@ -222,8 +222,19 @@ def _train_config(args):
     if args.data:
         config.data.root = os.path.abspath(os.path.expanduser(args.data))  # relative to the working directory
     if args.steps:
-        config.train.steps = args.steps
+        _set_steps(config.train, args.steps)
     return validate_config(config)
+
+
+def _set_steps(train, steps: int) -> None:
+    """`--steps`: the run's length; a shorter run keeps its warm-up's share of the schedule, and says so."""
+    from workbench.engine.schedule import shortened_warmup
+
+    warmup = shortened_warmup(train.warmup_steps, train.steps, steps)
+    if warmup != train.warmup_steps:
+        print(f"--steps {steps}: train.warmup_steps lowered from {train.warmup_steps} to {warmup}, the same share "
+              f"of the run as {train.warmup_steps} of {train.steps} steps", file=sys.stderr)
+    train.steps, train.warmup_steps = steps, warmup
 
 
 def _train(args) -> int:
@@ -322,22 +333,24 @@ def _probe(args) -> int:
 
     from workbench.probes.finetune import FINETUNE, SCRATCH
     from workbench.probes.probe import run_probe
-    from workbench.probes.table import PROBE_NAME, format_table
+    from workbench.probes.table import PROBE_NAME, format_table, schedule_note
 
     steps = {"steps": args.supervised_steps} if args.supervised_steps else {}
     record = run_probe(args.run_dir, args.data, args.fractions, args.seeds, finetune=args.finetune,
                        supervised=not args.no_supervised, device=args.device, scratch=replace(SCRATCH, **steps),
                        tuning=replace(FINETUNE, **steps), progress=_probe_progress, checkpoint=args.checkpoint)
-    print(f"Probe of {record['run']} at step {record['step']} ({record['seeds']} seeds, "
-          f"{record['test_fraction']:.0%} held out), {record['split']}:")
-    print(format_table(record["summary"]))
+    print(f"Probe of {record.run} at step {record.step} ({record.seeds} seeds, "
+          f"{record.test_fraction:.0%} held out), {record.split}:")
+    print(format_table(record.summary))
+    if schedule_note(record):
+        print(f"Trained baselines: {schedule_note(record)}")
     print(f"Written to {Path(args.run_dir) / PROBE_NAME}")
     return 0
 
 
 def _probe_progress(done: int, total: int) -> None:
     end = "\n" if done >= total else ""
-    print(f"\rProbing: {done}/{total} splits and embeddings", end=end, file=sys.stderr, flush=True)
+    print(f"\rProbing: {100 * done // total}% done", end=end, file=sys.stderr, flush=True)
 
 
 def _rank(args) -> int:

@@ -16,12 +16,15 @@ from workbench.config.atomic import write_text_atomic
 from workbench.config.errors import ConfigError
 from workbench.config.extras import map_method_problem
 from workbench.config.fields import field_info
+from workbench.config.formats import FORMAT_KEY, ArtefactError, format_version
 from workbench.config.paths import paths_relative_to, paths_resolved_from
 from workbench.config.schema import DataConfig, RunConfig, TaskConfig
 
 TaskTypes = Mapping[str, type[TaskConfig]]
 Check = Callable[[RunConfig], list[tuple[str, str]]]
 """A rule from a higher layer: a config's (field, message) problems."""
+CONFIG_VERSION = 1
+"""The config.yaml format this code writes, as its top `format_version` key (a file without one is version 1)."""
 
 
 def to_dict(obj: Any) -> Any:
@@ -36,16 +39,21 @@ def to_dict(obj: Any) -> Any:
 
 
 def parse_config(data: Mapping[str, Any] | None, task_types: TaskTypes,
-                 checks: Sequence[Check] = ()) -> RunConfig:
+                 checks: Sequence[Check] = (), source: str = "the configuration") -> RunConfig:
     """Build a validated RunConfig from a dict; `task_types` maps task names to their Config class, and
-    each of `checks` adds the (field, message) problems of rules this layer cannot know (the registries')."""
+    each of `checks` adds the (field, message) problems of rules this layer cannot know (the registries').
+    `source` names where the dict came from, for a format version this code cannot read."""
     problems: list[tuple[str, str]] = []
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError([("(top level)", f"must be a mapping of sections, got {type(data).__name__}")])
+    try:
+        format_version(data, CONFIG_VERSION, source)
+    except ArtefactError as error:
+        raise ConfigError([(FORMAT_KEY, str(error))]) from None
     raw_tasks = data.get("tasks", None)
-    rest = {key: value for key, value in data.items() if key != "tasks"}
+    rest = {key: value for key, value in data.items() if key not in ("tasks", FORMAT_KEY)}
     config = _build(RunConfig, rest, "", problems, skip={"tasks"})
     config.tasks = _parse_tasks(raw_tasks, task_types, problems)
     problems.extend(cross_field_problems(config))
@@ -142,6 +150,11 @@ def cross_field_problems(config: RunConfig) -> list[tuple[str, str]]:
     if aug.crop_scale_min > aug.crop_scale_max:
         problems.append(("augment.crop_scale_min",
                          f"must be <= augment.crop_scale_max ({aug.crop_scale_max}), got {aug.crop_scale_min}"))
+    train = config.train
+    if train.warmup_steps >= train.steps:
+        problems.append(("train.warmup_steps",
+                         f"must be below train.steps ({train.steps}): the warm-up must end before the run does; "
+                         f"got {train.warmup_steps}"))
     stacked = stacked_channels_problem(config.data)
     if stacked:
         problems.append(("data.channels", stacked))
@@ -199,14 +212,15 @@ def load_config(path: str | Path, task_types: TaskTypes, checks: Sequence[Check]
     is relative to the folder holding the file, not to the working directory; the config returned holds it as
     an absolute path. A relative data.labels_csv is looked up in the dataset folder first.
     """
-    return paths_resolved_from(parse_config(read_yaml(path), task_types, checks), Path(path).parent)
+    return paths_resolved_from(parse_config(read_yaml(path), task_types, checks, str(path)), Path(path).parent)
 
 
 def dump_yaml(config: RunConfig, comments: bool = False) -> str:
     """The config as YAML; with `comments`, each setting is preceded by its help text and range."""
     if not comments:
-        return yaml.safe_dump(to_dict(config), sort_keys=False)
-    lines: list[str] = ["# Pretext Workbench run configuration. Every setting, with its default.", ""]
+        return yaml.safe_dump({FORMAT_KEY: CONFIG_VERSION, **to_dict(config)}, sort_keys=False)
+    lines: list[str] = ["# Pretext Workbench run configuration. Every setting, with its default.",
+                        f"{FORMAT_KEY}: {CONFIG_VERSION}  # the layout of this file", ""]
     for f in dataclasses.fields(config):
         section = getattr(config, f.name)
         if f.name == "tasks":

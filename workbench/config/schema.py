@@ -5,6 +5,7 @@ A run is fully described by one `RunConfig`; it is saved as the run folder's con
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 from workbench.config.fields import setting
 from workbench.config.window_presets import WINDOW_PRESETS, describe_presets
@@ -80,12 +81,26 @@ class AugmentConfig:
                             min=0.0, max=1.0, label="Cut-out probability")
 
 
+_backbone_names: list[Callable[[], Sequence[str]]] = []
+
+
+def use_backbone_registry(names: Callable[[], Sequence[str]]) -> None:
+    """Called by `workbench.models` when imported: `names()` lists the registered backbones, the choices of
+    `model.backbone` (config, the lowest layer, may not import models)."""
+    _backbone_names[:] = [names]
+
+
+def backbone_choices() -> tuple[str, ...]:
+    """The registered backbones' names; empty until `workbench.models` is imported."""
+    return tuple(name for names in _backbone_names for name in names())
+
+
 @dataclass
 class ModelConfig:
     """The encoder being pretrained."""
 
     backbone: str = setting("small_cnn", "Encoder architecture. small_cnn is fast enough for a CPU demo.",
-                            choices=("small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"))
+                            choices=backbone_choices)
     small_image_stem: bool = setting(True, "ResNets: a 3x3 stem without max-pool, for images of 32-96 px.")
     patch_size: int = setting(8, "ViTs: size of the square patches, in pixels.", min=2, max=64)
     init_weights: str = setting("", "Optional local weights file (state dict .pt or .safetensors) to start from.",

@@ -39,8 +39,9 @@ from workbench.data.scan import DecodedFile, ScanReport, count_labels, scan_fold
 from workbench.data.sequences import sequence_numbers
 
 BYTES_PER_MB = 1024 * 1024
-_FORMAT_VERSION = 4  # 4: group ids carry their kind (`splits.group_id`); ids of older entries must not mix in
+_FORMAT_VERSION = 5  # 5: frames carry notes and series-splitting facts; 4: group ids carry their kind
 ENTRY_SUFFIX = ".pixels"
+RANGE_SUFFIX = ".range"
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _CHUNK_VALUES = 1 << 18
 """Rows are assembled (and counted into the statistics) about this many pixel values at a time."""
@@ -98,25 +99,43 @@ class DiskDecodeStore:
         self.folder = folder
         self.settings = _hash(settings_fingerprint(root, data_cfg), pseudonymizer.fingerprint)
 
-    def _entry(self, relative_path: str, stat: os.stat_result) -> Path:
-        key = _hash(self.settings, relative_path, stat.st_size, stat.st_mtime_ns)
+    def _entry(self, relative_path: str, stat: os.stat_result, auto_range: tuple[float, float] | None) -> Path:
+        series_window = () if auto_range is None else (repr(auto_range),)  # a slice windowed by its series' range
+        key = _hash(self.settings, relative_path, stat.st_size, stat.st_mtime_ns, *series_window)
         return self.folder / key[:2] / f"{key}{ENTRY_SUFFIX}"
 
-    def lookup(self, relative_path: str, stat: os.stat_result) -> DecodedFile | None:
+    def lookup(self, relative_path: str, stat: os.stat_result,
+               auto_range: tuple[float, float] | None = None) -> DecodedFile | None:
         try:
-            data = self._entry(relative_path, stat).read_bytes()
+            data = self._entry(relative_path, stat, auto_range).read_bytes()
         except OSError:
             return None  # absent: decode
         return parse_entry(data)
 
-    def store(self, relative_path: str, stat: os.stat_result, decoded: DecodedFile) -> None:
+    def store(self, relative_path: str, stat: os.stat_result, decoded: DecodedFile,
+              auto_range: tuple[float, float] | None = None) -> None:
         if decoded.reason is not None or not decoded.pixels:
             return  # failures are not cached: a fixed permission or codec must be noticed next time
         pixels = np.ascontiguousarray(np.stack(decoded.pixels))
         header = json.dumps({"dtype": pixels.dtype.str, "shape": pixels.shape,
                              "frames": [vars(info) for info in decoded.frames]}).encode()
-        _replace_file(self._entry(relative_path, stat),
+        _replace_file(self._entry(relative_path, stat, auto_range),
                       len(header).to_bytes(4, "little") + header + pixels.tobytes())
+
+    def _range_entry(self, members: list[tuple[str, int, int]]) -> Path:
+        key = _hash(self.settings, "series range", json.dumps(sorted(members)))
+        return self.folder / key[:2] / f"{key}{RANGE_SUFFIX}"
+
+    def lookup_range(self, members: list[tuple[str, int, int]]) -> tuple[float, float] | None:
+        """A series' automatic window range, kept under its files' names, sizes and mtimes (see `volume_windows`)."""
+        try:
+            low, high = json.loads(self._range_entry(members).read_text())
+            return float(low), float(high)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def store_range(self, members: list[tuple[str, int, int]], value_range: tuple[float, float]) -> None:
+        _replace_file(self._range_entry(members), json.dumps(list(value_range)).encode())
 
 
 def parse_entry(data: bytes) -> DecodedFile | None:
@@ -198,7 +217,8 @@ def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
 def _chosen_report(scanned: ScanReport, kept: list[int], left_out: dict[str, int]) -> ScanReport:
     """The scan report narrowed to the chosen images, with counts of the slices left out."""
     images = [scanned.images[index] for index in kept]
-    return ScanReport(scanned.root, images, list(scanned.skipped), count_labels(images), dict(left_out))
+    return ScanReport(scanned.root, images, list(scanned.skipped), count_labels(images), dict(left_out),
+                      list(scanned.notices))
 
 
 def _volume_numbers(images: list[ImageRecord]) -> torch.Tensor:

@@ -3,7 +3,8 @@ many times a second (the app's level/width drag) without decoding the file again
 
 The values come from the engine's own reader (`read_frames`), so orientation, multi-frame files, per-frame
 rescales and NIfTI scaling are exactly as in training: the frame is decoded once through a linear window
-so wide that nothing is clipped (±131072 units, steps of about 0.02), and the window is undone.
+so wide that nothing is clipped (±131072 units, steps of about 0.02), and the window is undone. The app
+re-windows them with LINEAR, as the reader applies presets and manual windows.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from workbench.config import DataConfig
 from workbench.data.readers import DICOM_EXTENSIONS, PILLOW_EXTENSIONS, looks_like_dicom, read_frames
-from workbench.data.windows import apply_window
+from workbench.data.windows import apply_window, unapply_window
 
 #: (level, width) of the identity-like window the values are read through.
 WIDE_WINDOW = (0.0, 2.0 ** 18)
@@ -41,8 +42,7 @@ def read_modality_image(path: Path, frame: int, data_cfg: DataConfig) -> Modalit
     pixels = frames[min(frame, len(frames) - 1)].pixels[..., 0]
     inverted = is_monochrome1(Path(path))
     scaled = 1.0 - pixels if inverted else pixels
-    values = scaled.astype(np.float64) * width + (level - width / 2.0)
-    return ModalityImage(values.astype(np.float32), inverted)
+    return ModalityImage(unapply_window(scaled, WIDE_WINDOW).astype(np.float32), inverted)
 
 
 def is_monochrome1(path: Path) -> bool:

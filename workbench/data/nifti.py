@@ -3,8 +3,9 @@
 Every volume is first reoriented to the closest canonical (RAS+) orientation, so all volumes are cut the
 same way: for an axial acquisition the slices run foot to head, and each slice is shown as radiology
 viewers show axial DICOM (patient's right on the image's left, anterior at the top). A 4-D file gives its
-first volume. Values are the scaled data (scl_slope/scl_inter applied: HU for CT); the window then acts on
-them as on DICOM (`file` uses cal_min/cal_max when set; automatic percentiles are over the whole volume).
+first volume, and a note saying how many were left out. Values are the scaled data (scl_slope/scl_inter applied: HU for CT); the window then acts on
+them as on DICOM (`file` maps cal_min..cal_max exactly, LINEAR_EXACT; the automatic window is the volume
+rule of `windows.percentile_range` over the whole volume, as for a DICOM series).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 from workbench.config import DataConfig
 from workbench.data.frame import Frame, SliceFacts
 from workbench.data.unreadable import MAX_PIXELS, UnreadableImage, bomb_reason
-from workbench.data.windows import foreground_share, percentile_range, window_values
+from workbench.data.windows import LINEAR_EXACT, FileWindow, foreground_share, percentile_range, window_values
 
 #: Values at or below this are taken as Hounsfield units' air: such a volume's foreground is HU above -500.
 HOUNSFIELD_AIR = -900.0
@@ -40,9 +41,10 @@ def read_nifti_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
     if shape[0] * shape[1] > MAX_PIXELS:
         raise UnreadableImage(bomb_reason(shape[0], shape[1]))
     data = np.asarray(image.dataobj[(...,) + (0,) * max(0, len(shape) - 3)], dtype=np.float32)
+    volumes = int(np.prod(shape[3:]))
     volume = np.nan_to_num(data.reshape(shape[0], shape[1], -1), nan=0.0, posinf=0.0, neginf=0.0)
     cal_min, cal_max = float(image.header["cal_min"]), float(image.header["cal_max"])
-    file_window = ((cal_min + cal_max) / 2.0, cal_max - cal_min) if cal_max > cal_min else None
+    file_window = FileWindow((cal_min + cal_max) / 2.0, cal_max - cal_min, LINEAR_EXACT) if cal_max > cal_min else None
     value_range = percentile_range(volume)
     hounsfield = float(volume.min()) <= HOUNSFIELD_AIR
     spacing = float(image.header.get_zooms()[2]) if len(shape) > 2 else 1.0
@@ -53,4 +55,6 @@ def read_nifti_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
         foreground = foreground_share(values, scaled, hounsfield)
         facts = SliceFacts(volume_key="", group_key=None, position=index * spacing, orientation=None)
         frames.append(Frame(np.ascontiguousarray(scaled)[..., None], 16, 1, facts, foreground))
+    if volumes > 1:
+        frames[0].note = f"{len(shape)}-D NIfTI: {volumes - 1} of {volumes} volumes left out (only the first is read)"
     return frames

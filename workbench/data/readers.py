@@ -1,7 +1,8 @@
 """Reading one image file into float frames in [0, 1]: Pillow formats, DICOM and NIfTI.
 
-Pillow files give one frame (the first page of a multi-page TIFF); DICOM gives one per frame; a NIfTI
-volume gives one per slice along its last axis. Frames of volumes carry `SliceFacts` (see `frame`: where
+Pillow files give one frame (the first page of a multi-page TIFF); DICOM gives one per frame (per slice of
+a Siemens MOSAIC), non-image objects are refused by SOP Class (`sop_classes`); a NIfTI volume gives one per
+slice along its last axis. Frames of volumes carry `SliceFacts` (see `frame`: where
 the slice lies, which series and patient it belongs to); those identifiers stay in memory and are hashed
 before anything is written.
 
@@ -75,14 +76,15 @@ def is_candidate(path: Path) -> bool:
     return looks_like_dicom(path)
 
 
-def read_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
-    """Decode every frame of one file; raises only `UnreadableImage` for a bad file."""
+def read_frames(path: Path, data_cfg: DataConfig, auto_range: tuple[float, float] | None = None) -> list[Frame]:
+    """Decode every frame of one file; raises only `UnreadableImage` for a bad file. `auto_range`: the
+    automatic window's range decided for a DICOM slice's series (see `volume_windows`)."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise UnreadableImage("zero-byte file")
         if path.suffix.lower() in DICOM_EXTENSIONS or looks_like_dicom(path):
-            return _read_dicom_or_misnamed(path, data_cfg)
+            return _read_dicom_or_misnamed(path, data_cfg, auto_range)
         if is_nifti(path):
             from workbench.data.nifti import read_nifti_frames  # nibabel loads only when needed
             return read_nifti_frames(path, data_cfg)
@@ -104,12 +106,12 @@ def read_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
         raise UnreadableImage(describe_error(error, path)) from None
 
 
-def _read_dicom_or_misnamed(path: Path, data_cfg: DataConfig) -> list[Frame]:
+def _read_dicom_or_misnamed(path: Path, data_cfg: DataConfig, auto_range: tuple[float, float] | None) -> list[Frame]:
     """A DICOM file; a `.dcm` that is really a PNG/JPEG/TIFF/BMP (by its first bytes) is read as one."""
     from workbench.data.dicom import read_dicom_frames  # pydicom loads only when needed
 
     try:
-        return read_dicom_frames(path, data_cfg)
+        return read_dicom_frames(path, data_cfg, auto_range)
     except UnreadableImage as dicom_error:
         if has_dicom_preamble(path) or pillow_kind(path) is None:
             raise

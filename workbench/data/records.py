@@ -2,7 +2,7 @@
 each file it did not use (`SkippedFile`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -51,3 +51,5 @@ class FrameInfo:
     orientation: list[float] | None = None
     localizer: bool = False
     foreground: float | None = None
+    note: str | None = None
+    split: dict[str, str] = field(default_factory=dict)

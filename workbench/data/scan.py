@@ -6,14 +6,14 @@ Kept pixels are integer arrays (S, S, C): uint8 for 8-bit sources, uint16 for de
 in a list, or handed to a `FrameSink` as they are decoded (the cache's sink bounds the memory they take).
 
 Slices of a volume (a DICOM series, a multi-frame file, a NIfTI file) come out together, ordered along
-the slice normal, with localizer/scout images left out (see `volumes`). Series, patient and folder
-identities appear only as salted hashes (see `privacy`).
+the slice normal, with localizer/scout images left out and series split by what varies (see `volumes`);
+duplicate positions and gaps become the report's `notices`. Series, patient and folder identities appear
+only as salted hashes (see `privacy`).
 """
 from __future__ import annotations
 
 import csv
 import os
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -25,12 +25,14 @@ import torch.nn.functional as F
 from workbench.config import DataConfig
 from workbench.config.paths import labels_csv_path
 from workbench.control import CancelToken, Progress
-from workbench.data.frame import Frame
+from workbench.data.frame import Frame, frame_info
 from workbench.data.privacy import Pseudonymizer
 from workbench.data.readers import is_candidate, read_frames
 from workbench.data.records import FrameInfo, ImageRecord, SkippedFile
-from workbench.data.splits import group_id, group_kind
+from workbench.data.splits import group_id
+from workbench.data.scan_summary import ScanSummary
 from workbench.data.unreadable import UnreadableImage
+from workbench.data.volume_windows import RangeStore, SeriesRanges
 from workbench.data.volumes import assemble_volumes
 
 MIN_TRAINING_IMAGES = 2
@@ -50,30 +52,16 @@ class ScanReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     labels: dict[str, int] | None = None
     slices_left_out: dict[str, int] = field(default_factory=dict)
+    notices: list[SkippedFile] = field(default_factory=list)
+    """Kept images worth a look, with what is odd about them (duplicate positions, gaps in a series)."""
 
     @property
     def readable(self) -> int:
         return len(self.images)
 
     def to_json(self) -> dict:
-        """A JSON-ready summary. Holds the folder's name only, never an absolute path."""
-        heights = [record.height for record in self.images]
-        widths = [record.width for record in self.images]
-        return {
-            "root_name": Path(self.root).name,
-            "readable": self.readable,
-            "files": len({record.path for record in self.images}),
-            "volumes": len({record.volume for record in self.images if record.volume is not None}),
-            "slices_left_out": dict(self.slices_left_out),
-            "labels": dict(self.labels) if self.labels is not None else None,
-            "unlabelled": sum(record.label is None for record in self.images),
-            "skipped": [{"path": item.path, "reason": item.reason} for item in self.skipped],
-            "height": _spread(heights),
-            "width": _spread(widths),
-            "channels": _counts(record.channels for record in self.images),
-            "bit_depths": _counts(record.bit_depth for record in self.images),
-        }
-
+        """A JSON-ready summary (`ScanSummary`). Holds the folder's name only, never an absolute path."""
+        return ScanSummary.of(self).to_json()
 
 @dataclass
 class ScanResult:
@@ -101,12 +89,15 @@ class FrameSink(Protocol):
     def append(self, pixels: np.ndarray) -> None: ...
 
 
-class DecodeStore(Protocol):
-    """A place that remembers decoded files (the on-disk cache) so a scan need not decode them again."""
+class DecodeStore(RangeStore, Protocol):
+    """A place that remembers decoded files (the on-disk cache) so a scan need not decode them again; a
+    file decoded with a series' automatic window (`auto_range`) is remembered under that range too."""
 
-    def lookup(self, relative_path: str, stat: os.stat_result) -> DecodedFile | None: ...
+    def lookup(self, relative_path: str, stat: os.stat_result,
+               auto_range: tuple[float, float] | None = None) -> DecodedFile | None: ...
 
-    def store(self, relative_path: str, stat: os.stat_result, decoded: DecodedFile) -> None: ...
+    def store(self, relative_path: str, stat: os.stat_result, decoded: DecodedFile,
+              auto_range: tuple[float, float] | None = None) -> None: ...
 
 
 def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, progress: Progress | None = None,
@@ -129,12 +120,14 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
     kept: FrameSink | None = None if not keep_pixels_at else [] if sink is None else sink
     infos: list[FrameInfo] = []
     limit = data_cfg.max_images or None
+    series_ranges = SeriesRanges(root, candidates, data_cfg, store)
     for done, relative in enumerate(candidates):
         if cancel is not None:
             cancel.raise_if_cancelled()
         if limit is not None and report.readable >= limit:
             break
-        decoded = _decoded_file(relative, root / relative, data_cfg, keep_pixels_at, store, pseudonymizer)
+        decoded = _decoded_file(relative, root / relative, data_cfg, keep_pixels_at, store, pseudonymizer,
+                                series_ranges.range_for(relative))
         if decoded.reason is not None:
             report.skipped.append(SkippedFile(relative, decoded.reason))
         else:
@@ -145,6 +138,8 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
                                                  info.bit_depth, info.volume, 0, info.group or "",
                                                  info.foreground))
             infos.extend(decoded.frames[:take])
+            report.skipped.extend(SkippedFile(relative, note) for note in dict.fromkeys(
+                info.note for info in decoded.frames if info.note))
             if kept is not None:
                 for pixels in decoded.pixels[:take]:
                     kept.append(pixels)
@@ -152,7 +147,7 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
             progress(done + 1, len(candidates))
     if progress is not None:
         progress(len(candidates), len(candidates))
-    order, left_out = assemble_volumes(report.images, infos)
+    order, left_out = assemble_volumes(report.images, infos, report.notices)
     report.images = [report.images[index] for index in order]
     pixels = [kept[index] for index in order] if kept is not None and sink is None else None
     report.skipped.extend(left_out)
@@ -257,13 +252,15 @@ def quantize(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
 
 
 def decode_file(path: Path, data_cfg: DataConfig, keep_pixels_at: int | None, relative: str = "",
-                pseudonymizer: Pseudonymizer | None = None) -> DecodedFile:
+                pseudonymizer: Pseudonymizer | None = None,
+                auto_range: tuple[float, float] | None = None) -> DecodedFile:
     """Decode one file: frames' facts and (optionally) square integer pixels, or the failure reason.
+    `auto_range`: the automatic window's range of its series (see `volume_windows`).
 
     Series and patient identities are replaced by pseudonyms here, before anything can be stored.
     """
     try:
-        frames: list[Frame] = read_frames(path, data_cfg)
+        frames: list[Frame] = read_frames(path, data_cfg, auto_range)
     except UnreadableImage as error:
         return DecodedFile(reason=error.reason)
     if not frames:
@@ -276,35 +273,19 @@ def decode_file(path: Path, data_cfg: DataConfig, keep_pixels_at: int | None, re
     return DecodedFile(infos, pixels)
 
 
-def frame_info(frame: Frame, relative: str, pseudonymizer: Pseudonymizer) -> FrameInfo:
-    """A frame's facts with its series and patient identities as pseudonyms."""
-    height, width, channels = frame.pixels.shape
-    info = FrameInfo(height, width, channels, frame.bit_depth, foreground=frame.foreground)
-    facts = frame.facts
-    if facts is None:
-        return info
-    if facts.volume_key is not None:
-        info.volume = pseudonymizer.pseudonym("volume", facts.volume_key or f"file:{relative}")
-    if facts.group_key is not None:
-        info.group = group_id(group_kind(facts.group_key), pseudonymizer.pseudonym("group", facts.group_key))
-    info.position = facts.position
-    info.orientation = list(facts.orientation) if facts.orientation is not None else None
-    info.localizer = facts.localizer
-    return info
-
-
 def _decoded_file(relative: str, path: Path, data_cfg: DataConfig, keep_pixels_at: int | None,
-                  store: DecodeStore | None, pseudonymizer: Pseudonymizer) -> DecodedFile:
+                  store: DecodeStore | None, pseudonymizer: Pseudonymizer,
+                  auto_range: tuple[float, float] | None = None) -> DecodedFile:
     if store is None:
-        return decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer)
+        return decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer, auto_range)
     try:
         stat = path.stat()
     except OSError:  # vanished, or a broken link: decoding says which
-        return decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer)
-    decoded = store.lookup(relative, stat)
+        return decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer, auto_range)
+    decoded = store.lookup(relative, stat, auto_range)
     if decoded is None:
-        decoded = decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer)
-        store.store(relative, stat, decoded)
+        decoded = decode_file(path, data_cfg, keep_pixels_at, relative, pseudonymizer, auto_range)
+        store.store(relative, stat, decoded, auto_range)
     return decoded
 
 
@@ -346,14 +327,3 @@ def _csv_rows_without_image(root: Path, labels: dict[str, str], candidates: set[
     return missing
 
 
-def _spread(values: list[int]) -> dict | None:
-    if not values:
-        return None
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
-
-
-def _counts(values) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[str(value)] = counts.get(str(value), 0) + 1
-    return dict(sorted(counts.items()))

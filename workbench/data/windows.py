@@ -1,13 +1,16 @@
 """Intensity windows: radiology presets, the file's own window, a manual one, or automatic percentiles.
 
-A window maps values in the modality's units (Hounsfield units for CT) linearly to 0..1: from
-`level - width/2` (black) to `level + width/2` (white), clipped. Windows act on float32 values; nothing is
-flattened to 8 bits before the window is applied. The app's window drag and its HU hints for the intensity
-augmentations are computed here too (pure functions, no Qt).
+A window maps values in the modality's units (Hounsfield units for CT) to 0..1 by a VOI LUT function of
+PS3.3 C.11.2.1: LINEAR (presets, manual windows and files that name none), LINEAR_EXACT or SIGMOID (as the
+file's own window names them). The automatic window maps a volume's 1st..99th percentile exactly to 0..1
+(the same rule for a NIfTI volume, a multi-frame file and a DICOM series). Windows act on float32 values;
+nothing is flattened to 8 bits before the window is applied. The app's window drag and its HU hints for
+the intensity augmentations are computed here too (pure functions, no Qt).
 """
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -15,6 +18,22 @@ from workbench.config import DataConfig
 from workbench.config.window_presets import WINDOW_PRESETS
 
 AUTO_PERCENTILES = (1.0, 99.0)
+LINEAR, LINEAR_EXACT, SIGMOID = "LINEAR", "LINEAR_EXACT", "SIGMOID"
+VOI_FUNCTIONS = (LINEAR, LINEAR_EXACT, SIGMOID)
+
+
+class FileWindow(NamedTuple):
+    """A window a file carries: (level, width) and the VOI LUT function it names."""
+
+    level: float
+    width: float
+    function: str = LINEAR
+
+
+def voi_function(name: object) -> str:
+    """A VOILUTFunction value as one of `VOI_FUNCTIONS`; absent or unknown is LINEAR, the standard's default."""
+    text = str(name or "").strip().upper()
+    return text if text in VOI_FUNCTIONS else LINEAR
 
 
 def chosen_window(data_cfg: DataConfig, file_window: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -29,15 +48,37 @@ def chosen_window(data_cfg: DataConfig, file_window: tuple[float, float] | None)
     return None
 
 
-def apply_window(values: np.ndarray, window: tuple[float, float]) -> np.ndarray:
-    """Linear window of modality values to float32 in [0, 1]."""
-    level, width = window
-    low = level - width / 2.0
-    return np.clip((values.astype(np.float32) - np.float32(low)) / np.float32(width), 0.0, 1.0)
+def apply_window(values: np.ndarray, window: tuple[float, float], function: str = LINEAR) -> np.ndarray:
+    """Window modality values to float32 in [0, 1] by a VOI LUT function of PS3.3 C.11.2.1.
+
+    LINEAR (C.11.2.1.2.1) maps with level - 0.5 and width - 1, so integer values in [L - W/2, L + W/2) span
+    the output; it needs W >= 1, and a narrower window (float data, e.g. NIfTI intensities in 0..1) is
+    mapped exactly. LINEAR_EXACT (C.11.2.1.3.2): (x - L) / W + 0.5, clipped. SIGMOID (C.11.2.1.3.1):
+    1 / (1 + exp(-4 (x - L) / W)).
+    """
+    level, width = float(window[0]), float(window[1])
+    x = values.astype(np.float32)
+    if function == SIGMOID:
+        with np.errstate(over="ignore"):  # far below the level exp overflows to inf: the output is 0
+            return (1.0 / (1.0 + np.exp(np.float32(-4.0 / width) * (x - np.float32(level))))).astype(np.float32)
+    if function == LINEAR and width >= 1.0:
+        level, width = level - 0.5, width - 1.0
+    if width <= 0:  # LINEAR's W = 1: a step at the level
+        return (x > np.float32(level)).astype(np.float32)
+    return np.clip((x - np.float32(level)) / np.float32(width) + np.float32(0.5), 0.0, 1.0)
+
+
+def unapply_window(windowed: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """The modality values that LINEAR `window` took to `windowed` (those it did not clip), as float64."""
+    level, width = float(window[0]), float(window[1])
+    if width >= 1.0:
+        level, width = level - 0.5, width - 1.0
+    return (windowed.astype(np.float64) - 0.5) * width + level
 
 
 def percentile_range(values: np.ndarray) -> tuple[float, float]:
-    """The automatic window's (low, high): the 1st and 99th percentile, else the full range."""
+    """The automatic window's (low, high) over all of `values` (a whole volume): the 1st and 99th
+    percentile, else the full range."""
     low, high = (float(v) for v in np.percentile(values, AUTO_PERCENTILES))
     if high <= low:
         low, high = float(values.min()), float(values.max())
@@ -45,20 +86,28 @@ def percentile_range(values: np.ndarray) -> tuple[float, float]:
 
 
 def auto_window(values: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
-    """Map `value_range` (default: this array's 1st..99th percentile) to 0..1; a flat image becomes zeros."""
+    """Map `value_range` (default: this array's 1st..99th percentile) exactly to 0..1; a flat image becomes zeros."""
     low, high = value_range if value_range is not None else percentile_range(values)
     if high <= low:
         return np.zeros(values.shape, dtype=np.float32)
-    return apply_window(values, ((low + high) / 2.0, high - low))
+    return apply_window(values, ((low + high) / 2.0, high - low), LINEAR_EXACT)
 
 
-def window_values(values: np.ndarray, data_cfg: DataConfig, file_window: tuple[float, float] | None,
+def window_values(values: np.ndarray, data_cfg: DataConfig, file_window: FileWindow | None,
                   auto_range: tuple[float, float] | None = None) -> np.ndarray:
-    """Window modality values as the config asks; float32 in [0, 1]."""
-    window = chosen_window(data_cfg, file_window)
+    """Window modality values as the config asks; float32 in [0, 1]. A preset or manual window is LINEAR;
+    the file's own window uses the file's function; the automatic one maps `auto_range` (the volume's)."""
+    if data_cfg.dicom_window == "file" and file_window is not None:
+        return apply_window(values, file_window[:2], file_window.function)
+    window = chosen_window(data_cfg, None)
     if window is None:
         return auto_window(values, auto_range)
     return apply_window(values, window)
+
+
+def needs_auto_window(data_cfg: DataConfig, has_own_window: bool) -> bool:
+    """Whether the automatic window applies: asked for, or the file's own asked for and missing."""
+    return data_cfg.dicom_window == "auto" or (data_cfg.dicom_window == "file" and not has_own_window)
 
 
 #: Hounsfield units above which a CT pixel is body, not air (lung parenchyma is about -850).

@@ -28,7 +28,7 @@ class StepEvent:
     epoch: float
     total_steps: int
     values: dict[str, float] = field(default_factory=dict)
-    """loss, lr, images_per_second and each task's own loss (`loss/simclr`) and health values."""
+    """loss, lr, images_per_second and each task's own loss (`simclr/loss`) and health values (`simclr/<metric>`)."""
     eta_seconds: float | None = None
 
 
@@ -103,6 +103,27 @@ EVENT_TYPES = {cls.__name__: cls for cls in (StartedEvent, StepEvent, EvalEvent,
                                               CheckpointEvent, WarningEvent, PausedEvent, FinishedEvent, FailedEvent)}
 
 
+TASK_LOSS = "loss"
+"""The name of a task's own loss among its values: `<task>/loss` beside `<task>/<metric>`."""
+
+
+def task_value_key(task: str, name: str) -> str:
+    """The key of a task's own value (its loss or one of its metrics) in step values and metrics.jsonl."""
+    return f"{task}/{name}"
+
+
+def is_task_loss(key: str) -> bool:
+    """Whether `key` names one task's loss (`<task>/loss`)."""
+    return key.endswith("/" + TASK_LOSS)
+
+
+def current_key(key: str) -> str:
+    """A recorded value's key as written now: runs recorded before each task's loss became `<task>/loss`
+    wrote `loss/<task>`."""
+    task = key.removeprefix(TASK_LOSS + "/")
+    return task_value_key(task, TASK_LOSS) if task != key else key
+
+
 def event_to_record(event: Event) -> dict[str, Any]:
     """A flat JSON-ready dict of an event: its kind, its fields, and its named values at top level
     (so a metrics.jsonl line reads `{"event": "StepEvent", "step": 5, "epoch": 0.1, "loss": 4.2, ...}`)."""
@@ -116,7 +137,8 @@ def event_to_record(event: Event) -> dict[str, Any]:
 
 
 def record_to_event(record: dict[str, Any]) -> Event | None:
-    """The event a metrics.jsonl record describes (None for an unknown kind)."""
+    """The event a metrics.jsonl record describes (None for an unknown kind), its value keys as written now
+    (`current_key`), whichever version of the app recorded it."""
     record = dict(record)
     cls = EVENT_TYPES.get(record.pop("event", ""))
     if cls is None:
@@ -124,5 +146,5 @@ def record_to_event(record: dict[str, Any]) -> Event | None:
     names = cls.__dataclass_fields__
     kwargs = {key: value for key, value in record.items() if key in names}
     if "values" in names:
-        kwargs["values"] = {key: value for key, value in record.items() if key not in names}
+        kwargs["values"] = {current_key(key): value for key, value in record.items() if key not in names}
     return cls(**kwargs)

@@ -23,10 +23,8 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, images: torch.Tensor, augment: Augment,
                 context: BatchContext | None = None) -> tuple[torch.Tensor, dict[str, TaskOutput]]:
-        """`context` reaches only the tasks that declare `uses_batch_context` (plugins written before it
-        existed are called exactly as before)."""
-        outputs = {name: task.training_step(images, augment, context=context) if task.uses_batch_context
-                   else task.training_step(images, augment) for name, task in self.tasks.items()}
+        """Every task gets the step's `context` (None when no task of the run reads one)."""
+        outputs = {name: task.training_step(images, augment, context=context) for name, task in self.tasks.items()}
         total = sum(self.weights[name] * output.loss.float() for name, output in outputs.items())
         return total, outputs
 

@@ -12,6 +12,7 @@ from typing import Iterable
 from workbench.config.paths import relative_path
 from workbench.engine.events import (Event, FailedEvent, FinishedEvent, StartedEvent, event_to_record,
                                      record_to_event)
+from workbench.engine.heartbeat import is_training_now
 
 CONFIG_NAME = "config.yaml"
 METRICS_NAME = "metrics.jsonl"
@@ -73,6 +74,11 @@ class RunFolder:
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoints_dir / f"step_{step:08d}.pt"
 
+    def status(self, events: list[Event] | None = None) -> RunStatus:
+        """Where the run stands now, from its folder alone: its events (`events` when already read) and its
+        heartbeat (whether a process is training it)."""
+        return run_status(self.read_events() if events is None else events, is_training_now(self.path))
+
     def read_events(self) -> list[Event]:
         """All events recorded so far (a torn last line, from a killed writer, is ignored)."""
         return MetricsTail(self.metrics_path).poll()
@@ -112,38 +118,40 @@ class RunFolder:
         os.replace(tmp, self.metrics_path)
 
 
-RESUMABLE_STATES = ("in progress", "stopped", "failed")
+RESUMABLE_STATES = ("interrupted", "stopped", "failed")
 """States of a run that `train --resume` (or the app's Resume) continues from its last checkpoint."""
 
 
 @dataclass(frozen=True)
 class RunStatus:
-    """Where a run stands, from its events: `state` is "not started", "in progress" (started, no end yet:
-    training now, or killed), "stopped", "finished" or "failed"; `step` the furthest step recorded."""
+    """Where a run stands: `state` is "not started", "running" (a process is training it now),
+    "interrupted" (started, no end, and nothing training it: the process was killed), "stopped", "finished"
+    or "failed"; `step` the furthest step recorded."""
 
     state: str
     step: int
     total_steps: int
 
     def describe(self) -> str:
-        """One phrase for people, e.g. "failed at step 12" or "in progress: step 5 of 100"."""
-        if self.state == "in progress":
-            return f"in progress: step {self.step} of {self.total_steps or '?'}"
+        """One phrase for people, e.g. "failed at step 12" or "running: step 5 of 100"."""
+        if self.state == "running":
+            return f"running: step {self.step} of {self.total_steps or '?'}"
         return self.state if self.state == "not started" else f"{self.state} at step {self.step}"
 
 
-def run_status(events: Iterable[Event]) -> RunStatus:
-    """The status of a run whose events (its metrics.jsonl, in order) are `events`: the one place it is worked out."""
+def run_status(events: Iterable[Event], training_now: bool = False) -> RunStatus:
+    """The status of a run whose events (its metrics.jsonl, in order) are `events` and which a process is
+    training now or not (`training_now`, from its heartbeat: `RunFolder.status`): the one place it is worked out."""
     state, step, total = "not started", 0, 0
     for event in events:
         step = max(step, getattr(event, "step", 0) or 0)
         if isinstance(event, StartedEvent):
-            state, total = "in progress", event.total_steps
+            state, total = "interrupted", event.total_steps
         elif isinstance(event, FinishedEvent):
             state = "stopped" if event.stopped else "finished"
         elif isinstance(event, FailedEvent):
             state = "failed"
-    return RunStatus(state, step, total)
+    return RunStatus("running" if training_now else state, step, total)
 
 
 def new_run_dir(out_dir: str | Path, name: str, task_names: list[str]) -> Path:
@@ -162,8 +170,13 @@ def list_runs(out_dir: str | Path) -> list[RunFolder]:
     root = Path(out_dir)
     if not root.is_dir():
         return []
-    runs = [RunFolder(p) for p in root.iterdir() if p.is_dir() and (p / CONFIG_NAME).is_file()]
-    return sorted(runs, key=lambda run: run.config_path.stat().st_mtime, reverse=True)
+    dated = []
+    for path in root.iterdir():
+        try:
+            dated.append(((path / CONFIG_NAME).stat().st_mtime, RunFolder(path)))
+        except OSError:  # not a run folder, or one removed while listing
+            continue
+    return [run for _, run in sorted(dated, key=lambda pair: pair[0], reverse=True)]
 
 
 class MetricsTail:

@@ -1,10 +1,11 @@
 """The training loop: a plain object that emits events and honours pause / resume / cancel between steps."""
 from __future__ import annotations
 
-import json
 import math
+import shutil
 import time
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -13,23 +14,24 @@ from torch.nn.parallel import DistributedDataParallel
 
 from workbench.config import RunConfig, save_config
 from workbench.config.paths import relative_path
-from workbench.config.atomic import write_text_atomic
 from workbench.control import CancelledError, RunControl
 from workbench.data import BatchAugmenter, ImageDataset, load_dataset
 from workbench.data.scan import MIN_TRAINING_IMAGES
 from workbench.engine import distributed
 from workbench.engine.allocator import keep_freed_memory
 from workbench.engine.batch_context import batch_contexts
-from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from workbench.engine.checkpoint import Checkpoint, CheckpointError
 from workbench.engine.device import (autocast, compile_in_place, default_cpu_threads, precision_label,
                                      resolve_device, resolve_precision, uses_channels_last)
 from workbench.engine.evaluation import choose_eval_subset, embed, health_values
+from workbench.engine.heartbeat import Heartbeat
 from workbench.engine.health import CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
 from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
+from workbench.data.scan_summary import SCAN_REPORT_NAME, ScanSummary
 from workbench.engine.inspection import per_image_losses, render_examples
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, EventHandler,
                                      FailedEvent, FinishedEvent, PausedEvent, StartedEvent, StepEvent,
-                                     TaskExamplesEvent, WarningEvent)
+                                     TaskExamplesEvent, TASK_LOSS, WarningEvent, task_value_key)
 from workbench.engine.model import MultiTaskModel
 from workbench.engine.prefetch import StepPrefetcher, StepViews, ViewDrawer, prefetch_helps
 from workbench.engine.runs import RunFolder, new_run_dir
@@ -94,6 +96,7 @@ class Trainer:
                                                               list(config.tasks)))
         self.run_dir = Path(distributed.broadcast_text(path, self.dist))
         self.folder = RunFolder(self.run_dir)
+        self._made_run_dir = not self.run_dir.exists()
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.step = 0
@@ -101,7 +104,12 @@ class Trainer:
 
     # ----------------------------------------------------------------- public
     def run(self, on_event: EventHandler | None = None) -> Event:
-        """Train to the end (or until stopped); returns the final FinishedEvent or FailedEvent."""
+        """Train to the end (or until stopped); returns the final FinishedEvent or FailedEvent. Meanwhile the
+        run folder's heartbeat tells readers of the folder that it is being trained."""
+        with Heartbeat(self.run_dir) if self.dist.is_main else nullcontext():
+            return self._train(on_event)
+
+    def _train(self, on_event: EventHandler | None) -> Event:
         self._on_event = on_event or (lambda event: None)
         try:
             self.prepare()
@@ -201,18 +209,12 @@ class Trainer:
         return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
 
     def _write_scan_report(self) -> None:
-        report = self.dataset.report.to_json()
-        write_text_atomic(self.run_dir / "scan_report.json", json.dumps(report, indent=1))
+        ScanSummary.of(self.dataset.report).write(self.run_dir / SCAN_REPORT_NAME)
 
     # ------------------------------------------------------------ checkpoints
-    def _checkpoint_state(self) -> dict:
-        return {
-            "step": self.step,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "input_spec": self.input_spec(),
-        }
+    def _checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.step, self.model.state_dict(), self.optimizer.state_dict(), torch.get_rng_state(),
+                          self.input_spec())
 
     def input_spec(self) -> dict:
         """What an exported encoder needs to know about its input (no paths, no patient data)."""
@@ -230,7 +232,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         path = self.folder.checkpoint_path(self.step)
-        save_checkpoint(self._checkpoint_state(), path)
+        self._checkpoint().save(path)
         self._last_checkpoint = path
         self._emit(CheckpointEvent(self.step, str(path)))
 
@@ -238,11 +240,11 @@ class Trainer:
         path = self.folder.latest_checkpoint()
         if path is None:
             raise FileNotFoundError(f"{self.run_dir} has no checkpoint to resume from")
-        state = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        self.step = int(state["step"])
+        state = Checkpoint.load(path, map_location=self.device)
+        self.model.load_state_dict(state.model)
+        self.optimizer.load_state_dict(state.optimizer)
+        torch.set_rng_state(state.torch_rng.cpu())
+        self.step = state.step
         self._last_checkpoint = path
         if self.dist.is_main:
             self.folder.truncate_events_after(self.step)
@@ -335,8 +337,8 @@ class Trainer:
         finite = torch.isfinite(loss)
         window.finite = finite if window.finite is None else window.finite & finite
         window.loss = loss if window.loss is None else window.loss + loss
-        task_values = {f"loss/{name}": out.loss.detach().float() for name, out in outputs.items()}
-        metrics = {f"{name}/{key}": value.detach().float() for name, out in outputs.items()
+        task_values = {task_value_key(name, TASK_LOSS): out.loss.detach().float() for name, out in outputs.items()}
+        metrics = {task_value_key(name, key): value.detach().float() for name, out in outputs.items()
                    for key, value in out.metrics.items()}
         for attr, values in (("task_losses", task_values), ("task_metrics", metrics)):
             current = getattr(window, attr)
@@ -424,19 +426,25 @@ class Trainer:
         return self._emit(FinishedEvent(self.step, str(self.run_dir), stopped))
 
     def _fail(self, message: str) -> Event:
-        root = self.config.data.root
-        if root and self.run_dir is not None:  # the run folder names the dataset only relatively
-            message = message.replace(root, relative_path(root, str(self.run_dir)))
+        """Stop with `message`, which names the dataset as the user gave it; the run folder's record names it
+        only relative to the run folder. A run that failed before its config was written leaves no folder."""
         checkpoint = str(self._last_checkpoint) if self._last_checkpoint else None
         if checkpoint:
             message += f" The last good checkpoint is kept: {Path(checkpoint).name}."
-        return self._emit(FailedEvent(self.step, message, checkpoint))
+        event = FailedEvent(self.step, message, checkpoint)
+        root = self.config.data.root
+        recorded = replace(event, message=message.replace(root, relative_path(root, str(self.run_dir)))) \
+            if root else event
+        if self.dist.is_main and self._made_run_dir and not self.folder.exists():
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        return self._emit(event, recorded)
 
-    def _emit(self, event: Event) -> Event:
+    def _emit(self, event: Event, recorded: Event | None = None) -> Event:
+        """Tell the listener of `event` and append it (or its `recorded` form) to the run folder's metrics."""
         if self.dist.is_main:
             try:
-                if self.run_dir.is_dir():
-                    self.folder.append_event(event)
+                if self.folder.exists():
+                    self.folder.append_event(recorded or event)
             except OSError:
                 pass  # a full disk must not hide the event from the user; the checkpoint holds the state
             self._on_event(event)

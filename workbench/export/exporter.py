@@ -5,7 +5,6 @@ needs only the input spec in `encoder.json` (size, channels, DICOM window) to us
 """
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,15 +15,15 @@ from torch import nn
 
 from workbench.config import RunConfig
 from workbench.control import CancelToken, Progress
-from workbench.engine.checkpoint import load_checkpoint
+from workbench.engine.checkpoint import Checkpoint
 from workbench.engine.runs import RunFolder
+from workbench.export.description import SPEC_NAME, EncoderDescription
 from workbench.export.model_card import write_model_card
 from workbench.models import create_backbone
 from workbench.tasks import load_config
 
 FORMATS = ("safetensors", "torchscript", "onnx")
 FILE_NAMES = {"safetensors": "encoder.safetensors", "torchscript": "encoder.torchscript.pt", "onnx": "encoder.onnx"}
-SPEC_NAME = "encoder.json"
 ONNX_OPSET = 17
 
 
@@ -52,13 +51,12 @@ def build_encoder(spec: dict, model_config: dict) -> NormalizedEncoder:
 
 def encoder_from_checkpoint(config: RunConfig, checkpoint: Path) -> tuple[NormalizedEncoder, dict, int]:
     """The trained encoder of a checkpoint, its input spec and its step."""
-    state = load_checkpoint(checkpoint)
-    spec = state["input_spec"]
-    model = build_encoder(spec, _model_section(config))
+    state = Checkpoint.load(checkpoint)
+    model = build_encoder(state.input_spec, _model_section(config))
     prefix = "encoder."
-    weights = {key[len(prefix):]: value for key, value in state["model"].items() if key.startswith(prefix)}
+    weights = {key[len(prefix):]: value for key, value in state.model.items() if key.startswith(prefix)}
     model.encoder.load_state_dict(weights)
-    return model, spec, int(state["step"])
+    return model, state.input_spec, state.step
 
 
 def export_run(run_dir: str | Path, fmt: str, checkpoint: str | Path | None = None,
@@ -85,9 +83,9 @@ def export_run(run_dir: str | Path, fmt: str, checkpoint: str | Path | None = No
         _write_model(model, spec, fmt, staging / FILE_NAMES[fmt])
         if cancel:
             cancel.raise_if_cancelled()
-        description = {"format": fmt, "file": FILE_NAMES[fmt], "step": step, "input": _input_section(spec),
-                       "model": _model_section(config), "embed_dim": spec["embed_dim"], "tasks": spec["tasks"]}
-        (staging / SPEC_NAME).write_text(json.dumps(description, indent=1), encoding="utf-8")
+        description = EncoderDescription(fmt, FILE_NAMES[fmt], step, _input_section(spec), _model_section(config),
+                                         spec["embed_dim"], spec["tasks"])
+        description.write(staging / SPEC_NAME)
         write_model_card(staging / "MODEL_CARD.md", description, config, folder)
         report(2, 3)
         replace_folder(staging, target)

@@ -1,7 +1,6 @@
 """`load_encoder`: an exported encoder back as a callable torch module, whatever the format."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from workbench.export.exporter import FILE_NAMES, SPEC_NAME, build_encoder
+from workbench.export.description import SPEC_NAME, EncoderDescription
+from workbench.export.exporter import FILE_NAMES, build_encoder
 
 
 class OnnxEncoder(nn.Module):
@@ -32,21 +32,19 @@ class OnnxEncoder(nn.Module):
 
 def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Load an export (its folder, or its model file) onto `device`. The module takes (B, C, S, S) floats in
-    [0, 1] and returns (B, D) embeddings; its `input_spec` attribute holds the content of encoder.json.
+    [0, 1] and returns (B, D) embeddings; its `input_spec` attribute holds encoder.json, an EncoderDescription.
     An ONNX export runs in onnxruntime: on the GPU when its CUDA provider is installed, else on the CPU."""
     path, device = Path(path), torch.device(device)
     folder = path if path.is_dir() else path.parent
-    spec_path = folder / SPEC_NAME
-    if not spec_path.is_file():
-        raise FileNotFoundError(f"{folder} holds no {SPEC_NAME}: not a Pretext Workbench export")
-    description = json.loads(spec_path.read_text(encoding="utf-8"))
-    model_file = folder / FILE_NAMES[description["format"]]
-    if description["format"] == "safetensors":
-        module = build_encoder({**description["input"], "embed_dim": description["embed_dim"]},
-                               description["model"])
+    description = EncoderDescription.read(folder / SPEC_NAME)
+    if description is None:
+        raise FileNotFoundError(f"{folder} holds no readable {SPEC_NAME}: not a Pretext Workbench export")
+    model_file = folder / FILE_NAMES[description.format]
+    if description.format == "safetensors":
+        module = build_encoder({**description.input, "embed_dim": description.embed_dim}, description.model)
         module.load_state_dict(load_file(str(model_file)))
         module.to(device)
-    elif description["format"] == "torchscript":
+    elif description.format == "torchscript":
         module = torch.jit.load(str(model_file), map_location=device)
     else:
         module = OnnxEncoder(model_file, device)

@@ -9,19 +9,20 @@ from workbench.config import RunConfig
 from workbench.data import WINDOW_PRESETS
 from workbench.engine.events import EvalEvent, StartedEvent
 from workbench.engine.runs import RunFolder
+from workbench.export.description import EncoderDescription
 
 
-def write_model_card(path: Path, description: dict, config: RunConfig, folder: RunFolder) -> None:
-    """Write MODEL_CARD.md for an export described by `description` (the encoder.json content)."""
+def write_model_card(path: Path, description: EncoderDescription, config: RunConfig, folder: RunFolder) -> None:
+    """Write MODEL_CARD.md for an export described by `description` (its encoder.json)."""
     events = folder.read_events()
     evals = [event for event in events if isinstance(event, EvalEvent)]
     started = next((event for event in events if isinstance(event, StartedEvent)), None)
-    spec = description["input"]
+    spec = description.input
     lines = [
-        f"# Encoder: {config.model.backbone} pretrained with {', '.join(description['tasks'])}",
+        f"# Encoder: {config.model.backbone} pretrained with {', '.join(description.tasks)}",
         "",
         "Self-supervised image encoder trained with Pretext Workbench. It maps an image to an embedding "
-        f"of {description['embed_dim']} numbers; similar images get similar embeddings. Use it as frozen "
+        f"of {description.embed_dim} numbers; similar images get similar embeddings. Use it as frozen "
         "features for a small classifier, for retrieval, or as the starting point for fine-tuning.",
         "",
         "## Input",
@@ -32,7 +33,7 @@ def write_model_card(path: Path, description: dict, config: RunConfig, folder: R
         "",
         "## Training",
         f"- pretext task(s): {', '.join(f'{name} (weight {config.tasks[name].weight:g})' for name in config.tasks)}",
-        f"- steps: {description['step']} of {config.train.steps}, batch size {config.train.batch_size}, "
+        f"- steps: {description.step} of {config.train.steps}, batch size {config.train.batch_size}, "
         f"{config.train.optimizer} at learning rate {config.train.lr:g}",
     ]
     if started is not None:

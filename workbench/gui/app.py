@@ -16,7 +16,7 @@ import yaml
 from PySide6.QtCore import QByteArray, QSize, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMainWindow, QMessageBox, QStackedWidget, QWidget)
+                               QMainWindow, QMessageBox, QWidget)
 
 from workbench import __version__
 from workbench.config import ConfigError, RunConfig, TrainConfig, dump_yaml, save_config
@@ -31,7 +31,8 @@ from workbench.gui.panels.runs import RunsPanel
 from workbench.gui.panels.tasks import TasksPanel
 from workbench.gui.panels.train import TrainPanel
 from workbench.gui.style import apply_style
-from workbench.gui.workers import BackgroundJob, readable_error
+from workbench.gui.widgets import PageStack, scrolling
+from workbench.gui.workers import JobSlot, WhileBusy, readable_error
 from workbench.tasks import (PluginReport, config_from_dict, default_plugin_folders, load_config, load_plugins,
                              registered_tasks, validate_config)
 
@@ -40,6 +41,9 @@ STEPS = ("Dataset", "Pretext tasks", "Augmentations", "Train & monitor", "Export
 PROBLEM_MARK = "  ⚠"
 """Appended to a workflow step that holds a setting Start needs fixed."""
 VALIDATE_DELAY_MS = 250
+FIRST_SIZE = QSize(1360, 860)
+MINIMUM_SIZE = QSize(720, 480)
+"""Below this the workflow steps would crowd out the page; each page scrolls what does not fit above it."""
 
 
 class MainWindow(QMainWindow):
@@ -95,14 +99,16 @@ class MainWindow(QMainWindow):
         for title in STEPS:
             item = QListWidgetItem(_step_text(title), self.steps)
             item.setSizeHint(QSize(180, 44))
-        self.stack = QStackedWidget(central)
+        self.stack = PageStack(central)
         for panel in self.panels:
             self.stack.addWidget(panel)
         self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.steps.setCurrentRow(0)
+        self.page_scroll = scrolling(self.stack, "pageScroll")
         layout.addWidget(self.steps)
-        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.page_scroll, 1)
         self.setCentralWidget(central)
+        self.setMinimumSize(MINIMUM_SIZE)
 
     def show_step(self, title: str) -> None:
         """Switch to the panel named `title` (one of STEPS)."""
@@ -206,12 +212,9 @@ class MainWindow(QMainWindow):
 
             torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # the first optimiser loads torch._dynamo
 
-        job = BackgroundJob(describe_and_warm_up, self)
-        job.failed.connect(lambda message, _details: self.device_label.setText(f"Device: {message}"))
-        job.ended.connect(self._device_described)
-        job.ended.connect(job.deleteLater)
-        self._device_job = job
-        job.start()
+        self._warm_up = JobSlot(WhileBusy.IGNORE, self)
+        self._warm_up.run(describe_and_warm_up, ended=self._device_described,
+                          failed=lambda message, _details: self.device_label.setText(f"Device: {message}"))
 
     def _device_described(self) -> None:
         self._device_ready = True
@@ -462,8 +465,8 @@ class MainWindow(QMainWindow):
         geometry = settings.app_settings().value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1360, 860)
+        else:  # the first launch: roomy, but never larger than the screen (e.g. a 1366 x 768 laptop)
+            self.resize(FIRST_SIZE.boundedTo(self.screen().availableGeometry().size()))
 
     def _about(self) -> None:
         QMessageBox.about(self, "About Pretext Workbench",

@@ -14,7 +14,8 @@ from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPalette
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from workbench.config import DataConfig
-from workbench.engine.embedding_map import read_embedding_map
+from workbench.config.formats import ArtefactError
+from workbench.engine.embedding_map import EmbeddingMap
 from workbench.gui.icons import icon
 from workbench.gui.plots import add_save_menu, legend_outside, palette_colour
 from workbench.gui.thumbnails import ThumbnailLoader
@@ -38,7 +39,7 @@ class EmbeddingView(QWidget):
         super().__init__(parent)
         self.setObjectName("embeddingView")
         self.setAccessibleName("Embedding map")
-        self.map: dict | None = None
+        self.map: EmbeddingMap | None = None
         self._points = np.zeros((0, 2))
         self._root = Path()
         self._data_cfg = DataConfig()
@@ -106,11 +107,16 @@ class EmbeddingView(QWidget):
 
     # -- showing a map --------------------------------------------------------------------------------
     def show_map(self, path: str | Path, data_cfg: DataConfig) -> bool:
-        """Draw the map in `path`; images are read with `data_cfg` (folder, DICOM window). False if unreadable."""
+        """Draw the map in `path`; images are read with `data_cfg` (folder, DICOM window). False if unreadable
+        (the caption says why when the map was written by a newer version)."""
         from workbench.data import dataset_folder  # the data layer loads torch: not at the window's start
 
-        record = read_embedding_map(Path(path))
-        if record is None or not record.get("points"):
+        try:
+            record = EmbeddingMap.read(Path(path))
+        except ArtefactError as error:
+            self.caption.setText(str(error))
+            return False
+        if record is None or not record.points:
             return False
         self.map = record
         self._data_cfg = replace(data_cfg)
@@ -118,15 +124,14 @@ class EmbeddingView(QWidget):
         self._generation += 1
         self._thumbnails.clear()
         self.loader.forget_requests()
-        self._points = np.asarray(record["points"], dtype=float).reshape(-1, 2)
+        self._points = np.asarray(record.points, dtype=float).reshape(-1, 2)
         self._hide_preview()
         self._enable_loss_choice(self.losses() is not None)
-        method = record.get("method", "pca")
+        method = record.method
         self._label_axes(method)
         self._draw_when_shown()
-        names = record.get("class_names") or []
-        self.caption.setText(f"Step {record.get('step', 0):,}: {len(self._points):,} images, "
-                             f"{len(names)} classes, placed by {METHOD_TITLES.get(method, method)}. Images of one "
+        self.caption.setText(f"Step {record.step:,}: {len(self._points):,} images, "
+                             f"{len(record.class_names)} classes, placed by {METHOD_TITLES.get(method, method)}. Images of one "
                              "class should gather as training goes on. Hover a dot to see its image.")
         self.export_button.setEnabled(True)
         return True
@@ -143,7 +148,7 @@ class EmbeddingView(QWidget):
 
     def losses(self) -> np.ndarray | None:
         """Each point's pretext loss (NaN where unknown), or None when the map has none."""
-        values = (self.map or {}).get("loss")
+        values = self.map.loss if self.map else None
         if not values or len(values) != len(self._points):
             return None
         return np.array([np.nan if value is None else value for value in values], dtype=float)
@@ -200,7 +205,7 @@ class EmbeddingView(QWidget):
         self._scatter_rows.append(rows)
 
     def _draw_by_label(self) -> None:
-        labels = np.asarray(self.map.get("labels") or [-1] * len(self._points), dtype=int)
+        labels = np.asarray(self.map.labels or [-1] * len(self._points), dtype=int)
         for label in sorted(set(labels.tolist())):
             colour = QColor(UNLABELLED_COLOUR) if label < 0 else palette_colour(label)
             self._add_scatter(np.flatnonzero(labels == label), pg.mkBrush(colour), pg.mkPen(colour.darker(130)),
@@ -229,7 +234,7 @@ class EmbeddingView(QWidget):
         return colours
 
     def class_name(self, label: int) -> str:
-        names = (self.map or {}).get("class_names") or []
+        names = self.map.class_names if self.map else []
         return names[label] if 0 <= label < len(names) else UNLABELLED if label < 0 else f"class {label}"
 
     def point_count(self) -> int:
@@ -251,9 +256,8 @@ class EmbeddingView(QWidget):
             self.hovered = index
             self._highlight.setData([self._points[index, 0]], [self._points[index, 1]])
             if index not in self._thumbnails:
-                frames = self.map.get("frames") or [0] * len(self._points)
-                self.loader.request(self._generation, index, self._root / self.map["paths"][index],
-                                    int(frames[index]), self._data_cfg)
+                self.loader.request(self._generation, index, self._root / self.map.paths[index],
+                                    self.map.frame(index), self._data_cfg)
         self._pointer = self.plot.mapFromScene(scene_pos)
         self._show_preview()
 
@@ -272,11 +276,11 @@ class EmbeddingView(QWidget):
 
     def _hover_parts(self) -> tuple[str, str, str]:
         """(class, file, pretext loss as text or '') of the hovered dot."""
-        labels = self.map.get("labels") or []
+        labels = self.map.labels
         label = int(labels[self.hovered]) if self.hovered < len(labels) else -1
         losses = self.losses()
         loss = "" if losses is None or not np.isfinite(losses[self.hovered]) else f"{losses[self.hovered]:.4g}"
-        return self.class_name(label), self.map["paths"][self.hovered], loss
+        return self.class_name(label), self.map.paths[self.hovered], loss
 
     def hover_text(self) -> str:
         """The class, file and pretext loss of the hovered dot, as the preview shows them ('' when none)."""
@@ -323,7 +327,7 @@ class EmbeddingView(QWidget):
 
     # -- export ---------------------------------------------------------------------------------------
     def _choose_export_path(self) -> None:
-        step = (self.map or {}).get("step", 0)
+        step = self.map.step if self.map else 0
         path, _ = QFileDialog.getSaveFileName(self, "Export the embedding map", f"embedding_map_step{step}.png",
                                               "PNG image (*.png)")
         if path:

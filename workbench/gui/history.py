@@ -6,7 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
-from workbench.engine.events import Event, EvalEvent, StepEvent
+from workbench.engine.events import Event, EvalEvent, StepEvent, is_task_loss
 from workbench.engine.runs import RunFolder
 
 SMOOTHING_HALF_WIDTH = 5
@@ -26,7 +26,7 @@ def centred_mean(values: np.ndarray, half_width: int = SMOOTHING_HALF_WIDTH) -> 
 
 
 class MetricHistory:
-    """Step-indexed series per value name ('loss', 'lr', 'embedding_std', 'knn_accuracy', 'loss/simclr', ...),
+    """Step-indexed series per value name ('loss', 'lr', 'embedding_std', 'knn_accuracy', 'simclr/loss', ...),
     and 'loss_smoothed', derived from 'loss' when asked for.
 
     Appending is cheap (plain lists); `count(name)` tells a view whether a series gained points since it drew.
@@ -72,9 +72,9 @@ class MetricHistory:
         return list(self._values)
 
     def task_series(self, losses: bool) -> list[str]:
-        """The per-task values: each task's loss ('loss/<task>') when `losses`, else the tasks' own metrics
-        ('<task>/<metric>', e.g. 'rotation/accuracy')."""
-        return [name for name in self._values if "/" in name and name.startswith("loss/") == losses]
+        """The per-task values: each task's loss ('<task>/loss') when `losses`, else the tasks' own metrics
+        ('<task>/<metric>', e.g. 'rotation/rotation_accuracy')."""
+        return [name for name in self._values if "/" in name and is_task_loss(name) == losses]
 
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of `name`; empty arrays when the run has no such value."""

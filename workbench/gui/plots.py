@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QFileDialog, QGridLayout, QMenu, QSizePolicy, QWidget
 
+from workbench.engine.events import TASK_LOSS
 from workbench.engine.health import COLLAPSE_STD
 from workbench.gui.history import SMOOTHED, SMOOTHING_HALF_WIDTH, MetricHistory
 
@@ -64,7 +65,9 @@ EVALUATION_PLOTS = ("embedding_std", "effective_rank", "knn_accuracy")
 class MonitorPlots(QWidget):
     """The training plots for one or several runs (overlay). Call `set_runs` then `refresh` (or let the timer)."""
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, reserve_task_plots: bool = False):
+        """`reserve_task_plots`: the per-task plots keep their room while hidden, so that their appearing
+        mid-run does not re-lay out (and repaint) every other plot at once."""
         super().__init__(parent)
         self.setObjectName("trainingPlots")
         self.setAccessibleName("Training curves")
@@ -86,7 +89,11 @@ class MonitorPlots(QWidget):
                 plot.getAxis(axis).setTextPen(self._foreground)
                 plot.getAxis(axis).setPen(QColor(self._foreground.red(), self._foreground.green(),
                                                  self._foreground.blue(), 120))
-            plot.setMinimumHeight(170)
+            plot.setMinimumHeight(155)
+            if reserve_task_plots and not spec.series:
+                policy = plot.sizePolicy()
+                policy.setRetainSizeWhenHidden(True)
+                plot.setSizePolicy(policy)
             plot.setMenuEnabled(False)
             plot.setLimits(xMin=0, minXRange=MIN_STEP_SPAN)  # a lone point at step 0 shows 0..10, not -0.5..0.5
             plot.getAxis("bottom").enableAutoSIPrefix(False)
@@ -188,7 +195,7 @@ class MonitorPlots(QWidget):
         return curve
 
     def _line_name(self, run: int, spec: _PlotSpec, series: str) -> str:
-        label = SERIES_LABELS.get(series, series.removeprefix("loss/"))
+        label = SERIES_LABELS.get(series, series.removesuffix("/" + TASK_LOSS))
         if len(self._runs) == 1:
             return label if len(spec.series) != 1 else spec.title
         return self._runs[run][0] if len(spec.series) == 1 else f"{self._runs[run][0]} · {label}"

@@ -4,6 +4,7 @@ rewrites at each evaluation (a run trained here and a run folder being watched a
 rendered in memory (the Pretext tasks step's preview)."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import QRect, Qt
@@ -12,10 +13,9 @@ from PySide6.QtWidgets import QBoxLayout, QFrame, QGridLayout, QLabel, QScrollAr
 
 from workbench.engine.task_examples import as_displayed, read_task_examples
 from workbench.gui.thumbnails import pixels_to_qimage
-from workbench.tasks import registered_tasks
+from workbench.tasks import registered_tasks, task_title
+from workbench.tasks.display import RendersExamples
 
-EMPTY_TEXT = ("Tasks with an image output (MAE, SimMIM, reconstruction, jigsaw) show here, at each evaluation, "
-              "what they make of a few images: the input, what the model is given, and its answer.")
 Blocks = dict[str, tuple[list[str], list[list[QImage]]]]
 """Task -> (panel names, rows of panel images)."""
 
@@ -24,7 +24,7 @@ class TaskExamplesView(QWidget):
     """Examples of tasks, one column of images per panel, one block per task (side by side, or stacked when
     `stacked`); each image enlarged by a whole factor (pixels stay sharp) to about `shown_size` pixels."""
 
-    def __init__(self, parent: QWidget | None = None, empty_text: str = EMPTY_TEXT, stacked: bool = False,
+    def __init__(self, parent: QWidget | None = None, empty_text: str | None = None, stacked: bool = False,
                  shown_size: int = 96):
         super().__init__(parent)
         self.setObjectName("taskExamplesView")
@@ -33,12 +33,14 @@ class TaskExamplesView(QWidget):
         self.panels: dict[str, list[str]] = {}
         self.images: dict[str, list[list[QImage]]] = {}
         """Task -> rows of panel images, as shown (used by tests)."""
-        self._empty_text = empty_text
+        self._empty_text = empty_text or (f"Tasks with an image output ({image_output_tasks()}) show here, at "
+                                          "each evaluation, what they make of a few images: the input, what the "
+                                          "model is given, and its answer.")
         self._direction = QBoxLayout.Direction.TopToBottom if stacked else QBoxLayout.Direction.LeftToRight
         self._shown_size = shown_size
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.caption = QLabel(empty_text, self)
+        self.caption = QLabel(self._empty_text, self)
         self.caption.setProperty("role", "caption")
         self.caption.setWordWrap(True)
         layout.addWidget(self.caption)
@@ -98,9 +100,8 @@ class TaskExamplesView(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(6)
-        task_class = registered_tasks().get(task)
-        title = QLabel(f"<b>{task_class.__name__ if task_class else task}</b>", block)
-        grid.addWidget(title, 0, 0, 1, len(panels))
+        title = task_title(task)
+        grid.addWidget(QLabel(f"<b>{html.escape(title)}</b>", block), 0, 0, 1, len(panels))
         for column, panel in enumerate(panels):
             header = QLabel(panel, block)
             header.setProperty("role", "caption")
@@ -110,7 +111,7 @@ class TaskExamplesView(QWidget):
             for column, image in enumerate(images):
                 label = QLabel(block)
                 label.setObjectName(f"taskExample.{task}.{row}.{column}")
-                label.setAccessibleName(f"{task}: {panels[column]} of example {row + 1}")
+                label.setAccessibleName(f"{title}: {panels[column]} of example {row + 1}")
                 label.setAlignment(Qt.AlignmentFlag.AlignCenter)
                 factor = max(1, round(self._shown_size / max(image.width(), image.height(), 1)))
                 label.setPixmap(QPixmap.fromImage(image.scaled(image.width() * factor, image.height() * factor,
@@ -118,6 +119,12 @@ class TaskExamplesView(QWidget):
                                                                Qt.TransformationMode.FastTransformation)))
                 grid.addWidget(label, row + 2, column)
         return block
+
+
+def image_output_tasks() -> str:
+    """The human names of the registered tasks with an image output, e.g. "Jigsaw puzzle, MAE, SimMIM"."""
+    return ", ".join(sorted(task.display_title() for task in registered_tasks().values()
+                            if issubclass(task, RendersExamples)))
 
 
 def blocks_from_tensors(rendered: dict) -> Blocks:

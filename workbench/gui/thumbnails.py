@@ -39,15 +39,18 @@ def pixels_to_qimage(pixels: np.ndarray) -> QImage:
     return QImage(array.data, width, height, array.strides[0], image_format).copy()
 
 
-def thumbnail_caption(record: Any) -> str:
+def thumbnail_caption(record: Any, relative: bool = False) -> str:
     """The file name; for a slice of a volume, the volume (a NIfTI file, else the series folder) and the
-    slice's place in it ('case01 · 7'), since scanners name slice files in an order of their own."""
+    slice's place in it ('case01 · 7'), since scanners name slice files in an order of their own. With
+    `relative`, those names are paths relative to the dataset folder ('4/131.png', 'p1/case01 · 7')."""
     from workbench.data.readers import is_nifti
 
     path = Path(record.path)
+    name = path.as_posix() if relative else path.name
     if record.volume is None:
-        return path.name
-    volume = path.name if is_nifti(path) or not path.parent.name else path.parent.name
+        return name
+    parent = path.parent.as_posix() if relative else path.parent.name
+    volume = name if is_nifti(path) or not path.parent.name else parent
     return f"{volume} · {record.slice_index + 1}"
 
 
@@ -109,6 +112,9 @@ class ThumbnailLoader(QThread):
 class ThumbnailModel(QAbstractListModel):
     """Rows are the scanned images (ImageRecord); thumbnails load lazily through a ThumbnailLoader."""
 
+    RELATIVE_CAPTIONS = False
+    """Caption rows with their paths relative to the dataset folder rather than their file names."""
+
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._records: Sequence[Any] = ()
@@ -155,7 +161,7 @@ class ThumbnailModel(QAbstractListModel):
         row = index.row()
         record = self._records[row]
         if role == Qt.ItemDataRole.DisplayRole:
-            return thumbnail_caption(record)
+            return thumbnail_caption(record, self.RELATIVE_CAPTIONS)
         if role == Qt.ItemDataRole.DecorationRole:
             pixmap = self._cache.get(row)
             if pixmap is not None:

@@ -1,47 +1,59 @@
 """Try an image on a run: drop a file (or choose one) to see the predicted class and the nearest images.
 
+An image unlike the run's dataset (out of distribution) gets a warning and no class; its nearest images are
+still shown, marked as not similar. A new image clears the previous result at once.
+
 `TryImageBox(parent)`, then `set_run(run_dir)`. The first image prepares an `ImagePredictor` (embeds the
-run's dataset once, with progress); later images only embed themselves. Both happen on a BackgroundJob;
+run's dataset once, with progress); later images only embed themselves. Both happen on a JobSlot;
 neighbour thumbnails load on the ThumbnailModel's loader thread. Call `shutdown()` when the window closes.
 """
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QPixmap
-from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout,
-                               QWidget)
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QPalette, QPixmap
+from PySide6.QtWidgets import (QApplication, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
+                               QVBoxLayout, QWidget)
 
 from workbench.config import DataConfig
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel, pixels_to_qimage
-from workbench.gui.widgets import action_button, thumbnail_grid
-from workbench.gui.workers import BackgroundJob
+from workbench.gui.widgets import Banner, action_button, thumbnail_grid
+from workbench.gui.workers import JobSlot, WhileBusy
 
 PREVIEW_SIZE = 150
 SHOWN_CLASSES = 4
 NEIGHBOUR_CELL = QSize(THUMBNAIL_SIZE + 30, THUMBNAIL_SIZE + 40)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm *.dicom *.nii *.nii.gz);;All files (*)"
+DROP_INVITATION = "Drop an image here\n(PNG, JPEG, TIFF, DICOM, NIfTI)"
 
 
 class NeighbourThumbnails(ThumbnailModel):
-    """The nearest dataset images, nearest first: thumbnail, label and similarity."""
+    """The nearest dataset images, nearest first: thumbnail, label and similarity; greyed and marked "not
+    similar" when the tried image is out of distribution."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.neighbours: list = []
+        self.similar = True
 
-    def set_neighbours(self, root: Path, neighbours: list, data_cfg) -> None:
+    def set_neighbours(self, root: Path, neighbours: list, data_cfg, similar: bool = True) -> None:
         self.neighbours = list(neighbours)
+        self.similar = similar
         self.set_images(root, [neighbour.record for neighbour in neighbours], data_cfg)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if index.isValid() and role == Qt.ItemDataRole.DisplayRole:
             neighbour = self.neighbours[index.row()]
-            return f"{neighbour.label or 'unlabelled'}\nsimilarity {neighbour.similarity:.3f}"
+            closeness = f"similarity {neighbour.similarity:.3f}" if self.similar else "not similar"
+            return f"{neighbour.label or 'unlabelled'}\n{closeness}"
+        if index.isValid() and role == Qt.ItemDataRole.ForegroundRole and not self.similar:
+            return QApplication.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
         if index.isValid() and role == Qt.ItemDataRole.ToolTipRole:
-            return (f"Similarity {self.neighbours[index.row()].similarity:.3f} (cosine of the embeddings, "
+            warning = "" if self.similar else "Not similar: the tried image is unlike all of the dataset's images.\n"
+            return (f"{warning}Similarity {self.neighbours[index.row()].similarity:.3f} (cosine of the embeddings, "
                     f"1 = the same)\n" + super().data(index, role))
         if role == Qt.ItemDataRole.SizeHintRole:
             return NEIGHBOUR_CELL
@@ -82,10 +94,10 @@ class TryImageBox(QWidget):
         self.setAcceptDrops(True)
         self.neighbour_count = neighbours
         self.run_dir: Path | None = None
-        self._predictor = None
+        self._prepared: tuple[Path, object] | None = None
+        """(run folder, its ImagePredictor) once prepared."""
         """The ImagePredictor of `run_dir`, made by the first job (used only on job threads)."""
-        self._job: BackgroundJob | None = None
-        self._pending: Path | None = None
+        self._jobs = JobSlot(WhileBusy.LATEST, self)
         self.neighbour_model: NeighbourThumbnails | None = None
         """Made at the first result: its loader thread runs until `shutdown()`."""
         row = QHBoxLayout(self)
@@ -117,6 +129,8 @@ class TryImageBox(QWidget):
     def _prediction_column(self) -> QVBoxLayout:
         column = QVBoxLayout()
         column.setSpacing(6)
+        self.unfamiliar = Banner("Out of distribution", self)
+        column.addWidget(self.unfamiliar)
         self.answer = QLabel(self)
         self.answer.setObjectName("predictedClass")
         self.answer.setAccessibleName("Predicted class")
@@ -178,22 +192,23 @@ class TryImageBox(QWidget):
         """Try images on this run (its predictor is prepared at the first image)."""
         new = Path(run_dir) if run_dir else None
         self.cancel()
-        self._predictor = None  # prepared again: the run may have a newer checkpoint by now
+        self._prepared = None  # prepared again: the run may have a newer checkpoint by now
         self.run_dir = new
-        self._pending = None
         self.clear_result()
-        self.drop_zone.show_text("Drop an image here\n(PNG, JPEG, TIFF, DICOM, NIfTI)" if new else
-                                 "Choose a run first")
+        self.drop_zone.show_text(DROP_INVITATION if new else "Choose a run first")
         self._update_state()
 
     def clear_result(self) -> None:
+        """Forget the shown result: class, scores, warning, error, file and nearest images."""
         self._set_answer("")
+        self.answer.setToolTip("")
+        self.unfamiliar.setVisible(False)
         self.method_label.setText("The run's encoder embeds the image; its class comes from a linear head on "
                                   "the embeddings, and the nearest images of the run's dataset are shown.")
-        for name, bar in self.class_rows:
-            name.setVisible(False)
-            bar.setVisible(False)
+        self._show_scores([])
         self.file_label.clear()
+        self.file_label.setToolTip("")
+        self.drop_zone.setToolTip("")
         self.neighbour_caption.setText("Nearest images of the run's dataset")
         if self.neighbour_model is not None:
             self.neighbour_model.set_neighbours(Path(), [], DataConfig())
@@ -203,7 +218,9 @@ class TryImageBox(QWidget):
         self.answer.setVisible(bool(text))
 
     def busy(self) -> bool:
-        return self._job is not None and self._job.is_running()
+        """Whether a job is in flight: from its start until its `ended` is handled (its result signals may
+        still be queued after its thread stops)."""
+        return self._jobs.busy
 
     def _update_state(self) -> None:
         self.choose_button.setEnabled(self.run_dir is not None)
@@ -217,37 +234,34 @@ class TryImageBox(QWidget):
             self.try_image(path)
 
     def try_image(self, path: str | Path) -> None:
-        """Predict this image file on a job (after the running one, if any)."""
+        """Predict this image file on a job (after the running one, if any: a result that arrives once a
+        newer image is waiting is not shown)."""
         if self.run_dir is None:
             return
         path = Path(path)
-        if self.busy():
-            self._pending = path
-            return
-        run_dir, predictor, count = self.run_dir, self._predictor, self.neighbour_count
+        self.clear_result()
+        self.drop_zone.show_text(f"Reading {path.name}…")
+        self.file_label.setText(path.name)
+        run_dir, count = self.run_dir, self.neighbour_count
 
         def work(cancel, progress):
             from workbench.probes.predict import ImagePredictor
 
-            ready = predictor or ImagePredictor.open(run_dir, neighbours=count, cancel=cancel, progress=progress)
+            prepared = self._prepared  # read when the job starts: the job before it may have prepared the run
+            ready = prepared[1] if prepared is not None and prepared[0] == run_dir else ImagePredictor.open(
+                run_dir, neighbours=count, cancel=cancel, progress=progress)
             try:
                 return run_dir, ready, path, ready.predict(path)
             except ValueError as error:  # an unreadable file: the prepared run is kept for the next one
                 return run_dir, ready, path, error
 
-        job = BackgroundJob(work, self)
-        job.run_dir = run_dir
-        job.progress.connect(self._on_progress)
-        job.succeeded.connect(self._show)
-        job.failed.connect(self._failed)
-        job.cancelled.connect(self._cancelled)
-        job.ended.connect(self._ended)
-        self._job = job
-        if predictor is None:
+        self._jobs.run(work, progress=self._on_progress, succeeded=self._show,
+                       failed=lambda message, _details: self._failed(run_dir, message),
+                       cancelled=lambda: self._cancelled(run_dir), ended=self._update_state)
+        if self._prepared is None:
             self._set_answer("Preparing the run…")
             self.method_label.setText("Embedding the run's dataset once, so later images are quick.")
         self.progress.setRange(0, 0)
-        job.start()
         self._update_state()
 
     def _on_progress(self, done: int, total: int, _eta: float) -> None:
@@ -259,7 +273,9 @@ class TryImageBox(QWidget):
         run_dir, predictor, path, prediction = result
         if run_dir != self.run_dir:  # the run changed while this image was being embedded
             return
-        self._predictor = predictor
+        self._prepared = (run_dir, predictor)
+        if self._jobs.waiting:  # another image was dropped meanwhile: it comes next
+            return
         if isinstance(prediction, ValueError):
             self._show_error(str(prediction))
             return
@@ -276,13 +292,23 @@ class TryImageBox(QWidget):
         self.predicted.emit(prediction)
 
     def _show_classes(self, prediction) -> None:
+        familiarity = prediction.familiarity
+        if familiarity.out_of_distribution:
+            self.unfamiliar.show_message(unfamiliar_text(familiarity), "warning")
+            self.method_label.setText(html.escape(f"Out of distribution: {distance_text(familiarity)}. "
+                                                  "Beyond that, a class would only be a guess.", quote=False))
+            return  # the scores stay hidden, as `try_image` cleared them
         best = prediction.best
         if best is None:
             self._set_answer("No labels in this dataset")
         else:
             self._set_answer(f"Predicted: {best.name} ({best.probability:.0%})")
+        self.answer.setToolTip(f"Like the run's images: {distance_text(familiarity)}.")
         self.method_label.setText(html.escape(prediction.method[0].upper() + prediction.method[1:]) + ".")
-        for (name, bar), score in zip(self.class_rows, prediction.classes + [None] * SHOWN_CLASSES):
+        self._show_scores(prediction.classes)
+
+    def _show_scores(self, classes: list) -> None:
+        for (name, bar), score in zip(self.class_rows, classes + [None] * SHOWN_CLASSES):
             name.setVisible(score is not None)
             bar.setVisible(score is not None)
             if score is not None:
@@ -294,48 +320,35 @@ class TryImageBox(QWidget):
         if self.neighbour_model is None:
             self.neighbour_model = NeighbourThumbnails(self)
             self.neighbour_view.setModel(self.neighbour_model)
+        similar = not prediction.familiarity.out_of_distribution
         self.neighbour_model.set_neighbours(predictor.dataset_root, prediction.neighbours,
-                                            predictor.context.config.data)
+                                            predictor.context.config.data, similar)
         self.neighbour_caption.setText(f"The {len(prediction.neighbours)} nearest of the run's "
-                                       f"{len(predictor.embeddings)} images, nearest first")
+                                       f"{len(predictor.embeddings)} images, nearest first"
+                                       + ("" if similar else " — none of them is similar to it"))
 
-    def _for_this_run(self) -> bool:
-        """Whether the job that sent this signal worked on the run shown now."""
-        return getattr(self.sender(), "run_dir", None) == self.run_dir
-
-    def _failed(self, message: str, _details: str) -> None:
-        if self._for_this_run():
+    def _failed(self, run_dir: Path, message: str) -> None:
+        if run_dir == self.run_dir and not self._jobs.waiting:
             self._show_error(message)
 
     def _show_error(self, message: str) -> None:
         self._set_answer("")
+        self.drop_zone.show_text(DROP_INVITATION)
         self.method_label.setText(f"<b>That did not work.</b> {html.escape(message)}")
         self.failed.emit(message)
 
-    def _cancelled(self) -> None:
-        if self._for_this_run():
+    def _cancelled(self, run_dir: Path) -> None:
+        if run_dir == self.run_dir:
             self._set_answer("")
+            self.drop_zone.show_text(DROP_INVITATION)
             self.method_label.setText("Cancelled.")
 
-    def _ended(self) -> None:
-        self.sender().deleteLater()  # `ended` comes once its thread is done
-        if self.sender() is not self._job:
-            return
-        self._job = None
-        self._update_state()
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self.try_image(pending)
-
     def cancel(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
-            self._pending = None
+        self._jobs.cancel()
 
     def wait(self) -> None:
         """Block until a running job ends (shutdown and tests)."""
-        if self._job is not None:
-            self._job.wait()
+        self._jobs.wait()
 
     def shutdown(self) -> None:
         """Cancel and wait for a running job, and stop the thumbnail loader (window closing)."""
@@ -364,6 +377,20 @@ class TryImageBox(QWidget):
             return
         event.acceptProposedAction()
         self.try_image(path)
+
+
+def distance_text(familiarity) -> str:
+    """How far an image's embedding lies from the run's images, against how far they lie from each other."""
+    return (f"its {familiarity.nearest} nearest images of the run's dataset lie within {familiarity.distance:.2f}, "
+            f"where the run's images usually have theirs within {familiarity.usual:.2f}, and "
+            f"{familiarity.percentile:g}% within {familiarity.threshold:.2f}")
+
+
+def unfamiliar_text(familiarity) -> str:
+    """The warning for an image out of distribution."""
+    times = familiarity.times_usual
+    how_far = f" (distance {times:.1f}× the usual)" if math.isfinite(times) else ""
+    return f"Unlike the images this encoder was trained on{how_far} — no class shown."
 
 
 def dropped_file(mime) -> Path | None:

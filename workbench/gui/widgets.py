@@ -1,9 +1,11 @@
-"""Small widgets shared by the panels: a message banner and a titled panel header."""
+"""Small widgets shared by the panels: a message banner, a titled panel header, a scrolling page stack, an
+image tile that grows with its room."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListView, QPushButton, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QPixmap
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListView, QPushButton, QScrollArea, QSizePolicy,
+                               QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from workbench.gui.icons import icon
 
@@ -108,3 +110,82 @@ def thumbnail_grid(parent: QWidget, name: str, accessible_name: str, icon_size: 
     grid.setIconSize(QSize(icon_size, icon_size))
     grid.setGridSize(cell)
     return grid
+
+
+class PageStack(QStackedWidget):
+    """A stack of pages sized by the page shown, not by the largest one: in a scroll area, a short page never
+    scrolls because a taller page hides behind it."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.currentChanged.connect(self.updateGeometry)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        page = self.currentWidget()
+        return page.sizeHint() if page is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        page = self.currentWidget()
+        return page.minimumSizeHint() if page is not None else super().minimumSizeHint()
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt override)
+        """The shown page's least height at `width` (a scroll area asks this; the preferred height would make
+        every page with wrapped text scroll)."""
+        page = self.currentWidget()
+        layout = page.layout() if page is not None else None
+        if layout is None or not layout.hasHeightForWidth():
+            return -1
+        return max(layout.minimumHeightForWidth(width), page.minimumSizeHint().height())
+
+
+def scrolling(widget: QWidget, name: str) -> QScrollArea:
+    """`widget` in a frameless scroll area that stretches it to fill the view and scrolls only what does not fit."""
+    area = QScrollArea(widget.parentWidget())
+    area.setObjectName(name)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidgetResizable(True)
+    area.setWidget(widget)
+    return area
+
+
+class ImageTile(QWidget):
+    """A framed square image that grows with the room it is given (never under `side` pixels), keeping its
+    aspect ratio."""
+
+    def __init__(self, side: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumSize(side, side)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._pixmap = QPixmap()
+        self._scaled = QPixmap()
+        self._room = QSize()
+        """The size `_scaled` was scaled to fit (the pixmap is rescaled only when it changes)."""
+
+    def set_pixmap(self, pixmap: QPixmap) -> None:
+        self._pixmap = pixmap
+        self._room = QSize()
+        self.update()
+
+    def pixmap(self) -> QPixmap:
+        return self._pixmap
+
+    def square(self) -> QRect:
+        """The square the tile's frame is drawn around: as large as fits, centred."""
+        side = min(self.width(), self.height())
+        return QRect((self.width() - side) // 2, (self.height() - side) // 2, side, side)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        frame = self.square()
+        painter.setPen(self.palette().color(QPalette.ColorRole.Mid))
+        painter.drawRect(frame.adjusted(0, 0, -1, -1))
+        if self._pixmap.isNull():
+            return
+        room = frame.adjusted(2, 2, -2, -2).size()
+        if room != self._room:
+            self._scaled = self._pixmap.scaled(room, Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation)
+            self._room = room
+        target = QRect(QPoint(0, 0), self._scaled.size())
+        target.moveCenter(frame.center())
+        painter.drawPixmap(target, self._scaled)

@@ -20,7 +20,7 @@ from workbench.data.windows import (WINDOW_NAMES, WINDOW_PRESETS, chosen_window,
                                     window_choice_text)
 from workbench.gui.forms import ConfigForm
 from workbench.gui.window_drag import WindowedImageView
-from workbench.gui.workers import BackgroundJob
+from workbench.gui.workers import JobSlot, WhileBusy
 
 WINDOW_FIELDS = ("dicom_window", "window_center", "window_width")
 NAMED_WINDOW_DEFAULT = "file"
@@ -79,8 +79,7 @@ class WindowPreview(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("windowPreview")
-        self._job: BackgroundJob | None = None
-        self._wanted: DataConfig | None = None
+        self._decodes = JobSlot(WhileBusy.LATEST, self)
         self._source: tuple[Path, int] | None = None
         self._values: tuple[tuple[Path, int], ModalityImage] | None = None
         self._windowable = False
@@ -144,7 +143,8 @@ class WindowPreview(QWidget):
     def show_image(self, root: Path, record: Any | None, data_cfg: DataConfig) -> None:
         """Preview `record` (an ImageRecord under `root`; None: nothing) with the settings `data_cfg`."""
         if record is None:
-            self._source = self._wanted = None
+            self._source = None
+            self._decodes.drop()
             self.caption.clear()
             self.view.show_message("No image to show.")
             self._show_window_controls()
@@ -155,27 +155,23 @@ class WindowPreview(QWidget):
 
     def refresh(self, data_cfg: DataConfig) -> None:
         """Show the previewed image again with new settings (its modality values are not read again).
-        One decode at a time: settings that arrive meanwhile are shown when it ends."""
+        One decode at a time: of the settings that arrive meanwhile, the newest is shown when it ends."""
         if self._source is None:
             return
-        self._wanted = data_cfg
-        if self._job is None:
-            self._start_job()
+        source, windowable = self._source, self._windowable
 
-    def _start_job(self) -> None:
-        source, data_cfg, self._wanted = self._source, self._wanted, None
-        values = self._values[1] if self._values is not None and self._values[0] == source else None
-        windowable = self._windowable
-        job = BackgroundJob(lambda _cancel, _progress: load_preview(*source, data_cfg, values, windowable), self)
-        job.succeeded.connect(lambda preview: self._on_loaded(source, data_cfg, preview))
-        job.failed.connect(lambda message, _details: self._on_failed(source, message))
-        job.ended.connect(lambda job=job: self._forget(job))
-        self._job = job
-        job.start()
+        def decode(_cancel, _progress):
+            # read when the decode starts, after the one before it has kept the values it read
+            known = self._values
+            values = known[1] if known is not None and known[0] == source else None
+            return load_preview(*source, data_cfg, values, windowable)
+
+        self._decodes.run(decode, succeeded=lambda preview: self._on_loaded(source, data_cfg, preview),
+                          failed=lambda message, _details: self._on_failed(source, message))
 
     def _current(self, source: tuple[Path, int]) -> bool:
-        """Whether a finished decode is still what should be shown (no newer image or settings wanted)."""
-        return self._wanted is None and source == self._source
+        """Whether a finished decode is of the image still chosen."""
+        return source == self._source
 
     def _on_loaded(self, source: tuple[Path, int], data_cfg: DataConfig, preview: PreviewImage) -> None:
         if preview.values is not None:
@@ -188,12 +184,6 @@ class WindowPreview(QWidget):
         if self._current(source):
             self.view.show_message(f"This image could not be shown: {message}")
             self._show_window_controls()
-
-    def _forget(self, job: BackgroundJob) -> None:
-        self._job = None
-        job.deleteLater()
-        if self._wanted is not None and self._source is not None:
-            self._start_job()
 
     def _show_window_controls(self, mode: str | None = None) -> None:
         windowable = self._windowable
@@ -210,7 +200,7 @@ class WindowPreview(QWidget):
 
     def loading(self) -> bool:
         """True while an image is being decoded (tests wait for it)."""
-        return self._job is not None
+        return self._decodes.busy
 
     # -- the window -----------------------------------------------------------------------------------
     def show_window_settings(self, data_cfg: DataConfig) -> None:
@@ -253,7 +243,6 @@ class WindowPreview(QWidget):
 
     def shutdown(self) -> None:
         """Stop: no further decodes; wait for the one running."""
-        self._source = self._wanted = None
-        if self._job is not None:
-            self._job.cancel()
-            self._job.wait()
+        self._source = None
+        self._decodes.cancel()
+        self._decodes.wait()

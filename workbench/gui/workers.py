@@ -1,13 +1,16 @@
 """Running a long engine job (scan, dataset load, export) off the GUI thread.
 
 A `BackgroundJob` calls `work(cancel, progress)` in its own QThread and reports back through Qt
-signals, which Qt delivers on the GUI thread. Engine errors arrive as readable messages.
+signals, which Qt delivers on the GUI thread. Engine errors arrive as readable messages. A `JobSlot`
+is how a panel runs its jobs: one at a time, with one of three policies for a job asked for meanwhile.
 """
 from __future__ import annotations
 
 import atexit
 import time
 import traceback
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Callable
 
 import shiboken6
@@ -111,6 +114,115 @@ class BackgroundJob(QObject):
         elapsed = now - self._started_at
         eta = elapsed / done * (total - done) if done > 0 and total > 0 else -1.0
         self.progress.emit(int(done), int(total), float(eta))
+
+
+class WhileBusy(Enum):
+    """What a `JobSlot` does with a job asked for while another runs."""
+
+    REPLACE = "replace"
+    """Cancel the running job and start the new one; the old one's results are dropped (a new folder scan)."""
+    IGNORE = "ignore"
+    """Keep the running job; the new request is refused (an export already under way)."""
+    LATEST = "latest"
+    """Let the running job finish, then run only the newest request (a preview redrawn as settings change)."""
+
+
+@dataclass
+class JobHandlers:
+    """Callbacks for one job, called on the GUI thread; any may be left out."""
+
+    succeeded: Callable[[Any], None] | None = None
+    failed: Callable[[str, str], None] | None = None
+    progress: Callable[[int, int, float], None] | None = None
+    cancelled: Callable[[], None] | None = None
+    ended: Callable[[], None] | None = None
+
+
+class JobSlot(QObject):
+    """At most one running background job of one kind, owned by a panel: start, cancel, the policy for
+    a job asked for while one runs (`WhileBusy`), clean-up of finished jobs and waiting at shutdown."""
+
+    def __init__(self, policy: WhileBusy, parent: QObject | None = None):
+        super().__init__(parent)
+        self.policy = policy
+        self._job: BackgroundJob | None = None
+        self._pending: tuple[Work, JobHandlers] | None = None
+        self._dropped: set[BackgroundJob] = set()
+        """Replaced jobs still winding down: what they report is ignored."""
+        self._ended_job: BackgroundJob | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job of this slot is running (or waiting to run)."""
+        return self._job is not None or self._pending is not None
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a newer request waits for the running job to end (LATEST)."""
+        return self._pending is not None
+
+    def run(self, work: Work, handlers: JobHandlers | None = None, **callbacks: Callable) -> bool:
+        """Run `work` under the slot's policy; False when it was refused (IGNORE while busy)."""
+        handlers = handlers or JobHandlers(**callbacks)
+        if self._job is not None and not self._job.is_running() and self.policy is not WhileBusy.LATEST:
+            self._job = None  # its work is done: what it reported is still delivered, but the slot is free
+        if self._job is not None:
+            if self.policy is WhileBusy.IGNORE:
+                return False
+            if self.policy is WhileBusy.LATEST:
+                self._pending = (work, handlers)
+                return True
+            self._detach()
+        self._start(work, handlers)
+        return True
+
+    def cancel(self) -> None:
+        """Cancel the running job (its `cancelled` handler runs when it stops) and drop any waiting one."""
+        self._pending = None
+        if self._job is not None:
+            self._job.cancel()
+
+    def drop(self) -> None:
+        """Cancel the running job and ignore whatever it still reports."""
+        self._pending = None
+        if self._job is not None:
+            self._detach()
+
+    def wait(self, milliseconds: int = -1) -> bool:
+        """Block until the running job ends (shutdown and tests); True when none is left running."""
+        self._pending = None
+        return self._job.wait(milliseconds) if self._job is not None else True
+
+    def _start(self, work: Work, handlers: JobHandlers) -> None:
+        job = BackgroundJob(work, self)
+        for signal, handler in ((job.succeeded, handlers.succeeded), (job.failed, handlers.failed),
+                                (job.progress, handlers.progress), (job.cancelled, handlers.cancelled)):
+            if handler is not None:
+                signal.connect(lambda *args, handler=handler: job not in self._dropped and handler(*args))
+        job.ended.connect(lambda: self._on_ended(job, handlers))
+        self._job = job
+        job.start()
+
+    def _detach(self) -> None:
+        """Cancel the current job; from now on it reports nothing."""
+        job, self._job = self._job, None
+        self._dropped.add(job)
+        job.cancel()
+
+    def _on_ended(self, job: BackgroundJob, handlers: JobHandlers) -> None:
+        self._dropped.discard(job)
+        if self._ended_job is not None:  # deleted one job late: deleting a job as soon as its `ended` is
+            self._ended_job.deleteLater()  # handled crashed the Evaluate page (its queued signals, it seems)
+        self._ended_job = job
+        if job is not self._job:
+            return  # a replaced (or finished and followed) job: its successor owns the slot now
+        self._job = None
+        if handlers.ended is not None:
+            handlers.ended()
+        if self._pending is not None and self._job is None:
+            work, next_handlers = self._pending
+            self._pending = None
+            self._start(work, next_handlers)
 
 
 def readable_error(error: BaseException) -> str:

@@ -2,13 +2,14 @@
 
 Adding a backbone is one decorated function that returns an Encoder, registered with its kind: "conv"
 (a convolutional network: trains channels-last, takes any image size) or "vit" (a vision transformer:
-cuts images into `model.patch_size` patches). Validation and the trainer read the kind from here.
+cuts images into `model.patch_size` patches). Validation and the trainer read the kind from here, and the
+config's choices of `model.backbone` are the names registered here.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from workbench.config.schema import ModelConfig
+from workbench.config.schema import ModelConfig, use_backbone_registry
 from workbench.models.encoder import Encoder
 from workbench.models.small_cnn import small_cnn
 from workbench.models.torchvision_nets import resnet_body, vit_body
@@ -45,6 +46,9 @@ def backbone_kind(name: str) -> str:
 def backbone_names() -> list[str]:
     """Names of the registered backbones."""
     return sorted(_BACKBONES)
+
+
+use_backbone_registry(lambda: list(_BACKBONES))  # the config's choices, in registration order
 
 
 def create_backbone(cfg: ModelConfig, in_channels: int, image_size: int) -> Encoder:

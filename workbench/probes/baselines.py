@@ -2,6 +2,8 @@
 backbone trained supervised from scratch on the same labels with the same augmentations."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from workbench.control import CancelToken
@@ -17,6 +19,6 @@ def random_init_embeddings(context: RunContext, seed: int = 0, cancel: CancelTok
 
 
 def supervised_from_scratch(context: RunContext, split: ProbeSplit, schedule: Schedule = SCRATCH,
-                            cancel: CancelToken | None = None) -> Scores:
+                            cancel: CancelToken | None = None, on_step: Callable[[], None] | None = None) -> Scores:
     """Train a freshly initialised backbone + linear head on the split's labels; its test scores."""
-    return score_end_to_end(context, context.random_encoder(1000 + split.seed), split, schedule, cancel)
+    return score_end_to_end(context, context.random_encoder(1000 + split.seed), split, schedule, cancel, on_step)

@@ -17,7 +17,7 @@ from workbench.control import CancelToken
 from workbench.export.exporter import ONNX_OPSET, NormalizedEncoder, replace_folder
 from workbench.probes.context import RunContext, embed_images
 from workbench.metrics.linear_probe import LinearHead, train_linear_head
-from workbench.probes.table import PROBE_NAME, read_probe_json
+from workbench.probes.table import PROBE_NAME, ProbeResult
 
 FOLDER = "classifier"
 FILES = {"torchscript": "classifier.torchscript.pt", "onnx": "classifier.onnx", "spec": "classifier.json"}
@@ -61,7 +61,7 @@ def export_classifier(context: RunContext, cancel: CancelToken | None = None) ->
         torch.onnx.export(model, (example,), str(staging / FILES["onnx"]), input_names=["images"],
                           output_names=["logits"], dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
                           opset_version=ONNX_OPSET, dynamo=False)
-        probe = read_probe_json(context.folder.path / PROBE_NAME)
+        probe = ProbeResult.read(context.folder.path / PROBE_NAME)
         description = {
             "class_names": list(context.dataset.class_names), "step": context.step,
             "checkpoint": context.checkpoint.name, "backbone": spec["backbone"], "tasks": spec["tasks"],
@@ -72,7 +72,7 @@ def export_classifier(context: RunContext, cancel: CancelToken | None = None) ->
             "output": "class logits (batch, len(class_names)); softmax for probabilities",
             "head": "linear probe trained on the embeddings of all labelled images (encoder frozen)",
             "trained_on_images": int((context.dataset.labels >= 0).sum()),
-            "probe_summary": probe["summary"] if probe else None,
+            "probe_summary": probe.summary if probe else None,
         }
         (staging / FILES["spec"]).write_text(json.dumps(description, indent=1), encoding="utf-8")
         replace_folder(staging, target)

@@ -5,7 +5,9 @@ linear head: the exported classifier's head when `export-classifier` wrote one f
 one trained now on the labelled embeddings (L-BFGS, about a second). With a single labelled class the
 prediction is a vote of the nearest labelled images; without labels there is no prediction, only
 neighbours. `predict(path)` then reads the file with the engine's readers (same window, resize and
-quantisation as the cache, so a training image embeds exactly as in training) and answers a `Prediction`.
+quantisation as the cache, so a training image embeds exactly as in training) and answers a `Prediction`,
+which also says whether the image is out of distribution (`workbench.probes.familiarity`): far from all the
+dataset's images, where the class is a guess.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from workbench.metrics.embedding import weighted_votes
 from workbench.metrics.linear_probe import LinearHead, train_linear_head
 from workbench.probes.classifier_export import FILES, FOLDER
 from workbench.probes.context import EMBED_BATCH, RunContext, embed_images, open_run
+from workbench.probes.familiarity import Familiarity, TrainingSpread
 
 DEFAULT_NEIGHBOURS = 8
 VOTE_TEMPERATURE = 0.07
@@ -59,10 +62,13 @@ class Prediction:
     `classes`: every class, most probable first (empty when the dataset has no labels). `method`: how the
     probabilities were made, in plain words. `pixels`: the frame as the encoder saw it, float (S, S, C)
     in [0, 1] (the middle channel of a 2.5-D stack). `frame` of `frames`: which frame of the file was used.
+    `familiarity`: how far the image lies from the dataset's images; when out of distribution, `classes` are
+    the head's guess on an image unlike any it was trained on.
     """
 
     classes: list[ClassScore]
     neighbours: list[Neighbour]
+    familiarity: Familiarity
     method: str
     pixels: np.ndarray
     frame: int
@@ -81,6 +87,7 @@ class ImagePredictor:
         self.context = context
         self.neighbours = neighbours
         self.embeddings = F.normalize(_embed_dataset(context, cancel, progress), dim=1)
+        self.spread = TrainingSpread(self.embeddings)
         dataset = context.dataset
         self.class_names = list(dataset.class_names)
         self.labelled = torch.nonzero(dataset.labels >= 0).flatten()
@@ -173,8 +180,8 @@ class ImagePredictor:
         records = self.context.dataset.report.images
         neighbours = [Neighbour(int(index), records[int(index)], float(value))
                       for value, index in zip(top.values.cpu(), top.indices.cpu())]
-        return Prediction(self._class_scores(embedding, similarity), neighbours, self.method,
-                          self._visible_pixels(image), chosen, count)
+        return Prediction(self._class_scores(embedding, similarity), neighbours, self.spread.check(similarity),
+                          self.method, self._visible_pixels(image), chosen, count)
 
     def _class_scores(self, embedding: torch.Tensor, similarity: torch.Tensor) -> list[ClassScore]:
         if self.head is not None:

@@ -10,7 +10,7 @@ import torch
 from workbench.control import CancelToken
 from workbench.data import BatchAugmenter
 from workbench.engine.batch_context import batch_contexts
-from workbench.engine.checkpoint import load_checkpoint
+from workbench.engine.checkpoint import Checkpoint
 from workbench.engine.inspection import per_image_losses
 from workbench.engine.model import MultiTaskModel
 from workbench.probes.context import RunContext, embed_images
@@ -26,7 +26,7 @@ def pretext_losses(context: RunContext, repeats: int = LOSS_REPEATS, batch_size:
     """Per-image loss of the run's task(s) (weighted sum, `TaskOutput.per_sample_loss`), averaged over passes."""
     config, dataset, device = context.config, context.dataset, context.device
     model = MultiTaskModel(config, dataset.channels).to(device)
-    model.load_state_dict(load_checkpoint(context.checkpoint, map_location=device)["model"])
+    model.load_state_dict(Checkpoint.load(context.checkpoint, map_location=device).model)
     augmenter = BatchAugmenter(config.augment, dataset.channels, config.data.image_size, context.spec["mean"],
                                context.spec["std"])
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -1,15 +1,15 @@
 """The probe result table: one row per (method, label fraction, seed), summarised as mean ± std over seeds.
 
-Written to `<run>/probe.json`; `format_table` renders the summary as plain text for the terminal."""
+Written to `<run>/probe.json` as a `ProbeResult`; `format_table` renders the summary as plain text for the terminal."""
 from __future__ import annotations
 
-import json
 import math
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar, Mapping
 
-from workbench.config.atomic import write_text_atomic
+from workbench.config.formats import ArtefactError, JsonArtefact
 from workbench.metrics.scores import Scores
 
 PROBE_NAME = "probe.json"
@@ -61,19 +61,41 @@ def summarise(rows: list[ProbeRow]) -> list[dict]:
     return summary
 
 
-def write_probe_json(path: Path, rows: list[ProbeRow], info: dict) -> dict:
-    """Write rows, summary and `info` (step, checkpoint name, class names, settings) atomically; returns it."""
-    record = {**info, "summary": summarise(rows), "rows": [asdict(row) for row in rows]}
-    write_text_atomic(Path(path), json.dumps(record, indent=1, allow_nan=True))
-    return record
+@dataclass(frozen=True)
+class ProbeResult(JsonArtefact):
+    """probe.json: the rows of one probe, their summary (see `summarise`), and what was probed how."""
 
+    INDENT: ClassVar[int | None] = 1
 
-def read_probe_json(path: Path) -> dict | None:
-    """The record written by `write_probe_json`, or None when absent or unreadable."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+    summary: list[dict]
+    rows: list[ProbeRow]
+    run: str = ""
+    step: int = 0
+    checkpoint: str = ""
+    tasks: list[str] = field(default_factory=list)
+    backbone: str = ""
+    class_names: list[str] = field(default_factory=list)
+    fractions: list[float] = field(default_factory=list)
+    seeds: int = 0
+    test_fraction: float = 0.0
+    split: str = "split by image"
+    knn_k: int = 0
+    device: str = ""
+    supervised_schedule: dict | None = None
+    finetune_schedule: dict | None = None
+
+    @classmethod
+    def of_rows(cls, rows: list[ProbeRow], **info) -> "ProbeResult":
+        """The result of `rows`, summarised, with `info` (step, checkpoint name, class names, settings)."""
+        return cls(summarise(rows), list(rows), **info)
+
+    @classmethod
+    def from_json(cls, record: Mapping, name: str | Path) -> "ProbeResult":
+        result = super().from_json(record, name)
+        try:
+            return replace(result, rows=[ProbeRow(**row) for row in result.rows])
+        except TypeError as error:
+            raise ArtefactError(f"{name} holds a probe row it cannot read ({error})") from None
 
 
 def percent(value: float, spread: float | None = None) -> str:
@@ -93,10 +115,26 @@ TABLE_HEADER = ("method", "labels", "n train", "accuracy", "balanced acc.")
 
 
 def table_cells(entry: dict) -> tuple[str, str, str, str, str]:
-    """One summary entry as the cells of a table row (see TABLE_HEADER): the CLI's table and the app's."""
+    """One summary entry as the cells of a table row (see TABLE_HEADER): the CLI's table and the app's. A
+    single seed has no spread: its accuracy says '(1 seed)' instead."""
+    single = entry["seeds"] == 1
     return (entry["method"], fraction_label(entry["fraction"]), f"{entry['train_size']:g}",
-            percent(entry["accuracy"], entry["accuracy_std"]),
-            percent(entry["balanced_accuracy"], entry["balanced_accuracy_std"]))
+            percent(entry["accuracy"], None if single else entry["accuracy_std"]) + (" (1 seed)" if single else ""),
+            percent(entry["balanced_accuracy"], None if single else entry["balanced_accuracy_std"]))
+
+
+def schedule_note(result: ProbeResult) -> str:
+    """What the trained baselines ran, e.g. 'supervised from scratch: 150 steps, batches of up to 64 labelled
+    images, lr 0.002, at the run's resolution, 1 seed of 3'; '' when none ran."""
+    notes = []
+    for name, schedule in (("supervised from scratch", result.supervised_schedule),
+                           ("fine-tuned", result.finetune_schedule)):
+        if schedule:
+            seeds = schedule.get("seeds", result.seeds)
+            notes.append(f"{name}: {schedule['steps']} steps, batches of up to {schedule['batch_size']} labelled "
+                         f"images, lr {schedule['lr']:g}, at the run's resolution, {seeds} seed"
+                         + ("s" if seeds != 1 else "") + (f" of {result.seeds}" if seeds < result.seeds else ""))
+    return "; ".join(notes)
 
 
 def format_table(summary: list[dict]) -> str:

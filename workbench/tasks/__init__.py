@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from workbench.config import RunConfig, io
 from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.registry import (PluginReport, default_plugin_folders, get_task, load_plugins, register_task, registered_tasks,
-                                      task_config_types)
+                                      task_config_types, task_title)
 from workbench.tasks.validation import registry_problems
 
 DEFAULT_TASK = "simclr"
@@ -37,5 +37,5 @@ def validate_config(config: RunConfig) -> RunConfig:
 
 
 __all__ = ["Augment", "BatchContext", "PretextTask", "TaskOutput", "PluginReport", "get_task", "load_plugins", "register_task",
-           "registered_tasks", "task_config_types", "default_plugin_folders", "default_config", "config_from_dict", "load_config",
+           "registered_tasks", "task_config_types", "task_title", "default_plugin_folders", "default_config", "config_from_dict", "load_config",
            "validate_config", "DEFAULT_TASK"]

@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.config import TaskConfig, setting
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.config import RunConfig, TaskConfig, setting
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.display import to_display
 from workbench.tasks.losses import masked_reconstruction_loss
-from workbench.tasks.patches import normalize_patches, patchify, unpatchify
+from workbench.tasks.patches import normalize_patches, patch_grid_problem, patchify, unpatchify
 from workbench.tasks.registry import register_task
 
 
@@ -111,14 +111,15 @@ class NextPatch(PretextTask):
     Bautista, Toshev, Shankar, Susskind, Joulin, 2024).
     """
 
+    title = "Next-patch prediction"
     description = "Autoregressive (CNN or ViT): predict each next patch, in raster order, from the ones before it."
     Config = NextPatchConfig
 
     def __init__(self, cfg: NextPatchConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)
-        if cfg.head_dim % cfg.head_heads or cfg.head_dim % 4:
-            raise ValueError(f"next_patch.head_dim ({cfg.head_dim}) must be a multiple of 4 and of "
-                             f"next_patch.head_heads ({cfg.head_heads})")
+        problem = _head_problem(cfg)
+        if problem:
+            raise ValueError(f"next_patch.head_dim: {problem}")
         self.patch = encoder.patch_size if encoder.is_vit else cfg.cnn_patch_size
         self.head_embed = nn.Linear(embed_dim, cfg.head_dim)
         layer = nn.TransformerEncoderLayer(cfg.head_dim, cfg.head_heads, 4 * cfg.head_dim, dropout=0.0,
@@ -127,17 +128,25 @@ class NextPatch(PretextTask):
         self.head_norm = nn.LayerNorm(cfg.head_dim)
         self.to_pixels = nn.Linear(cfg.head_dim, encoder.in_channels * self.patch * self.patch)
 
+    @classmethod
+    def config_problems(cls, cfg: NextPatchConfig, config: RunConfig, kind: str) -> list[tuple[str, str]]:
+        """The patches read in raster order must be 2 x 2 at least."""
+        vit = kind == "vit"
+        problems = [(cls.setting_path("head_dim"), _head_problem(cfg))] if _head_problem(cfg) else []
+        problem = patch_grid_problem(config.data.image_size, config.model.patch_size if vit else cfg.cnn_patch_size)
+        if problem:
+            problems.append(("model.patch_size", f"{cls.name} reads the ViT's patches: {problem}") if vit
+                            else (cls.setting_path("cnn_patch_size"), problem))
+        return problems
+
     def _grid(self, view: torch.Tensor) -> tuple[int, int]:
         """(rows, columns) of patches in the view."""
         height, width = view.shape[-2:]
-        setting_name = "model.patch_size" if self.encoder.is_vit else "next_patch.cnn_patch_size"
-        if height % self.patch or width % self.patch:
-            raise ValueError(f"{setting_name} ({self.patch}) must divide the image side ({height}x{width})")
-        rows, cols = height // self.patch, width // self.patch
-        if rows * cols < 2:
-            raise ValueError(f"next_patch needs at least 2 patches per image; lower {setting_name} "
-                             f"({self.patch}) below the image side ({height})")
-        return rows, cols
+        problem = patch_grid_problem(height, self.patch) or patch_grid_problem(width, self.patch)
+        if problem:
+            setting_name = "model.patch_size" if self.encoder.is_vit else "next_patch.cnn_patch_size"
+            raise ValueError(f"{setting_name} {problem}")
+        return height // self.patch, width // self.patch
 
     def draw_prefix(self, batch: int, patches: int, device: torch.device) -> torch.Tensor:
         """(B,) prefix lengths: uniform in 1..N-1 with prefix attention, else 1 (only patch 0 is not predicted)."""
@@ -171,7 +180,8 @@ class NextPatch(PretextTask):
         patches = patchify(view.float(), self.patch)
         return normalize_patches(patches) if self.cfg.normalized_target else patches
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         view = augment(images)
         rows, cols = self._grid(view)
         prefix = self.draw_prefix(view.shape[0], rows * cols, view.device)
@@ -198,12 +208,9 @@ class NextPatch(PretextTask):
 
         A normalised-target guess is shown at the true patch's own mean and spread (as MAE's figures do).
         """
-        was_training = self.training
-        self.eval()
         view = augment(images)
         prefix = torch.ones(view.shape[0], dtype=torch.long, device=view.device)
         guesses, _ = self.predict(view, prefix)
-        self.train(was_training)
         patches = patchify(view.float(), self.patch)
         guesses = guesses.float()
         if self.cfg.normalized_target:
@@ -215,3 +222,11 @@ class NextPatch(PretextTask):
         return {"input": to_display(view),
                 "predicted": to_display(unpatchify(predicted, self.patch, channels)),
                 "error": to_display(unpatchify((predicted - patches).abs(), self.patch, channels))}
+
+
+def _head_problem(cfg: NextPatchConfig) -> str | None:
+    """Why the prediction head's width does not fit its heads (and its 4 positional parts), if it does not."""
+    if cfg.head_dim % cfg.head_heads or cfg.head_dim % 4:
+        return (f"the head width {cfg.head_dim} must be a multiple of 4 and of the {cfg.head_heads} heads "
+                "(head_heads)")
+    return None

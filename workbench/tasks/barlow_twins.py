@@ -8,7 +8,7 @@ from torch import nn
 
 from workbench.config import TaskConfig, setting
 from workbench.models.heads import MLPHead
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.losses import barlow_twins_loss
 from workbench.tasks.registry import register_task
 
@@ -46,6 +46,7 @@ class BarlowTwins(PretextTask):
     Deny, 2021).
     """
 
+    title = "Barlow Twins"
     description = "Redundancy reduction: two views' features correlate 1-to-1, different features not at all."
     Config = BarlowTwinsConfig
 
@@ -53,7 +54,8 @@ class BarlowTwins(PretextTask):
         super().__init__(cfg, encoder, embed_dim)
         self.projector = MLPHead(embed_dim, cfg.projector_hidden_dim, cfg.projector_out_dim, num_layers=3)
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         batch = images.shape[0]
         features = self.encode_views(images, augment)
         z1, z2 = self.projector(features).chunk(2)

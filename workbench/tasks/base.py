@@ -7,10 +7,16 @@ from typing import Callable, ClassVar
 import torch
 from torch import nn
 
-from workbench.config.schema import TaskConfig
+from workbench.config.schema import RunConfig, TaskConfig
 
 #: Turns a batch of cached images (uint8/uint16, on the device) into one random view (float, normalised).
 Augment = Callable[[torch.Tensor], torch.Tensor]
+
+
+def humanise(name: str) -> str:
+    """A task's registered name in words: "flip_prediction" -> "Flip prediction"."""
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,8 @@ class TaskOutput:
 class BatchContext:
     """What a task may know about its batch besides the pixels: where the images sit in the dataset.
 
-    Only tasks that set `uses_batch_context = True` get it, as `training_step(images, augment, context=...)`;
-    it is None when the caller has none (a task test, an old caller). The trainer builds one per step.
+    Every task's `training_step` takes it (keyword `context`); the trainer builds one per step only when a
+    task of the run sets `uses_batch_context = True`, else it is None (as it is in a task test).
     Every image belongs to a sequence: a volume, a folder of frames (`data.sequences: folders`), or, for
     a plain image, a sequence of its own one frame (id -1, length 1).
     """
@@ -60,11 +66,13 @@ class PretextTask(nn.Module):
     """Base class of pretext tasks. Subclass, set the class attributes, register with `register_task`."""
 
     name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    """The task's name for people, e.g. "Rotation prediction"; see `display_title` for tasks without one."""
     description: ClassVar[str] = ""
     """One plain-language line: what the model is asked to solve."""
     Config: ClassVar[type[TaskConfig]] = TaskConfig
     uses_batch_context: ClassVar[bool] = False
-    """True: `training_step` is also given the step's `BatchContext` (keyword `context`)."""
+    """True: the task reads the step's `BatchContext`, so the trainer builds one (else `context` may be None)."""
     backbone_kinds: ClassVar[tuple[str, ...]] = ("conv", "vit")
     """The kinds of backbone the task can train (see `workbench.models.backbones`)."""
     backbone_advice: ClassVar[str] = ""
@@ -80,20 +88,36 @@ class PretextTask(nn.Module):
         self.embed_dim = embed_dim
 
     @classmethod
+    def display_title(cls) -> str:
+        """The name shown to people: `title`, else the registered name in words ("flip_prediction" ->
+        "Flip prediction"), else the class name."""
+        return cls.title or humanise(cls.name) or cls.__name__
+
+    @classmethod
     def backbone_problem(cls, kind: str) -> str | None:
         """Why this task cannot train a backbone of `kind`, or None when it can."""
         if kind in cls.backbone_kinds:
             return None
         needed = " or ".join({"vit": "a ViT backbone (vit_tiny, vit_small)",
                               "conv": "a convolutional backbone"}[k] for k in cls.backbone_kinds)
-        return f"{cls.__name__} needs {needed}" + (f"; {cls.backbone_advice}" if cls.backbone_advice else "")
+        return f"{cls.display_title()} needs {needed}" + (f"; {cls.backbone_advice}" if cls.backbone_advice else "")
+
+    @classmethod
+    def config_problems(cls, cfg: TaskConfig, config: RunConfig, kind: str) -> list[tuple[str, str]]:
+        """(field, message) for each of the task's settings `cfg` that cannot work with the rest of the run's
+        `config` on a backbone of `kind` (e.g. an image too small for its tiles); checked before a run starts."""
+        return []
+
+    @classmethod
+    def setting_path(cls, setting: str) -> str:
+        """The config path of one of the task's settings, e.g. `tasks.jigsaw.gap`."""
+        return f"tasks.{cls.name}.{setting}"
 
     def training_step(self, images: torch.Tensor, augment: Augment,
                       context: BatchContext | None = None) -> TaskOutput:
-        """Compute the loss for one batch of raw cached images, drawing views with `augment`.
-
-        `context` is passed (as a keyword) only to tasks that set `uses_batch_context`; others may leave it out.
-        """
+        """Compute the loss for one batch of raw cached images, drawing views with `augment`; `context` is the
+        step's `BatchContext` when the run builds one (see `uses_batch_context`), else None. Every task takes
+        this signature (`register_task` refuses one that does not)."""
         raise NotImplementedError
 
     def min_sequence_length(self) -> int:
@@ -106,7 +130,3 @@ class PretextTask(nn.Module):
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         """Called after each optimiser step (EMA teachers, schedules). Optional."""
-
-    def extra_state_modules(self) -> list[nn.Module]:
-        """Modules owned by the task that are not trained by the optimiser (e.g. EMA targets)."""
-        return []

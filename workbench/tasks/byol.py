@@ -10,7 +10,7 @@ from torch import nn
 
 from workbench.config import TaskConfig, setting
 from workbench.models.heads import MLPHead
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.losses import negative_cosine_loss
 from workbench.tasks.registry import register_task
 
@@ -51,9 +51,6 @@ class FollowsWithMomentum:
         for follower, trained in self.momentum_pairs():
             ema_update(follower, trained, self.momentum)
 
-    def extra_state_modules(self) -> list[nn.Module]:
-        return [follower for follower, _ in self.momentum_pairs()]
-
 
 @dataclass
 class BYOLConfig(TaskConfig):
@@ -83,6 +80,7 @@ class BYOL(FollowsWithMomentum, PretextTask):
     stalls. The target network is saved in checkpoints but never trained directly.
     """
 
+    title = "BYOL"
     description = "Self-distillation: predict a slow-moving target network's view of the same image (no negatives)."
     Config = BYOLConfig
 
@@ -94,7 +92,8 @@ class BYOL(FollowsWithMomentum, PretextTask):
         self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
         self.momentum = cfg.momentum_base
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         batch = images.shape[0]
         views = torch.cat([augment(images), augment(images)])
         features = self.encoder(views)

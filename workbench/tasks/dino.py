@@ -10,7 +10,7 @@ from torch import nn
 
 from workbench.config import TaskConfig, setting
 from workbench.models.heads import MLPHead
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.byol import FollowsWithMomentum
 from workbench.tasks.crops import encode_any_size, random_resized_crops
 from workbench.tasks.losses import dino_loss
@@ -88,6 +88,7 @@ class DINO(FollowsWithMomentum, PretextTask):
     Mairal, Bojanowski, Joulin, 2021).
     """
 
+    title = "DINO"
     description = "Self-distillation: match an EMA teacher's sharpened, centred output across global and local crops."
     Config = DINOConfig
 
@@ -99,7 +100,8 @@ class DINO(FollowsWithMomentum, PretextTask):
         self.register_buffer("center", torch.zeros(1, cfg.out_dim))
         self.momentum = cfg.momentum_base
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         cfg = self.cfg
         batch = images.shape[0]
         global_views = torch.cat([augment(images) for _ in range(GLOBAL_VIEWS)])

@@ -13,7 +13,8 @@ class RendersExamples(Protocol):
     """A task with an image output. The GUI checks `isinstance(task, RendersExamples)` and calls:
 
     `render_example(images, augment)` -> {name: (B, C, H, W) float tensor in [0, 1]}, in display order,
-    for a few raw cached images; it runs without gradients and does not change the task.
+    for a few raw cached images. Its caller (`workbench.engine.inspection.render_examples`) puts the task in
+    evaluation mode and restores its mode, buffers and random state afterwards; the task only draws.
     """
 
     def render_example(self, images: torch.Tensor, augment: Augment) -> dict[str, torch.Tensor]: ...

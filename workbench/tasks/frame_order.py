@@ -102,6 +102,7 @@ class FrameOrder(PretextTask):
     Hebert, 2016).
     """
 
+    title = "Frame order"
     description = "Tell frames of a sequence shown in order from shuffled ones (needs sequences)."
     Config = FrameOrderConfig
     uses_batch_context = True

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -10,13 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.config import TaskConfig, setting
+from workbench.config import RunConfig, TaskConfig, setting
 from workbench.models.heads import MLPHead
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.crops import encode_any_size
 from workbench.tasks.display import to_display
-from workbench.tasks.patches import grid_tiles
+from workbench.tasks.patches import grid_tiles, tile_problem
 from workbench.tasks.registry import register_task
+
+
+def permutation_count(tiles: int) -> int:
+    """How many different orders `tiles` tiles can be put in."""
+    return math.factorial(tiles)
 
 
 @lru_cache(maxsize=8)
@@ -26,10 +32,10 @@ def hamming_permutations(tiles: int, count: int) -> torch.Tensor:
     Greedy and deterministic: start from the identity, then repeatedly add the permutation whose smallest
     Hamming distance to those already chosen is largest (the first such in lexicographic order on ties).
     """
+    if count > permutation_count(tiles):
+        raise ValueError(f"{tiles} tiles have only {permutation_count(tiles)} permutations, not {count}")
     flat = np.fromiter(itertools.chain.from_iterable(itertools.permutations(range(tiles))), dtype=np.int8)
     candidates = flat.reshape(-1, tiles)
-    if count > len(candidates):
-        raise ValueError(f"{tiles} tiles have only {len(candidates)} permutations, not {count}")
     chosen = [0]
     nearest = (candidates != candidates[0]).sum(1, dtype=np.int8)
     for _ in range(count - 1):
@@ -72,6 +78,7 @@ class Jigsaw(PretextTask):
     2016).
     """
 
+    title = "Jigsaw puzzle"
     description = "Puzzle: name which of a fixed set of shuffles put the image's tiles in their order."
     Config = JigsawConfig
 
@@ -81,6 +88,20 @@ class Jigsaw(PretextTask):
         self.register_buffer("orders", hamming_permutations(tiles, cfg.permutations), persistent=False)
         self.classifier = MLPHead(tiles * embed_dim, cfg.classifier_hidden_dim, cfg.permutations)
 
+    @classmethod
+    def config_problems(cls, cfg: JigsawConfig, config: RunConfig, kind: str) -> list[tuple[str, str]]:
+        """The permutations must exist (a 2x2 grid has only 24), and the tiles must fit the image."""
+        problems = []
+        limit = permutation_count(cfg.grid * cfg.grid)
+        if cfg.permutations > limit:
+            problems.append((cls.setting_path("permutations"),
+                             f"a {cfg.grid}x{cfg.grid} grid ({cls.setting_path('grid')}) has only {limit} orders of "
+                             f"its tiles: must be <= {limit}, got {cfg.permutations}"))
+        tiles = tile_problem(config.data.image_size, cfg.grid, cfg.gap)
+        if tiles:
+            problems.append((cls.setting_path("gap"), tiles))
+        return problems
+
     def _shuffled_tiles(self, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, C, t, t) tiles placed in the order of a random permutation per image, and its index."""
         tiles = grid_tiles(view, self.cfg.grid, self.cfg.gap)
@@ -89,7 +110,8 @@ class Jigsaw(PretextTask):
         shuffled = tiles[torch.arange(view.shape[0], device=view.device).unsqueeze(1), order]
         return shuffled, labels
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         shuffled, labels = self._shuffled_tiles(augment(images))
         batch, count = shuffled.shape[:2]
         features = encode_any_size(self.encoder, shuffled.flatten(0, 1)).view(batch, count, -1)
@@ -103,8 +125,6 @@ class Jigsaw(PretextTask):
     @torch.no_grad()
     def render_example(self, images: torch.Tensor, augment: Augment) -> dict[str, torch.Tensor]:
         """The view, its shuffled tiles, and the tiles put back by the predicted permutation."""
-        was_training = self.training
-        self.eval()
         view = augment(images)
         shuffled, _ = self._shuffled_tiles(view)
         batch, count = shuffled.shape[:2]
@@ -112,7 +132,6 @@ class Jigsaw(PretextTask):
         predicted = self.orders[self.classifier(features.flatten(1)).argmax(1)]
         restored = torch.empty_like(shuffled)
         restored[torch.arange(batch, device=view.device).unsqueeze(1), predicted] = shuffled
-        self.train(was_training)
         return {"input": to_display(view), "shuffled": to_display(self._assemble(shuffled)),
                 "solved": to_display(self._assemble(restored))}
 

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workbench.config import TaskConfig, setting
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.config import RunConfig, TaskConfig, setting
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.display import to_display
 from workbench.tasks.losses import masked_reconstruction_loss
-from workbench.tasks.patches import masked_count, normalize_patches, patchify, random_patch_mask, unpatchify
+from workbench.tasks.patches import (masked_count, normalize_patches, patch_grid_problem, patchify, random_patch_mask,
+                                     unpatchify)
 from workbench.tasks.registry import register_task
 
 
@@ -47,6 +48,7 @@ class MAE(PretextTask):
     Paper: "Masked Autoencoders Are Scalable Vision Learners" (He, Chen, Xie, Li, Dollár, Girshick, 2022).
     """
 
+    title = "MAE"
     description = "Masked modelling (ViT): redraw the 75% of patches hidden from the encoder."
     Config = MAEConfig
     backbone_kinds = ("vit",)
@@ -54,8 +56,9 @@ class MAE(PretextTask):
 
     def __init__(self, cfg: MAEConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)
-        if cfg.decoder_dim % cfg.decoder_heads:
-            raise ValueError(f"MAE decoder width {cfg.decoder_dim} is not divisible by {cfg.decoder_heads} heads")
+        problem = _decoder_problem(cfg)
+        if problem:
+            raise ValueError(f"mae.decoder_heads: {problem}")
         self.patch = encoder.patch_size
         patches = (encoder.input_size // self.patch) ** 2
         self.decoder_embed = nn.Linear(embed_dim, cfg.decoder_dim)
@@ -66,6 +69,17 @@ class MAE(PretextTask):
         self.decoder = nn.TransformerEncoder(layer, cfg.decoder_depth, enable_nested_tensor=False)
         self.decoder_norm = nn.LayerNorm(cfg.decoder_dim)
         self.predict = nn.Linear(cfg.decoder_dim, encoder.in_channels * self.patch * self.patch)
+
+    @classmethod
+    def config_problems(cls, cfg: MAEConfig, config: RunConfig, kind: str) -> list[tuple[str, str]]:
+        """The ViT's patches must be 2 x 2 at least: some hidden, some seen."""
+        problems = []
+        problem = patch_grid_problem(config.data.image_size, config.model.patch_size)
+        if problem:
+            problems.append(("model.patch_size", f"{cls.name} needs it to cut the image into patches: {problem}"))
+        if _decoder_problem(cfg):
+            problems.append((cls.setting_path("decoder_heads"), _decoder_problem(cfg)))
+        return problems
 
     def _reconstruct(self, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(predicted patches (B, N, C*p*p), mask (B, N) True = hidden, class token (B, D))."""
@@ -85,7 +99,8 @@ class MAE(PretextTask):
         target = patchify(view.float(), self.patch)
         return normalize_patches(target) if self.cfg.normalized_target else target
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         view = augment(images)
         prediction, mask, cls = self._reconstruct(view)
         per_sample = masked_reconstruction_loss(prediction, self._target(view), mask.unsqueeze(-1))
@@ -98,11 +113,8 @@ class MAE(PretextTask):
 
         A normalised-target prediction is shown at each true patch's own mean and spread (as MAE's figures do).
         """
-        was_training = self.training
-        self.eval()
         view = augment(images)
         prediction, mask, _ = self._reconstruct(view)
-        self.train(was_training)
         patches = patchify(view.float(), self.patch)
         if self.cfg.normalized_target:
             mean = patches.mean(-1, keepdim=True)
@@ -114,3 +126,11 @@ class MAE(PretextTask):
         masked = unpatchify(torch.where(hidden, floor, patches), self.patch, channels)
         redrawn = unpatchify(torch.where(hidden, prediction.float(), patches), self.patch, channels)
         return {"input": to_display(view), "masked": to_display(masked), "reconstruction": to_display(redrawn)}
+
+
+def _decoder_problem(cfg: MAEConfig) -> str | None:
+    """Why the decoder's width cannot be split into its attention heads, if it cannot."""
+    if cfg.decoder_dim % cfg.decoder_heads:
+        return (f"the decoder width {cfg.decoder_dim} (decoder_dim) is not divisible by {cfg.decoder_heads} heads; "
+                "choose a number of heads that divides it")
+    return None

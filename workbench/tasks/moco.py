@@ -60,6 +60,7 @@ class MoCo(FollowsWithMomentum, PretextTask):
     "An Empirical Study of Training Self-Supervised Vision Transformers" (Chen, Xie, He, 2021, v3).
     """
 
+    title = "MoCo"
     description = "Contrastive with a momentum key encoder: match each view to its key among negatives."
     Config = MoCoConfig
     uses_batch_context = True

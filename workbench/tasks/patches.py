@@ -4,6 +4,28 @@ from __future__ import annotations
 
 import torch
 
+MIN_TILE = 4
+"""Smallest tile side, in pixels, that `grid_tiles` cuts."""
+
+
+def patch_grid_problem(side: int, patch: int) -> str | None:
+    """Why square patches of `patch` pixels cannot cut a `side`-pixel image into at least 2 x 2 of them (the
+    masked and autoregressive tasks hide or predict some patches from the others), or None."""
+    if side % patch:
+        return f"must divide the image side, data.image_size ({side}), got {patch}"
+    if side < 2 * patch:
+        return f"must be at most half the image side, data.image_size ({side}), for 2 x 2 patches; got {patch}"
+    return None
+
+
+def tile_problem(side: int, grid: int, gap: int) -> str | None:
+    """Why `grid_tiles` cannot cut `side`-pixel images into grid x grid tiles `gap` pixels apart, or None."""
+    tile = side // grid - gap
+    if tile >= MIN_TILE:
+        return None
+    return (f"{grid}x{grid} tiles of data.image_size {side} px, {gap} px apart (gap), would be {tile} px; tiles need "
+            f"at least {MIN_TILE} px: use a smaller grid or gap, or larger images")
+
 
 def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, N, C * patch * patch), patches in raster order (row by row)."""
@@ -57,11 +79,11 @@ def grid_tiles(images: torch.Tensor, grid: int, gap: int) -> torch.Tensor:
     Returns (B, grid * grid, C, tile, tile).
     """
     b, c, h, w = images.shape
+    problem = tile_problem(min(h, w), grid, gap)
+    if problem:
+        raise ValueError(problem)
     cell = min(h, w) // grid
     tile = cell - gap
-    if tile < 4:
-        raise ValueError(f"{grid}x{grid} tiles of {min(h, w)} px images leave tiles under 4 px; use a smaller grid "
-                         "or gap, or larger images")
     count = grid * grid
     offset = torch.randint(0, gap + 1, (b, count, 2), device=images.device)
     corner = torch.stack(torch.meshgrid(torch.arange(grid, device=images.device),

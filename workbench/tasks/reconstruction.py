@@ -6,10 +6,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workbench.config import TaskConfig, setting
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.config import RunConfig, TaskConfig, setting
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.display import to_display
-from workbench.tasks.patches import pixel_mask, random_patch_mask
+from workbench.tasks.patches import patch_grid_problem, pixel_mask, random_patch_mask
 from workbench.tasks.pixel_head import PixelShuffleHead, predict_pixels
 from workbench.tasks.registry import register_task
 
@@ -50,6 +50,7 @@ class Reconstruction(PretextTask):
     Darrell, Efros, 2016); "Colorful Image Colorization" (Zhang, Isola, Efros, 2016).
     """
 
+    title = "Image restoration"
     description = "Restore a corrupted view: remove noise, fill holes, or give a gray image its colours back."
     Config = ReconstructionConfig
 
@@ -61,6 +62,16 @@ class Reconstruction(PretextTask):
                              "use mode denoise, inpaint or denoise_inpaint for grayscale data")
         self.decoder = PixelShuffleHead(embed_dim, channels, encoder.feature_stride())
 
+    @classmethod
+    def config_problems(cls, cfg: ReconstructionConfig, config: RunConfig, kind: str) -> list[tuple[str, str]]:
+        """Holes, when cut, must tile the image, 2 x 2 of them at least."""
+        problem = patch_grid_problem(config.data.image_size, cfg.hole_size) if cls._cuts_holes(cfg) else None
+        return [(cls.setting_path("hole_size"), problem)] if problem else []
+
+    @staticmethod
+    def _cuts_holes(cfg: ReconstructionConfig) -> bool:
+        return cfg.mode in ("inpaint", "denoise_inpaint") and cfg.hole_ratio > 0
+
     def corrupt(self, view: torch.Tensor) -> torch.Tensor:
         """The corrupted version of a normalised view, as the encoder sees it."""
         cfg = self.cfg
@@ -70,10 +81,11 @@ class Reconstruction(PretextTask):
         corrupted = view
         if cfg.mode in ("denoise", "denoise_inpaint"):
             corrupted = corrupted + cfg.noise_std * torch.randn_like(view)
-        if cfg.mode in ("inpaint", "denoise_inpaint") and cfg.hole_ratio > 0:
+        if self._cuts_holes(cfg):
             side = view.shape[-1]
-            if side % cfg.hole_size:
-                raise ValueError(f"image side {side} is not a multiple of the hole size {cfg.hole_size}")
+            problem = patch_grid_problem(side, cfg.hole_size)
+            if problem:
+                raise ValueError(f"reconstruction.hole_size {problem}")
             cells = (side // cfg.hole_size) ** 2
             holes = pixel_mask(random_patch_mask(view.shape[0], cells, cfg.hole_ratio, view.device),
                                cfg.hole_size, side)
@@ -83,7 +95,8 @@ class Reconstruction(PretextTask):
     def _restore(self, corrupted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return predict_pixels(self.encoder, self.decoder, corrupted)
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         view = augment(images)
         corrupted = self.corrupt(view)
         prediction, embeddings = self._restore(corrupted)
@@ -96,11 +109,8 @@ class Reconstruction(PretextTask):
     @torch.no_grad()
     def render_example(self, images: torch.Tensor, augment: Augment) -> dict[str, torch.Tensor]:
         """The clean view, the corrupted input and the model's reconstruction."""
-        was_training = self.training
-        self.eval()
         view = augment(images)
         corrupted = self.corrupt(view)
         prediction, _ = self._restore(corrupted)
-        self.train(was_training)
         return {"input": to_display(view), "corrupted": to_display(corrupted),
                 "reconstruction": to_display(prediction)}

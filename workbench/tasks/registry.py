@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.config.schema import TaskConfig
-from workbench.tasks.base import PretextTask
+from workbench.tasks.base import PretextTask, humanise
 
 _TASKS: dict[str, type[PretextTask]] = {}
 
@@ -22,6 +23,11 @@ def register_task(name: str):
             raise TypeError(f"@register_task({name!r}) must decorate a PretextTask subclass")
         if not (isinstance(cls.Config, type) and issubclass(cls.Config, TaskConfig)):
             raise TypeError(f"task {name!r}: Config must subclass workbench.config.TaskConfig")
+        try:
+            inspect.signature(cls.training_step).bind(None, None, None, context=None)
+        except TypeError:
+            raise TypeError(f"task {name!r}: training_step must take (self, images, augment, context=None); "
+                            "`context` is the step's BatchContext or None") from None
         cls.name = name
         _TASKS[name] = cls
         return cls
@@ -41,6 +47,13 @@ def get_task(name: str) -> type[PretextTask]:
     if name not in tasks:
         raise KeyError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(tasks))}")
     return tasks[name]
+
+
+def task_title(name: str) -> str:
+    """The name people see for the task registered as `name` (its title); for a task not registered here
+    (a run trained with a plugin that is not loaded), `name` in words."""
+    task = registered_tasks().get(name)
+    return task.display_title() if task is not None else humanise(name)
 
 
 def task_config_types() -> dict[str, type[TaskConfig]]:

@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.config import TaskConfig, setting
+from workbench.config import RunConfig, TaskConfig, setting
 from workbench.models.heads import MLPHead
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.crops import encode_any_size
-from workbench.tasks.patches import grid_tiles
+from workbench.tasks.patches import grid_tiles, tile_problem
 from workbench.tasks.registry import register_task
 
 GRID = 3
@@ -46,6 +46,7 @@ class RelativeLocation(PretextTask):
     Paper: "Unsupervised Visual Representation Learning by Context Prediction" (Doersch, Gupta, Efros, 2015).
     """
 
+    title = "Relative patch location"
     description = "Puzzle: say in which of 8 positions a patch lies around the centre patch."
     Config = RelativeLocationConfig
 
@@ -54,7 +55,14 @@ class RelativeLocation(PretextTask):
         self.classifier = MLPHead(2 * embed_dim, cfg.classifier_hidden_dim, len(NEIGHBOURS))
         self.register_buffer("neighbour_tiles", torch.tensor(NEIGHBOURS), persistent=False)
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    @classmethod
+    def config_problems(cls, cfg: RelativeLocationConfig, config: RunConfig, kind: str) -> list[tuple[str, str]]:
+        """The 3 x 3 patches must fit the image."""
+        problem = tile_problem(config.data.image_size, GRID, cfg.gap)
+        return [(cls.setting_path("gap"), problem)] if problem else []
+
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         tiles = grid_tiles(augment(images), GRID, self.cfg.gap)
         batch = tiles.shape[0]
         labels = torch.randint(0, len(NEIGHBOURS), (batch,), device=tiles.device)

@@ -9,7 +9,7 @@ from torch import nn
 
 from workbench.config import TaskConfig, setting
 from workbench.models.heads import MLPHead
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.registry import register_task
 
 ROTATIONS = 4  # quarter turns: 0, 90, 180, 270 degrees
@@ -50,6 +50,7 @@ class RotationPrediction(PretextTask):
     Accuracy near 100% very early means a shortcut (e.g. a border or text marker that reveals the turn).
     """
 
+    title = "Rotation prediction"
     description = "Predict by how many quarter turns each image was rotated (no negatives)."
     Config = RotationConfig
 
@@ -58,7 +59,8 @@ class RotationPrediction(PretextTask):
         layers = 2 if cfg.classifier_hidden_dim else 1
         self.classifier = MLPHead(embed_dim, cfg.classifier_hidden_dim, ROTATIONS, num_layers=layers)
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         batch = images.shape[0]
         view = augment(images)
         if self.cfg.all_rotations:

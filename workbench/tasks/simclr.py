@@ -52,6 +52,7 @@ class SimCLR(PretextTask):
     Norouzi, Hinton, 2020).
     """
 
+    title = "SimCLR"
     description = "Contrastive: two augmented views of an image attract, other images repel (needs negatives)."
     Config = SimCLRConfig
     uses_batch_context = True

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workbench.config import TaskConfig, setting
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.config import RunConfig, TaskConfig, setting
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.display import to_display
 from workbench.tasks.losses import masked_reconstruction_loss
-from workbench.tasks.patches import pixel_mask, random_patch_mask
+from workbench.tasks.patches import patch_grid_problem, pixel_mask, random_patch_mask
 from workbench.tasks.pixel_head import PixelShuffleHead, predict_pixels
 from workbench.tasks.registry import register_task
 
@@ -46,6 +46,7 @@ class SimMIM(PretextTask):
     2022).
     """
 
+    title = "SimMIM"
     description = "Masked modelling (CNN or ViT): redraw the pixels of squares blanked in the input."
     Config = SimMIMConfig
 
@@ -54,17 +55,25 @@ class SimMIM(PretextTask):
         self.fill = nn.Parameter(torch.zeros(1, encoder.in_channels, 1, 1))
         self.head = PixelShuffleHead(embed_dim, encoder.in_channels, encoder.feature_stride())
 
+    @classmethod
+    def config_problems(cls, cfg: SimMIMConfig, config: RunConfig, kind: str) -> list[tuple[str, str]]:
+        """The hidden squares must tile the image, 2 x 2 of them at least."""
+        problem = patch_grid_problem(config.data.image_size, cfg.mask_patch_size)
+        return [(cls.setting_path("mask_patch_size"), problem)] if problem else []
+
     def _mask(self, view: torch.Tensor) -> torch.Tensor:
         side, square = view.shape[-1], self.cfg.mask_patch_size
-        if side % square:
-            raise ValueError(f"image side {side} is not a multiple of the SimMIM mask square {square}")
+        problem = patch_grid_problem(side, square)
+        if problem:
+            raise ValueError(f"simmim.mask_patch_size {problem}")
         cells = random_patch_mask(view.shape[0], (side // square) ** 2, self.cfg.mask_ratio, view.device)
         return pixel_mask(cells, square, side).to(view.dtype)
 
     def _reconstruct(self, view: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return predict_pixels(self.encoder, self.head, view * (1 - hidden) + self.fill.to(view.dtype) * hidden)
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         view = augment(images)
         hidden = self._mask(view)
         prediction, embeddings = self._reconstruct(view, hidden)
@@ -75,12 +84,9 @@ class SimMIM(PretextTask):
     @torch.no_grad()
     def render_example(self, images: torch.Tensor, augment: Augment) -> dict[str, torch.Tensor]:
         """The view, the masked input, and the visible pixels plus the redrawn hidden ones."""
-        was_training = self.training
-        self.eval()
         view = augment(images)
         hidden = self._mask(view)
         prediction, _ = self._reconstruct(view, hidden)
-        self.train(was_training)
         floor = view.amin(dim=(1, 2, 3), keepdim=True)
         return {"input": to_display(view), "masked": to_display(view * (1 - hidden) + floor * hidden),
                 "reconstruction": to_display(view * (1 - hidden) + prediction * hidden)}

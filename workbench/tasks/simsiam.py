@@ -9,7 +9,7 @@ from torch import nn
 
 from workbench.config import TaskConfig, setting
 from workbench.models.heads import MLPHead
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.losses import negative_cosine_loss
 from workbench.tasks.registry import register_task
 
@@ -47,6 +47,7 @@ class SimSiam(PretextTask):
     Paper: "Exploring Simple Siamese Representation Learning" (Chen, He, 2021).
     """
 
+    title = "SimSiam"
     description = "Siamese views without negatives: predict one view from the other behind a stop-gradient."
     Config = SimSiamConfig
 
@@ -56,7 +57,8 @@ class SimSiam(PretextTask):
         self.projector = MLPHead(embed_dim, cfg.projector_hidden_dim, out, last_batch_norm=True)
         self.predictor = MLPHead(out, cfg.predictor_hidden_dim, out)
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         batch = images.shape[0]
         features = self.encode_views(images, augment)
         z = self.projector(features)

@@ -1,5 +1,5 @@
-"""The rules that need the registries: which backbone exists and of which kind, and what each task needs
-of it. Config-only rules live in `workbench.config.io.cross_field_problems`; loading, the CLI and the app's
+"""The rules that need the registries: which backbone exists and of which kind, what each task needs of it,
+and each task's own rules (`PretextTask.config_problems`: e.g. an image large enough for its tiles). Config-only rules live in `workbench.config.io.cross_field_problems`; loading, the CLI and the app's
 check before Start all go through `workbench.tasks.validate_config` / `load_config`, which apply both."""
 from __future__ import annotations
 
@@ -23,4 +23,9 @@ def registry_problems(config: RunConfig) -> list[tuple[str, str]]:
         problem = tasks[name].backbone_problem(kind) if name in tasks else None
         if problem:
             problems.append((f"tasks.{name}", f"{problem} (model.backbone is {model.backbone})"))
+    if problems:  # the tasks' own rules assume a backbone they can train, with a patch size that fits
+        return problems
+    for name, settings in config.tasks.items():
+        if name in tasks:
+            problems.extend(tasks[name].config_problems(settings, config, kind))
     return problems

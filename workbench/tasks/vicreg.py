@@ -8,7 +8,7 @@ from torch import nn
 
 from workbench.config import TaskConfig, setting
 from workbench.models.heads import MLPHead
-from workbench.tasks.base import Augment, PretextTask, TaskOutput
+from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.losses import vicreg_terms
 from workbench.tasks.registry import register_task
 
@@ -48,6 +48,7 @@ class VICReg(PretextTask):
     Ponce, LeCun, 2022).
     """
 
+    title = "VICReg"
     description = "Redundancy reduction: match two views, keep each feature's variance up and features uncorrelated."
     Config = VICRegConfig
 
@@ -55,7 +56,8 @@ class VICReg(PretextTask):
         super().__init__(cfg, encoder, embed_dim)
         self.projector = MLPHead(embed_dim, cfg.projector_hidden_dim, cfg.projector_out_dim, num_layers=3)
 
-    def training_step(self, images: torch.Tensor, augment: Augment) -> TaskOutput:
+    def training_step(self, images: torch.Tensor, augment: Augment,
+                      context: BatchContext | None = None) -> TaskOutput:
         batch = images.shape[0]
         features = self.encode_views(images, augment)
         z1, z2 = self.projector(features).chunk(2)

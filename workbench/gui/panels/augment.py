@@ -15,14 +15,15 @@ from workbench.data.modality import carries_modality_values
 from workbench.data.windows import chosen_window, describe_jitter_in_hu
 from workbench.gui.forms import ConfigForm
 from workbench.gui.thumbnails import pixels_to_qimage
-from workbench.gui.widgets import Banner, hidden_note, panel_layout
-from workbench.gui.workers import BackgroundJob
+from workbench.gui.widgets import Banner, ImageTile, hidden_note, panel_layout
+from workbench.gui.workers import JobSlot, WhileBusy
 
 PREVIEW_IMAGES = 4
 PREVIEW_POOL = 400
 """Images decoded to choose the preview from: enough to find several classes in most folders."""
 VIEWS = 2
-TILE = 132
+TILE = 84
+"""The least side of a preview tile, in pixels (tiles grow with the room the window gives them)."""
 NO_FIXED_WINDOW = ("The window differs per image (the file's own or automatic), so brightness and contrast have no "
                    "single size in HU: choose a preset or a custom window on the Dataset step to see one.")
 
@@ -82,9 +83,8 @@ class AugmentPanel(QWidget):
         self.dataset: Any = None
         self._data_cfg: DataConfig | None = None
         self._seed = 0
-        self._load_job: BackgroundJob | None = None
-        self._view_job: BackgroundJob | None = None
-        self._views_pending = False
+        self._loads = JobSlot(WhileBusy.REPLACE, self)
+        self._drawings = JobSlot(WhileBusy.LATEST, self)
         layout = panel_layout(
             self, "Augmentations", "Each training step shows the model random variations (views) of every image. "
                                    "The model learns to ignore what the views change, so change only what does not "
@@ -106,8 +106,8 @@ class AugmentPanel(QWidget):
         holder_layout.addWidget(self.intensity_label)
         holder_layout.addWidget(self.form)
         scroll.setWidget(holder)
-        columns.addWidget(scroll, 3)
-        columns.addWidget(self._preview_box(), 2)
+        columns.addWidget(scroll, 1)
+        columns.addWidget(self._preview_box(), 1)
         layout.addLayout(columns, 1)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -124,20 +124,17 @@ class AugmentPanel(QWidget):
             header.setAlignment(Qt.AlignmentFlag.AlignCenter)
             header.setProperty("role", "subtitle")
             self.preview_grid.addWidget(header, 0, column)
-        self.tiles: list[list[QLabel]] = []
+        self.tiles: list[list[ImageTile]] = []
         for row in range(PREVIEW_IMAGES):
             tiles = []
             for column in range(VIEWS + 1):
-                tile = QLabel(box)
-                tile.setFixedSize(TILE, TILE)
-                tile.setAlignment(Qt.AlignmentFlag.AlignCenter)
-                tile.setFrameShape(QFrame.Shape.StyledPanel)
+                tile = ImageTile(TILE, box)
                 tile.setAccessibleName(f"Preview image {row + 1}, " + ("original" if column == 0 else
                                                                         f"view {column}"))
                 self.preview_grid.addWidget(tile, row + 1, column)
                 tiles.append(tile)
             self.tiles.append(tiles)
-        layout.addLayout(self.preview_grid)
+        layout.addLayout(self.preview_grid, 1)
         self.status_label = QLabel("The preview appears once the dataset is scanned.", box)
         self.status_label.setProperty("role", "caption")
         self.status_label.setWordWrap(True)
@@ -147,7 +144,6 @@ class AugmentPanel(QWidget):
         self.resample_button.setAccessibleName("Resample augmented views")
         self.resample_button.clicked.connect(self.resample)
         layout.addWidget(self.resample_button)
-        layout.addStretch(1)
         return box
 
     # -- config ---------------------------------------------------------------------------------------
@@ -180,25 +176,19 @@ class AugmentPanel(QWidget):
         """Decode a few images of the dataset (off the GUI thread) for the preview."""
         from workbench.data import load_dataset
 
-        if self._load_job is not None:
-            self._load_job.cancel()
         limit = PREVIEW_POOL if not data_cfg.max_images else min(PREVIEW_POOL, data_cfg.max_images)
         config = replace(data_cfg, max_images=limit)
-        job = BackgroundJob(lambda cancel, progress: load_dataset(config, cancel, progress), self)
-        job.succeeded.connect(lambda dataset, job=job: self._on_loaded(job, dataset, data_cfg))
-        job.failed.connect(lambda message, _details: self.banner.show_message(
-            f"Preview images could not be loaded: {message}", "warning"))
-        job.ended.connect(lambda job=job: self._forget(job))
-        self._load_job = job
+        self._loads.run(lambda cancel, progress: load_dataset(config, cancel, progress),
+                        succeeded=lambda dataset: self._on_loaded(dataset, data_cfg),
+                        failed=lambda message, _details: self.banner.show_message(
+                            f"Preview images could not be loaded: {message}", "warning"))
         self.status_label.setText("Loading preview images…")
-        job.start()
 
-    def _on_loaded(self, job: BackgroundJob, dataset: Any, data_cfg: DataConfig) -> None:
-        if job is self._load_job:
-            self.dataset = dataset
-            self._data_cfg = data_cfg
-            self._show_intensity_hint()
-            self.refresh_views()
+    def _on_loaded(self, dataset: Any, data_cfg: DataConfig) -> None:
+        self.dataset = dataset
+        self._data_cfg = data_cfg
+        self._show_intensity_hint()
+        self.refresh_views()
 
     def resample(self) -> None:
         self._seed += 1
@@ -211,44 +201,26 @@ class AugmentPanel(QWidget):
         if self.form.refusals():
             self.status_label.setText("The preview waits until the settings marked in red are fixed.")
             return
-        if self._view_job is not None:
-            self._views_pending = True
-            return
         dataset, config, seed = self.dataset, self.augment_config(), self._seed
-        job = BackgroundJob(lambda _cancel, _progress: preview_views(dataset, config, seed), self)
-        job.succeeded.connect(self._show_views)
-        job.failed.connect(lambda message, _details: self.banner.show_message(
-            f"The preview could not be drawn with these settings: {message}", "warning"))
-        job.ended.connect(lambda job=job: self._forget(job))
-        self._view_job = job
-        job.start()
+        self._drawings.run(lambda _cancel, _progress: preview_views(dataset, config, seed),
+                           succeeded=self._show_views,
+                           failed=lambda message, _details: self.banner.show_message(
+                               f"The preview could not be drawn with these settings: {message}", "warning"))
 
     def _show_views(self, rows: list[list[np.ndarray]]) -> None:
         if self.banner.level() == "warning":
             self.banner.clear()
         for row, images in zip(self.tiles, rows):
             for tile, pixels in zip(row, images):
-                pixmap = QPixmap.fromImage(pixels_to_qimage(pixels))
-                tile.setPixmap(pixmap.scaled(TILE - 4, TILE - 4, Qt.AspectRatioMode.KeepAspectRatio,
-                                             Qt.TransformationMode.SmoothTransformation))
+                tile.set_pixmap(QPixmap.fromImage(pixels_to_qimage(pixels)))
         self.status_label.setText("Views change with every training step. Resample to see others.")
 
-    def _forget(self, job: BackgroundJob) -> None:
-        if job is self._load_job:
-            self._load_job = None
-        if job is self._view_job:
-            self._view_job = None
-            if self._views_pending:
-                self._views_pending = False
-                self.refresh_views()
-        job.deleteLater()
 
     def preview_ready(self) -> bool:
         """True once the tiles show views (used by tests)."""
-        return self.tiles[0][1].pixmap() is not None and not self.tiles[0][1].pixmap().isNull()
+        return not self.tiles[0][1].pixmap().isNull()
 
     def shutdown(self) -> None:
-        for job in (self._load_job, self._view_job):
-            if job is not None:
-                job.cancel()
-                job.wait()
+        for slot in (self._loads, self._drawings):
+            slot.cancel()
+            slot.wait()

@@ -1,7 +1,6 @@
 """Step 1, Dataset: choose a folder, scan it off the GUI thread, see what was found and what was skipped."""
 from __future__ import annotations
 
-import collections
 import html
 from dataclasses import replace
 from pathlib import Path
@@ -16,13 +15,14 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGroupBox, QHBoxL
 from workbench.config import DataConfig
 from workbench.data.modality import carries_modality_values
 from workbench.data.scan import ScanReport, training_problem
+from workbench.data.scan_summary import ScanSummary
 from workbench.gui import settings
 from workbench.gui.forms import Collapsible, ConfigForm
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, panel_layout, thumbnail_grid
 from workbench.gui.window_preview import WINDOW_FIELDS, WindowPreview, preview_row
-from workbench.gui.workers import BackgroundJob, format_seconds
+from workbench.gui.workers import JobSlot, WhileBusy, format_seconds
 
 VOLUME_FIELDS = ("sequences", "slices_per_volume", "min_foreground", "context_slices")
 """The data settings for volumes (CT/MR series, NIfTI) and image sequences, in a section of their own. Every
@@ -38,43 +38,24 @@ def window_settings(config: DataConfig) -> tuple:
     return (config.dicom_window,)
 
 
-def summarise(report: Any) -> dict[str, Any]:
-    """Counts for the summary line: images, per-class counts, sizes, channels and bit depths."""
-    images = report.images
-    sizes = collections.Counter((image.width, image.height) for image in images)
-    return {
-        "images": len(images),
-        "files": len({image.path for image in images}),
-        "classes": collections.Counter(image.label for image in images if image.label is not None),
-        "unlabelled": sum(1 for image in images if image.label is None),
-        "sizes": sizes,
-        "channels": collections.Counter(image.channels for image in images),
-        "bit_depths": collections.Counter(image.bit_depth for image in images),
-        "skipped": len(report.skipped),
-    }
-
-
-def describe_summary(summary: dict[str, Any]) -> str:
-    """The summary as a few readable lines."""
-    if not summary["images"]:
+def describe_summary(summary: ScanSummary) -> str:
+    """A scan's summary as a few readable lines."""
+    if not summary.readable:
         return "No readable images found."
-    sizes = summary["sizes"]
-    widths = [w for w, _ in sizes]
-    heights = [h for _, h in sizes]
-    common, common_count = sizes.most_common(1)[0]
-    size_text = (f"all {common[0]} × {common[1]} px" if len(sizes) == 1 else
-                 f"{min(widths)}–{max(widths)} × {min(heights)}–{max(heights)} px "
-                 f"(most common {common[0]} × {common[1]}, {common_count} images)")
-    channels = ", ".join(f"{count} with {c} channel{'s' if c != 1 else ''}"
-                         for c, count in sorted(summary["channels"].items()))
-    depths = ", ".join(f"{count} at {d}-bit" for d, count in sorted(summary["bit_depths"].items()))
-    classes = summary["classes"]
+    width, height, common = summary.width, summary.height, summary.common_size
+    size_text = (f"all {common['width']} × {common['height']} px" if common["images"] == summary.readable else
+                 f"{width['min']}–{width['max']} × {height['min']}–{height['max']} px "
+                 f"(most common {common['width']} × {common['height']}, {common['images']} images)")
+    channels = ", ".join(f"{count} with {c} channel{'s' if c != '1' else ''}" for c, count in summary.channels.items())
+    depths = ", ".join(f"{count} at {d}-bit" for d, count in summary.bit_depths.items())
+    classes = summary.labels or {}
     label_text = (f"{len(classes)} classes" if classes else "no labels (kNN probe off)")
-    if classes and summary["unlabelled"]:
-        label_text += f", {summary['unlabelled']} unlabelled"
-    frames = f" from {summary['files']} files" if summary["files"] != summary["images"] else ""
-    return (f"<b>{summary['images']:,} images</b>{frames} · {label_text} · "
-            f"{summary['skipped']} skipped<br>Sizes: {size_text}<br>Channels: {channels}<br>Bit depth: {depths}")
+    if classes and summary.unlabelled:
+        label_text += f", {summary.unlabelled} unlabelled"
+    frames = f" from {summary.files} files" if summary.files != summary.readable else ""
+    notices = (f" · {len(summary.notices)} to look at (see “Skipped files”)" if summary.notices else "")
+    return (f"<b>{summary.readable:,} images</b>{frames} · {label_text} · {len(summary.skipped)} skipped{notices}"
+            f"<br>Sizes: {size_text}<br>Channels: {channels}<br>Bit depth: {depths}")
 
 
 class DatasetPanel(QWidget):
@@ -99,7 +80,7 @@ class DatasetPanel(QWidget):
         self._scanned_config: DataConfig | None = None
         self._config = DataConfig()
         """The data config last shown: what the forms edit, the folder and the settings they do not show."""
-        self._job: BackgroundJob | None = None
+        self._scans = JobSlot(WhileBusy.REPLACE, self)
         self._folder_problem = ""
         """Why the folder in use could not be scanned (it does not exist...); '' when it could."""
 
@@ -382,56 +363,46 @@ class DatasetPanel(QWidget):
     # -- scanning -------------------------------------------------------------------------------------
     def scanning(self) -> bool:
         """True until the scan job has ended (its progress row is hidden by then)."""
-        return self._job is not None
+        return self._scans.busy
 
     def scan(self) -> None:
         """Scan the chosen folder on a worker thread (a running scan is cancelled first)."""
         from workbench.data import dataset_folder, scan_folder
 
-        if self._job is not None:
-            self._job.cancel()
         self._window_timer.stop()  # the scan shows everything with the current window anyway
         config = self.data_config()
         root = dataset_folder(config)
         self.folder_edit.setPlaceholderText(f"Built-in demo dataset ({root})")
         self.banner.clear()
         self._folder_problem = ""
-        job = BackgroundJob(lambda cancel, progress: scan_folder(root, config, cancel=cancel, progress=progress),
-                            self)
-        job.progress.connect(self._on_progress)
-        job.succeeded.connect(lambda result, job=job, config=config: self._on_scanned(job, result, config))
-        job.failed.connect(lambda message, _details, job=job: self._on_failed(job, message))
-        job.cancelled.connect(lambda job=job: self._on_cancelled(job))
-        job.ended.connect(lambda job=job: self._on_ended(job))
-        self._job = job
+        self._scans.run(lambda cancel, progress: scan_folder(root, config, cancel=cancel, progress=progress),
+                        progress=self._on_progress,
+                        succeeded=lambda result: self._on_scanned(result, config),
+                        failed=lambda message, _details: self._on_failed(message),
+                        cancelled=self._on_cancelled, ended=self._hide_progress)
         self.progress.setRange(0, 0)
         self.eta_label.clear()
         for widget in self._progress_widgets:
             widget.setVisible(True)
-        job.start()
 
     def _drop_scan(self) -> None:
         """Cancel the running scan, if any, and ignore what it still reports."""
-        if self._job is not None:
-            self._job.cancel()
-            self._job = None
+        self._scans.drop()
+        self._hide_progress()
+
+    def cancel_scan(self) -> None:
+        self._scans.cancel()
+
+    def _hide_progress(self) -> None:
         for widget in self._progress_widgets:
             widget.setVisible(False)
 
-    def cancel_scan(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
-
     def _on_progress(self, done: int, total: int, eta: float) -> None:
-        if self.sender() is not self._job:
-            return
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self.eta_label.setText(f"about {format_seconds(eta)} left" if eta >= 0 else "")
 
-    def _on_scanned(self, job: BackgroundJob, result: Any, config: DataConfig) -> None:
-        if job is not self._job:
-            return
+    def _on_scanned(self, result: Any, config: DataConfig) -> None:
         self.scan_result = result
         self._scanned_config = config
         self._show_report(result.report, config)
@@ -444,32 +415,25 @@ class DatasetPanel(QWidget):
 
     def _show_report(self, report: Any, config: DataConfig) -> None:
         """Show a scan's summary, class counts, skipped files and thumbnails."""
-        summary = summarise(report)
+        summary = ScanSummary.of(report)
         self.summary_label.setText(describe_summary(summary))
-        self._fill_table(self.class_table, sorted(summary["classes"].items()))
-        self._fill_table(self.skipped_table, [(item.path, item.reason) for item in report.skipped])
-        self.tabs.setTabText(self._skipped_tab, f"Skipped files ({len(report.skipped)})")
+        self._fill_table(self.class_table, sorted((summary.labels or {}).items()))
+        self._fill_table(self.skipped_table, [(item.path, item.reason) for item in report.skipped]
+                         + [(item.path, f"kept, but: {item.reason}") for item in report.notices])
+        notices = f" · notices ({len(report.notices)})" if report.notices else ""
+        self.tabs.setTabText(self._skipped_tab, f"Skipped files ({len(report.skipped)}){notices}")
         self.thumbnails.set_images(report.root, report.images, config)
         self.preview.set_windowable(any(carries_modality_values(record) for record in report.images))
         self._select_preview(preview_row(report.images))
         if any(record.volume is not None for record in report.images):
             self.volumes.expand()
 
-    def _on_failed(self, job: BackgroundJob, message: str) -> None:
-        if job is self._job:
-            self._show_unusable(f"The folder could not be scanned: {message}")
-            self.changed.emit()
+    def _on_failed(self, message: str) -> None:
+        self._show_unusable(f"The folder could not be scanned: {message}")
+        self.changed.emit()
 
-    def _on_cancelled(self, job: BackgroundJob) -> None:
-        if job is self._job:
-            self.banner.show_message("Scan cancelled. The previous results (if any) are still shown.", "info")
-
-    def _on_ended(self, job: BackgroundJob) -> None:
-        if job is self._job:
-            self._job = None
-            for widget in self._progress_widgets:
-                widget.setVisible(False)
-        job.deleteLater()
+    def _on_cancelled(self) -> None:
+        self.banner.show_message("Scan cancelled. The previous results (if any) are still shown.", "info")
 
     @staticmethod
     def _fill_table(table: QTableWidget, rows: list[tuple[Any, Any]]) -> None:
@@ -516,8 +480,7 @@ class DatasetPanel(QWidget):
 
     def shutdown(self) -> None:
         """Stop background work (window closing)."""
-        if self._job is not None:
-            self._job.cancel()
-            self._job.wait()
+        self._scans.cancel()
+        self._scans.wait()
         self.thumbnails.shutdown()
         self.preview.shutdown()

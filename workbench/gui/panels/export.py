@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QFormLayout, QGroupBox, QHBoxLayout
 
 from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, panel_layout
-from workbench.gui.workers import BackgroundJob
+from workbench.gui.workers import JobSlot, WhileBusy
 
 FORMAT_HELP = {
     "safetensors": "Weights only, with the config to rebuild the encoder in Python (PyTorch). Smallest, safest.",
@@ -28,7 +28,7 @@ class ExportPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("exportPanel")
-        self._job: BackgroundJob | None = None
+        self._exports = JobSlot(WhileBusy.IGNORE, self)
         self.last_export: Path | None = None
         layout = panel_layout(
             self, "Export", "Save the trained encoder so other programs can turn images into embeddings. Images go "
@@ -108,7 +108,7 @@ class ExportPanel(QWidget):
             self.set_run(folder)
 
     def exporting(self) -> bool:
-        return self._job is not None
+        return self._exports.busy
 
     def export(self) -> None:
         """Export the chosen run in the chosen format, off the GUI thread."""
@@ -118,24 +118,21 @@ class ExportPanel(QWidget):
         if not run_dir:
             self.banner.show_message("Choose a run folder to export (train one first).", "error")
             return
-        if self._job is not None:
-            return
         fmt = self.chosen_format()
-        job = BackgroundJob(lambda cancel, progress: export_run(run_dir, fmt, cancel=cancel, progress=progress),
-                            self)
-        job.progress.connect(lambda done, total, _eta: (self.progress.setRange(0, total),
-                                                        self.progress.setValue(done)))
-        job.succeeded.connect(self._on_exported)
-        job.failed.connect(lambda message, _details: self.banner.show_message(
-            f"<b>Export failed.</b> {html.escape(message)}", "error"))
-        job.ended.connect(self._on_ended)
-        self._job = job
+        started = self._exports.run(
+            lambda cancel, progress: export_run(run_dir, fmt, cancel=cancel, progress=progress),
+            progress=lambda done, total, _eta: (self.progress.setRange(0, total), self.progress.setValue(done)),
+            succeeded=self._on_exported,
+            failed=lambda message, _details: self.banner.show_message(
+                f"<b>Export failed.</b> {html.escape(message)}", "error"),
+            ended=self._on_ended)
+        if not started:
+            return
         self.banner.clear()
         self.open_button.setVisible(False)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.export_button.setEnabled(False)
-        job.start()
 
     def _on_exported(self, path: Path) -> None:
         self.last_export = Path(path)
@@ -145,11 +142,8 @@ class ExportPanel(QWidget):
         self.exported.emit(str(path))
 
     def _on_ended(self) -> None:
-        job, self._job = self._job, None
         self.progress.setVisible(False)
         self.export_button.setEnabled(True)
-        if job is not None:
-            job.deleteLater()
 
     def _open_folder(self) -> None:
         if self.last_export is not None:

@@ -1,33 +1,48 @@
-"""Runs: every run folder under the runs folder, with status and final metrics; overlay curves of several
-runs; watch a folder being written by the CLI or a `torchrun` job, live."""
+"""Runs: every run folder under the runs folder, with its tasks, backbone, dataset, status and final metrics;
+overlay curves of several runs; rename, archive or delete runs; watch a folder being written by the CLI or a
+`torchrun` job, live."""
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QSplitter, QTableWidget, QTabWidget, QTableWidgetItem, QWidget)
+from PySide6.QtCore import QFile, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QBrush, QColor, QDesktopServices
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog,
+                               QLabel, QLineEdit, QMessageBox, QSplitter, QTableWidget, QTabWidget,
+                               QTableWidgetItem, QWidget)
 
-from workbench.config import DataConfig
+from workbench.config import DataConfig, RunConfig
 from workbench.engine.embedding_map import MAP_NAME
+from workbench.engine.heartbeat import is_training_now
+from workbench.engine.run_admin import (RunChangeRefused, check_deletable, delete_run, is_archived, rename_run,
+                                        set_archived)
 from workbench.engine.task_examples import EXAMPLES_NAME
 from workbench.engine.events import (EmbeddingMapEvent, FailedEvent, FinishedEvent, TaskExamplesEvent)
-from workbench.engine.runs import RESUMABLE_STATES, MetricsTail, RunFolder, list_runs, run_status
+from workbench.engine.runs import RESUMABLE_STATES, MetricsTail, RunFolder, list_runs
 from workbench.gui.embedding import EmbeddingView
 from workbench.gui.task_examples import TaskExamplesView
 from workbench.gui.history import MetricHistory
 from workbench.gui.plots import MonitorPlots
+from workbench.gui.style import ERROR_COLOUR, OK_COLOUR, WARNING_COLOUR
 from workbench.gui.widgets import Banner, action_button, panel_layout
-from workbench.gui.workers import BackgroundJob
+from workbench.gui.workers import JobSlot, WhileBusy
 
 WATCH_POLL_MS = 1000
-COLUMNS = ("Run", "Status", "Step", "Last loss", "kNN accuracy", "Last change")
-COLUMN_TIPS = {"Last loss": "The training loss at the run's last logged step, as logged (not smoothed).",
+RUNNING_CHECK_MS = 5000
+"""How often the shown list looks for runs that started or stopped training (their heartbeats)."""
+COLUMNS = ("Run", "Task", "Backbone", "Dataset", "Status", "Step", "Last loss", "kNN accuracy", "Last change")
+COLUMN_TIPS = {"Status": "running: a process is training the run now (this app, the command line or torchrun); "
+                         "interrupted: its training process ended without finishing (it can be resumed).",
+               "Last loss": "The training loss at the run's last logged step, as logged (not smoothed).",
                "kNN accuracy": "The kNN probe accuracy at the run's last evaluation."}
+STATUS_COLOURS = {"running": OK_COLOUR, "interrupted": WARNING_COLOUR, "failed": ERROR_COLOUR}
+DEMO_DATASET = "Demo dataset"
+MIN_VISIBLE_RUNS = 4
+"""Rows of the run list kept in view however tall the curves below are."""
 
 
 @dataclass
@@ -40,30 +55,61 @@ class RunSummary:
     total_steps: int
     history: MetricHistory
     modified: float
-    data: DataConfig | None
-    """How the run read its images (folder, DICOM window), for the embedding map; None if unreadable."""
+    config: RunConfig | None
+    """The run's settings (tasks, backbone, dataset); None if its config.yaml cannot be read here."""
+    archived: bool
+
+    @property
+    def data(self) -> DataConfig | None:
+        """How the run read its images (folder, DICOM window), for the embedding map."""
+        return self.config.data if self.config is not None else None
 
 
 def summarise_run(folder: RunFolder) -> RunSummary:
-    """Status and curves of a run folder, from its metrics.jsonl."""
+    """Status, settings and curves of a run folder, from the folder alone."""
     history = MetricHistory()
     events = folder.read_events()
     for event in events:
         history.add(event)
-    status = run_status(events)
+    status = folder.status(events)
     modified = folder.metrics_path.stat().st_mtime if folder.metrics_path.exists() else \
         folder.config_path.stat().st_mtime
     return RunSummary(folder.path, status.state, status.step, status.total_steps, history, modified,
-                      _data_config(folder))
+                      _run_config(folder), is_archived(folder))
 
 
-def _data_config(folder: RunFolder) -> DataConfig | None:
+def summarise_runs(out_dir: Path) -> list[RunSummary]:
+    """Every run under `out_dir`, newest first; a run removed while being read is left out."""
+    summaries = []
+    for folder in list_runs(out_dir):
+        try:
+            summaries.append(summarise_run(folder))
+        except FileNotFoundError:
+            continue
+    return summaries
+
+
+def _run_config(folder: RunFolder) -> RunConfig | None:
     from workbench.tasks import load_config
 
     try:
-        return load_config(folder.config_path).data
-    except Exception:  # a run written by another version still lists; it only lacks its map
+        return load_config(folder.config_path)
+    except Exception:  # a run written by another version still lists; it only lacks its settings and map
         return None
+
+
+def settings_cells(config: RunConfig | None) -> list[tuple[str, str]]:
+    """The Task, Backbone and Dataset cells of a run: (text, tooltip) each; tasks by their human names."""
+    from workbench.tasks import task_title
+
+    if config is None:
+        unknown = ("?", "The run's config.yaml cannot be read by this version of the app.")
+        return [unknown] * 3
+    tasks = " + ".join(task_title(name) for name in config.tasks)
+    task_tip = "In config.yaml: " + ", ".join(config.tasks)
+    root = config.data.root
+    dataset = (Path(root).name, root) if root else (DEMO_DATASET, "The built-in demo dataset")
+    return [(tasks, task_tip), (config.model.backbone, "model.backbone"), dataset]
 
 
 class RunsPanel(QWidget):
@@ -77,7 +123,10 @@ class RunsPanel(QWidget):
         self.setObjectName("runsPanel")
         self.out_dir = Path("runs")
         self.runs: list[RunSummary] = []
-        self._job: BackgroundJob | None = None
+        """The runs in the list as shown (archived ones only with "Show archived")."""
+        self.all_runs: list[RunSummary] = []
+        self._readings = JobSlot(WhileBusy.LATEST, self)
+        self._select_after: set[Path] | None = None
         self._watch_tail: MetricsTail | None = None
         self._watch_history: MetricHistory | None = None
         self._watch_folder: RunFolder | None = None
@@ -85,7 +134,8 @@ class RunsPanel(QWidget):
         self._stale = False
         layout = panel_layout(
             self, "Runs", "Every run in the runs folder. Select several to compare their curves; resume a stopped "
-                          "run; or watch a run folder that a command-line or cluster job is writing.")
+                          "run; rename, archive or delete runs; or watch a run folder that a command-line or "
+                          "cluster job is writing.")
         buttons = QHBoxLayout()
         self.refresh_button = action_button(self, "Refresh", "refreshRuns", "Refresh the run list", self.refresh,
                                             "refresh")
@@ -97,14 +147,26 @@ class RunsPanel(QWidget):
                                            "export")
         self.open_button = action_button(self, "Open folder", "openRunFolder", "Open the selected run folder",
                                          self._open_folder, "folder")
+        self.rename_button = action_button(self, "Rename…", "renameRun", "Rename the selected run",
+                                           self.rename_selected, "rename")
+        self.archive_button = action_button(self, "Archive", "archiveRun", "Archive or un-archive the selected runs",
+                                            self.toggle_archived, "archive")
+        self.delete_button = action_button(self, "Delete…", "deleteRun", "Delete the selected runs",
+                                           self.delete_selected, "delete")
         for button in (self.refresh_button, self.watch_button, self.resume_button, self.export_button,
-                       self.open_button):
+                       self.open_button, self.rename_button, self.archive_button, self.delete_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        self.show_archived = QCheckBox("Show archived", self)
+        self.show_archived.setObjectName("showArchivedRuns")
+        self.show_archived.setAccessibleName("Show archived runs")
+        self.show_archived.toggled.connect(lambda _on: self._show_runs(self.all_runs))
+        buttons.addWidget(self.show_archived)
+        layout.addLayout(buttons)
         self.folder_label = QLabel(self)
         self.folder_label.setProperty("role", "caption")
-        buttons.addWidget(self.folder_label)
-        layout.addLayout(buttons)
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.folder_label)
         self.banner = Banner("Runs message", self)
         layout.addWidget(self.banner)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -123,6 +185,8 @@ class RunsPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._show_selected)
+        self.table.setMinimumHeight(self.table.verticalHeader().defaultSectionSize() * MIN_VISIBLE_RUNS
+                                    + header.sizeHint().height() + 2 * self.table.frameWidth())
         splitter.addWidget(self.table)
         self.tabs = QTabWidget(self)
         self.plots = MonitorPlots(self)
@@ -137,6 +201,9 @@ class RunsPanel(QWidget):
         self._watch_timer = QTimer(self)
         self._watch_timer.setInterval(WATCH_POLL_MS)
         self._watch_timer.timeout.connect(self._poll_watched)
+        self._running_timer = QTimer(self)
+        self._running_timer.setInterval(RUNNING_CHECK_MS)
+        self._running_timer.timeout.connect(self.recheck_running)
         self._update_buttons()
 
     # -- listing --------------------------------------------------------------------------------------
@@ -154,51 +221,76 @@ class RunsPanel(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
+        self._running_timer.start()
         if self._stale:
             self.refresh()
 
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().hideEvent(event)
+        self._running_timer.stop()
+
     def refresh(self) -> None:
-        """Re-read the run folders (off the GUI thread: metrics files can be long)."""
+        """Re-read the run folders (off the GUI thread: metrics files can be long); asked while a reading is
+        under way, read again once it ends."""
         self._stale = False
-        if self._job is not None:
-            return
         out_dir = self.out_dir
         self.folder_label.setText(f"Runs folder: {out_dir.resolve()}")
-        job = BackgroundJob(lambda _cancel, _progress: [summarise_run(run) for run in list_runs(out_dir)], self)
-        job.succeeded.connect(self._show_runs)
-        job.failed.connect(lambda message, _details: self.banner.show_message(
-            f"The runs folder could not be read: {message}", "error"))
-        job.ended.connect(self._on_job_ended)
-        self._job = job
-        job.start()
-
-    def _on_job_ended(self) -> None:
-        job, self._job = self._job, None
-        if job is not None:
-            job.deleteLater()
+        self._readings.run(lambda _cancel, _progress: summarise_runs(out_dir), succeeded=self._show_runs,
+                           failed=lambda message, _details: self.banner.show_message(
+                               f"The runs folder could not be read: {message}", "error"))
 
     def loading(self) -> bool:
-        return self._job is not None
+        return self._readings.busy
+
+    def recheck_running(self) -> None:
+        """Re-read the list when a listed run started or stopped being trained since it was read (cheap: one
+        small heartbeat file per run)."""
+        if not self._readings.busy and any(is_training_now(run.path) != (run.status == "running")
+                                     for run in self.all_runs if run.path.is_dir()):
+            self.refresh()
 
     def _show_runs(self, runs: list[RunSummary]) -> None:
-        selected = {run.path for run in self.selected_runs()}
-        self.runs = runs
+        selected = self._select_after or {run.path for run in self.selected_runs()}
+        self._select_after = None
+        self.all_runs = runs
+        self.runs = [run for run in runs if self.show_archived.isChecked() or not run.archived]
         self.table.blockSignals(True)
-        self.table.setRowCount(len(runs))
-        for row, run in enumerate(runs):
-            loss = run.history.latest("loss")
-            knn = run.history.latest("knn_accuracy")
-            cells = (run.path.name, run.status, f"{run.step:,} / {run.total_steps:,}",
-                     "–" if loss is None else f"{loss:.4f}", "–" if knn is None else f"{knn:.1%}",
-                     time.strftime("%Y-%m-%d %H:%M", time.localtime(run.modified)))
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setToolTip(str(run.path))
-                self.table.setItem(row, column, item)
+        self.table.clearSelection()
+        self.table.setRowCount(len(self.runs))
+        for row, run in enumerate(self.runs):
+            self._fill_row(row, run)
             if run.path in selected:
                 self.table.selectRow(row)
         self.table.blockSignals(False)
+        hidden = len(runs) - len(self.runs)
+        self.show_archived.setText(f"Show archived ({sum(run.archived for run in runs)})")
+        self.table.setToolTip(f"{hidden} archived run(s) hidden." if hidden else "")
         self._show_selected()
+
+    def _fill_row(self, row: int, run: RunSummary) -> None:
+        loss = run.history.latest("loss")
+        knn = run.history.latest("knn_accuracy")
+        status = f"{run.status}, archived" if run.archived else run.status
+        cells = [(run.path.name, str(run.path)), *settings_cells(run.config), (status, run.status),
+                 (f"{run.step:,} / {run.total_steps:,}", ""), ("–" if loss is None else f"{loss:.4f}", ""),
+                 ("–" if knn is None else f"{knn:.1%}", ""),
+                 (time.strftime("%Y-%m-%d %H:%M", time.localtime(run.modified)), "")]
+        for column, (text, tip) in enumerate(cells):
+            item = QTableWidgetItem(text)
+            item.setToolTip(tip or str(run.path))
+            if run.archived:
+                font = item.font()
+                font.setItalic(True)
+                item.setFont(font)
+                item.setForeground(QBrush(QColor(128, 128, 128)))
+            self.table.setItem(row, column, item)
+        colour = STATUS_COLOURS.get(run.status)
+        if colour:
+            status_item = self.table.item(row, COLUMNS.index("Status"))
+            status_item.setForeground(QBrush(QColor(colour)))
+            font = status_item.font()
+            font.setBold(run.status == "running")
+            status_item.setFont(font)
 
     def selected_runs(self) -> list[RunSummary]:
         rows = sorted({index.row() for index in self.table.selectedIndexes()})
@@ -234,9 +326,18 @@ class RunsPanel(QWidget):
     def _update_buttons(self) -> None:
         selected = self.selected_runs()
         one = len(selected) == 1
+        running = any(run.status == "running" for run in selected)
         self.resume_button.setEnabled(one and selected[0].status in RESUMABLE_STATES)
         self.export_button.setEnabled(one)
         self.open_button.setEnabled(one)
+        self.rename_button.setEnabled(one and not running)
+        self.archive_button.setEnabled(bool(selected) and not running)
+        self.delete_button.setEnabled(bool(selected) and not running)
+        self.archive_button.setText("Un-archive" if selected and all(run.archived for run in selected)
+                                    else "Archive")
+        why = "A run being trained cannot be renamed, archived or deleted." if running else ""
+        for button in (self.rename_button, self.archive_button, self.delete_button):
+            button.setToolTip(why or button.accessibleName())
 
     # -- actions --------------------------------------------------------------------------------------
     def _resume(self) -> None:
@@ -253,6 +354,79 @@ class RunsPanel(QWidget):
         selected = self.selected_runs()
         if len(selected) == 1:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(selected[0].path)))
+
+    def rename_selected(self) -> None:
+        """Ask for a new name for the selected run and rename its folder (a bad name is refused, saying why)."""
+        selected = self.selected_runs()
+        if len(selected) != 1:
+            return
+        old = selected[0].path
+        name, ok = QInputDialog.getText(self, "Rename run", f"New name for the run “{old.name}”:",
+                                        QLineEdit.EchoMode.Normal, old.name)
+        if not ok or name == old.name:
+            return
+        try:
+            renamed = rename_run(RunFolder(old), name)
+        except (RunChangeRefused, OSError) as error:
+            self._refused(f"The run “{old.name}” was not renamed", error)
+            return
+        self._select_after = {renamed.path}
+        self.banner.show_message(f"Renamed “{html.escape(old.name)}” to “{html.escape(renamed.name)}”.", "info")
+        self.refresh()
+
+    def toggle_archived(self) -> None:
+        """Archive the selected runs, or un-archive them when all of them are archived."""
+        selected = self.selected_runs()
+        archive = not all(run.archived for run in selected)
+        done = []
+        for run in selected:
+            try:
+                set_archived(RunFolder(run.path), archive)
+            except (RunChangeRefused, OSError) as error:
+                self._refused(f"The run “{run.path.name}” was not {'archived' if archive else 'un-archived'}",
+                              error)
+                break
+            done.append(run.path.name)
+        if done:
+            hint = " Tick “Show archived” to see archived runs." if archive and not self.show_archived.isChecked() \
+                else ""
+            self.banner.show_message(f"{'Archived' if archive else 'Un-archived'}: "
+                                     f"{html.escape(', '.join(done))}.{hint}", "info")
+        self.refresh()
+
+    def delete_selected(self) -> None:
+        """Move the selected runs to the trash, after a confirmation; where there is no trash, say so and
+        offer to delete them for good, after a second confirmation."""
+        selected = [RunFolder(run.path) for run in self.selected_runs()]
+        try:
+            for folder in selected:
+                check_deletable(folder)
+        except RunChangeRefused as error:
+            self._refused("Nothing was deleted", error)
+            return
+        if not selected or not _confirm(self, "Delete runs", f"Move {_runs_named(selected)} to the trash?",
+                                        "Runs in the trash can be restored from there."):
+            return
+        no_trash = [folder for folder in selected if not QFile(str(folder.path)).moveToTrash()]
+        trashed = [folder for folder in selected if folder not in no_trash]
+        if no_trash and _confirm(self, "No trash", f"{_runs_named(no_trash)} could not be moved to the trash: "
+                                 "this system (or this drive) has no trash. Delete for good instead?",
+                                 "This cannot be undone.", warning=True):
+            try:
+                for folder in list(no_trash):
+                    delete_run(folder)
+                    no_trash.remove(folder)
+            except (RunChangeRefused, OSError) as error:
+                self._refused("A run was not deleted", error)
+        gone = [folder for folder in selected if folder not in no_trash]
+        if gone:
+            where = "moved to the trash" if len(trashed) == len(gone) else "deleted"
+            self.banner.show_message(f"{html.escape(_runs_named(gone, capital=True))} {where}.", "info")
+        self.refresh()
+
+    def _refused(self, what: str, error: Exception) -> None:
+        reason = str(error) if isinstance(error, RunChangeRefused) else (error.strerror or str(error))
+        self.banner.show_message(f"{html.escape(what)}: {html.escape(reason)}", "error")
 
     # -- watching -------------------------------------------------------------------------------------
     def choose_watch(self) -> None:
@@ -271,7 +445,8 @@ class RunsPanel(QWidget):
         self._watch_folder = run
         self._watch_tail = MetricsTail(run.metrics_path)
         self._watch_history = MetricHistory()
-        self._watch_data = _data_config(run)
+        config = _run_config(run)
+        self._watch_data = config.data if config is not None else None
         self.plots.set_runs([(run.name, self._watch_history)])
         self._show_evaluation_views(run.path, self._watch_data)
         self._poll_watched()
@@ -284,6 +459,8 @@ class RunsPanel(QWidget):
     def shutdown(self) -> None:
         """Stop background work (window closing)."""
         self._watch_timer.stop()
+        self._readings.cancel()
+        self._readings.wait()
         self.embedding_view.shutdown()
 
     def stop_watching(self) -> None:
@@ -304,3 +481,18 @@ class RunsPanel(QWidget):
         if ended is not None:
             progress += " (the run has ended)"
         self.banner.show_message(f"Watching <b>{self._watch_folder.path}</b>{progress}", "info")
+
+
+def _runs_named(folders: list[RunFolder], capital: bool = False) -> str:
+    """'the run “a”' or 'the 3 runs “a”, “b”, “c”' ('The ...' with `capital`)."""
+    names = ", ".join(f"“{folder.name}”" for folder in folders)
+    the = "The" if capital else "the"
+    return f"{the} run {names}" if len(folders) == 1 else f"{the} {len(folders)} runs {names}"
+
+
+def _confirm(parent: QWidget, title: str, question: str, detail: str, warning: bool = False) -> bool:
+    """Ask a yes/no question (No is the default); True when the answer is Yes."""
+    ask = QMessageBox.warning if warning else QMessageBox.question
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+    return ask(parent, title, f"{question}\n\n{detail}", buttons,
+               QMessageBox.StandardButton.No) == QMessageBox.StandardButton.Yes

@@ -14,13 +14,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLay
 
 from workbench.config import RunConfig, TaskConfig
 from workbench.gui.forms import ConfigForm
-from workbench.gui.task_examples import TaskExamplesView, blocks_from_tensors
+from workbench.gui.task_examples import TaskExamplesView, blocks_from_tensors, image_output_tasks
 from workbench.gui.widgets import Banner, panel_layout
-from workbench.gui.workers import BackgroundJob
+from workbench.gui.workers import JobSlot, WhileBusy
 
 PREVIEW_IMAGES = 2
-PREVIEW_EMPTY = ("Choose a task with an image output (MAE, SimMIM, reconstruction, jigsaw) to see what it gives "
-                 "the model.")
 PreviewSource = Callable[[], "tuple[RunConfig, Any] | str"]
 """The run config and the loaded preview dataset, or why there is no preview now."""
 
@@ -34,6 +32,11 @@ def render_preview(config: RunConfig, dataset: Any, seed: int = 0) -> dict:
     images = torch.as_tensor(dataset.images[:PREVIEW_IMAGES])
     config.data = replace(config.data, image_size=int(images.shape[-1]))  # the size the images were loaded at
     return preview_examples(config, images, dataset.channels, dataset.mean, dataset.std, seed)
+
+
+def preview_empty_text() -> str:
+    """What the preview says while no chosen task has an image output."""
+    return f"Choose a task with an image output ({image_output_tasks()}) to see what it gives the model."
 
 
 def explanation_html(task_class: type) -> str:
@@ -57,19 +60,25 @@ class TaskCard(QFrame):
         layout.setContentsMargins(14, 10, 14, 12)
         layout.setSpacing(6)
         top = QHBoxLayout()
-        self.checkbox = QCheckBox(f"{task_class.__name__}  ({name})", self)
+        title = task_class.display_title()
+        self.checkbox = QCheckBox(title, self)
         self.checkbox.setObjectName(f"task.{name}.enabled")
-        self.checkbox.setAccessibleName(f"Train with {task_class.__name__}")
+        self.checkbox.setAccessibleName(f"Train with {title}")
+        self.checkbox.setToolTip(f"In config files: tasks: {name}")
         font = self.checkbox.font()
         font.setPointSizeF(font.pointSizeF() * 1.15)
         font.setBold(True)
         self.checkbox.setFont(font)
         top.addWidget(self.checkbox)
+        config_name = QLabel(name, self)
+        config_name.setProperty("role", "caption")
+        config_name.setToolTip(f"The task's name in config files and on the command line: tasks: {name}")
+        top.addWidget(config_name, 0, Qt.AlignmentFlag.AlignVCenter)
         top.addStretch(1)
         self.more_button = QToolButton(self)
         self.more_button.setText("How it works")
         self.more_button.setCheckable(True)
-        self.more_button.setAccessibleName(f"Explain {task_class.__name__}")
+        self.more_button.setAccessibleName(f"Explain {title}")
         self.more_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.more_button.setArrowType(Qt.ArrowType.RightArrow)
         self.more_button.setAutoRaise(True)
@@ -149,7 +158,7 @@ class TasksPanel(QWidget):
         cards_layout.setContentsMargins(0, 0, 8, 0)
         cards_layout.setSpacing(12)
         self.cards: dict[str, TaskCard] = {}
-        for name, task_class in sorted(tasks.items()):
+        for name, task_class in sorted(tasks.items(), key=lambda item: item[1].display_title().lower()):
             card = TaskCard(name, task_class, cards_box)
             card.changed.connect(self.changed)
             cards_layout.addWidget(card)
@@ -167,8 +176,7 @@ class TasksPanel(QWidget):
         self._reveal_chosen = False
         self.preview_source: PreviewSource | None = None
         """Set by the window; until then (and while it gives a reason instead of data) no preview is drawn."""
-        self._preview_job: BackgroundJob | None = None
-        self._preview_pending = False
+        self._previews = JobSlot(WhileBusy.LATEST, self)
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(300)
@@ -178,7 +186,7 @@ class TasksPanel(QWidget):
     def _preview_box(self) -> QWidget:
         box = QGroupBox("Preview: what the chosen tasks give the model", self)
         layout = QVBoxLayout(box)
-        self.preview = TaskExamplesView(box, PREVIEW_EMPTY, stacked=True)
+        self.preview = TaskExamplesView(box, preview_empty_text(), stacked=True)
         self.preview.setObjectName("taskPreview")
         self.preview.setAccessibleName("Preview of the chosen tasks")
         layout.addWidget(self.preview, 1)
@@ -189,48 +197,33 @@ class TasksPanel(QWidget):
         """Render the chosen tasks' examples off the GUI thread (one at a time; the latest settings win)."""
         if self.preview_source is None or not self.isVisible():
             return
-        if self._preview_job is not None:
-            self._preview_pending = True
-            return
         source = self.preview_source()
         if isinstance(source, str):
+            self._previews.drop()  # a preview still being drawn is of settings no longer chosen
             self.preview.clear(source)
             return
         config, dataset = source
-        job = BackgroundJob(lambda _cancel, _progress: render_preview(config, dataset), self)
-        job.succeeded.connect(self._show_preview)
-        job.failed.connect(lambda message, _details: self.preview.clear(
-            f"No preview with these settings: {message}"))
-        job.ended.connect(lambda job=job: self._forget_preview(job))
-        self._preview_job = job
-        job.start()
+        self._previews.run(lambda _cancel, _progress: render_preview(config, dataset), succeeded=self._show_preview,
+                           failed=lambda message, _details: self.preview.clear(
+                               f"No preview with these settings: {message}"))
 
     def _show_preview(self, rendered: dict) -> None:
         if not rendered:
-            self.preview.clear(PREVIEW_EMPTY)
+            self.preview.clear(preview_empty_text())
             return
         self.preview.show_images(blocks_from_tensors(rendered),
                                  "Before training: the input, what the model is given, and its answer, which "
                                  "is noise until the model learns.")
 
-    def _forget_preview(self, job: BackgroundJob) -> None:
-        if job is self._preview_job:
-            self._preview_job = None
-            if self._preview_pending:
-                self._preview_pending = False
-                self._preview_timer.start()
-        job.deleteLater()
-
     def preview_busy(self) -> bool:
         """True while a preview is being rendered (used by tests)."""
-        return self._preview_job is not None
+        return self._previews.busy
 
     def settle_preview(self) -> None:
         """Cancel a pending refresh and wait for a preview being rendered (before a run starts, and when the
         window closes)."""
         self._preview_timer.stop()
-        if self._preview_job is not None:
-            self._preview_job.wait()
+        self._previews.wait()
 
     def tasks_config(self) -> dict[str, TaskConfig]:
         """The chosen tasks and their settings."""

@@ -6,9 +6,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
+from PySide6.QtWidgets import (QApplication, QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from workbench.config import EvalConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
@@ -154,7 +154,7 @@ class TrainPanel(QWidget):
         self.banner = Banner("Training message", box)
         column.addWidget(self.banner)
         tabs = QTabWidget(box)
-        self.plots = MonitorPlots(box)
+        self.plots = MonitorPlots(box, reserve_task_plots=True)
         self.plots.set_runs([("this run", self.history)])
         tabs.addTab(self.plots, "Curves")
         self.embedding_view = EmbeddingView(box)
@@ -223,8 +223,15 @@ class TrainPanel(QWidget):
         bridge.ended.connect(self._on_bridge_ended)
         self.bridge = bridge
         self._set_state("running")
+        self._settle_layout()
         self.stall_monitor.start()
         bridge.start()
+
+    def _settle_layout(self) -> None:
+        """Lay out and paint the page now, as Start left it (the last run's message gone, the stats reset):
+        done later, that would re-lay out and repaint every plot together while the run trains."""
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        self.repaint()
 
     def toggle_pause(self) -> None:
         if self.bridge is None:
@@ -306,6 +313,7 @@ class TrainPanel(QWidget):
             self.banner.show_message(html.escape(event.message), "warning")
             self._log(f"Warning at step {event.step}: {event.message}")
         elif isinstance(event, FinishedEvent):
+            self._stop_stall_monitor()  # training is over: what the end shows is not a stall of training
             self.final_event = event
             self.last_run_dir = event.run_dir
             self._show_end(event.step)
@@ -316,6 +324,7 @@ class TrainPanel(QWidget):
                                      "info")
             self._log(f"{verb} at step {event.step}.")
         elif isinstance(event, FailedEvent):
+            self._stop_stall_monitor()
             self.final_event = event
             self._show_end(event.step)
             kept = f" The last good checkpoint is kept: {event.checkpoint}" if event.checkpoint else ""
@@ -362,12 +371,17 @@ class TrainPanel(QWidget):
         bridge = self.bridge
         self.bridge = None
         self._set_state("idle")
+        self._stop_stall_monitor()
         self.plots.refresh()
-        self.last_stall_ms = self.stall_monitor.stop()
-        self._log(f"Longest event-loop stall during the run: {self.last_stall_ms:.0f} ms.")
         if bridge is not None:
             bridge.deleteLater()
         self.run_ended.emit(self.last_run_dir)
+
+    def _stop_stall_monitor(self) -> None:
+        """End the measure of the window's responsiveness while training (at the run's last event)."""
+        if self.stall_monitor.running():
+            self.last_stall_ms = self.stall_monitor.stop()
+            self._log(f"Longest event-loop stall while training: {self.last_stall_ms:.0f} ms.")
 
     def _log(self, text: str) -> None:
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
