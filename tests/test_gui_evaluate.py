@@ -40,7 +40,12 @@ def test_probe_fills_table_and_chart_and_ranking_fills_grid(qtbot, run_dir):
     record = blocker.args[0]
     methods = [panel.table.item(row, 0).text() for row in range(panel.table.rowCount())]
     assert methods[0] == "linear probe" and "supervised from scratch" in methods
-    assert record.summary[0]["method"] == "linear probe"
+    assert record.summary[0]["method"] == "linear probe" and "raw pixels, linear" in methods
+    labels = [panel.table.item(row, 1).text() for row in range(panel.table.rowCount())]
+    assert labels == [record.labels_used(1.0)] * len(methods) and labels[0].endswith(" labels)")
+    assert [label for _, label in panel.chart.getAxis("bottom")._tickLevels[0]] == [labels[0]]
+    assert f"Kept as {record.saved_as}." in panel.methods_caption.text() and "Raw pixels: the images as the run reads them" in \
+        panel.methods_caption.text()
     assert panel.headline.text() == headline(record.summary, record.tasks) != ""
     assert not panel.table.verticalHeader().isVisible() and not panel.table.wordWrap()
     first_column = [panel.table.item(row, 0) for row in range(panel.table.rowCount())]

@@ -45,3 +45,17 @@ def test_plugin_with_a_training_step_of_another_signature_is_reported_with_the_o
     [report] = load_plugins([tmp_path])
     assert report.tasks == () and "training_step must take (self, images, augment, context=None)" in report.error
     assert "stale_signature" not in registered_tasks()
+
+
+def test_plugin_taking_a_registered_name_is_reported_and_the_task_kept(tmp_path):
+    from workbench.tasks.simclr import SimCLR
+
+    (tmp_path / "copycat.py").write_text(
+        "from workbench.tasks import PretextTask, register_task\n\n\n"
+        "@register_task('simclr')\n"
+        "class Copycat(PretextTask):\n"
+        "    def training_step(self, images, augment, context=None):\n"
+        "        raise AssertionError('never called')\n")
+    [report] = load_plugins([tmp_path])
+    assert "a task named 'simclr' is already registered (by workbench.tasks.simclr.SimCLR)" in report.error
+    assert registered_tasks()["simclr"] is SimCLR

@@ -1,4 +1,5 @@
 """Probes, splits, ranking and the health detector on data whose answer is known."""
+import json
 import math
 
 import pytest
@@ -10,8 +11,9 @@ from workbench.engine.inspection import loss_batches
 from workbench.probes.ranking import k_center_greedy, rank_by_loss, rank_candidates
 from workbench.metrics.scores import classification_scores
 from workbench.data.splits import group_split
-from workbench.probes.splits import probe_splits
-from workbench.probes.table import ProbeRow, format_table, summarise
+from workbench.probes.archive import check_name, save_probe
+from workbench.probes.splits import label_counts, probe_splits
+from workbench.probes.table import PROBE_NAME, ProbeResult, ProbeRow, format_table, pixels_note, summarise
 
 
 def separable(n_per_class=60, classes=3, dim=16, seed=0):
@@ -138,8 +140,48 @@ def test_summary_is_mean_and_std_over_seeds_and_the_table_shows_them():
     summary = summarise(rows)
     assert [(s["method"], s["seeds"]) for s in summary] == [("linear probe", 2), ("kNN probe", 2)]
     assert summary[0]["accuracy"] == pytest.approx(0.85) and summary[0]["accuracy_std"] == pytest.approx(0.05)
-    text = format_table(summary)
-    assert "85.0 ± 5.0%" in text and "10%" in text and text.splitlines()[0].startswith("method")
+    text = format_table(ProbeResult.of_rows(rows, fractions=[0.1], label_counts=[[10, 12]]))
+    assert "85.0 ± 5.0%" in text and "10% (10–12 labels)" in text and text.splitlines()[0].startswith("method")
+
+
+def test_label_counts_are_the_per_class_share_rounded_up():
+    sizes = {0: 30, 1: 20, 2: 10}
+    labels = torch.cat([torch.full((n,), c) for c, n in sizes.items()])
+    fractions = [0.01, 0.1, 1.0]
+    splits = probe_splits(labels, [""] * len(labels), fractions, seeds=2)
+    counts = label_counts(splits, fractions)
+    for fraction, per_seed in zip(fractions, counts):
+        for seed, count in enumerate(per_seed):
+            test = next(s.test for s in splits if s.seed == seed)
+            trainable = {c: n - int((labels[test] == c).sum()) for c, n in sizes.items()}
+            assert count == sum(max(1, math.ceil(fraction * n)) for n in trainable.values())
+    assert counts[0] == [3, 3]  # 1%: one label of each of the three classes
+    result = ProbeResult.of_rows([], fractions=fractions, label_counts=counts)
+    assert result.labels_used(0.01) == "1% (3 labels)" and result.labels_used(1.0) == f"100% ({counts[2][0]} labels)"
+
+
+def test_an_old_probe_json_without_the_new_fields_still_opens(tmp_path):
+    row = ProbeRow("linear probe", 0.1, 0, 8, 4, 0.75, 0.75, [1.0, 0.5])
+    old = {key: value for key, value in ProbeResult.of_rows([row], fractions=[0.1]).to_json().items()
+           if key not in ("label_counts", "raw_pixels", "saved_as", "format_version")}
+    (tmp_path / PROBE_NAME).write_text(json.dumps(old), encoding="utf-8")
+    result = ProbeResult.read(tmp_path / PROBE_NAME)
+    assert result.rows == [row] and result.label_counts == [] and result.saved_as == ""
+    assert result.labels_used(0.1) == "10%" and pixels_note(result) == ""
+    assert "linear probe  10%" in format_table(result)
+
+
+def test_each_probe_is_kept_under_its_own_name_and_probe_json_is_the_latest(tmp_path):
+    first = save_probe(ProbeResult.of_rows([], step=7), tmp_path, "baseline")
+    second = save_probe(ProbeResult.of_rows([], step=9), tmp_path, "baseline.json")
+    third = save_probe(ProbeResult.of_rows([], step=9), tmp_path)
+    assert first.saved_as == "probes/baseline.json" and second.saved_as == "probes/baseline-2.json"
+    assert third.saved_as.startswith("probes/probe-9-")
+    assert [ProbeResult.read(tmp_path / r.saved_as) for r in (first, second, third)] == [first, second, third]
+    assert ProbeResult.read(tmp_path / PROBE_NAME) == third
+    for bad in ("../up", "a/b", ".hidden", " ", "x:y"):
+        with pytest.raises(ValueError, match="plain file name"):
+            check_name(bad)
 
 
 def test_online_linear_accuracy_uses_the_given_split():

@@ -18,10 +18,11 @@ from workbench.engine.trainer import Trainer
 from workbench.probes.classifier_export import FILES, build_classifier, export_classifier
 from workbench.probes.context import open_run
 from workbench.probes.finetune import Schedule
-from workbench.probes.probe import FINETUNE_METHOD, KNN, LINEAR, RANDOM_LINEAR, SCRATCH_METHOD, probe_context
+from workbench.probes.probe import (FINETUNE_METHOD, KNN, LINEAR, PIXELS_LINEAR, RANDOM_LINEAR, SCRATCH_METHOD,
+                                    probe_context)
 from workbench.probes.ranking import rank_run
 from workbench.probes.report import build_report
-from workbench.probes.table import format_table, schedule_note
+from workbench.probes.table import ProbeResult, format_table, pixels_note, schedule_note
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Schedule(steps=3, batch_size=8)
@@ -44,7 +45,7 @@ def test_probe_with_baselines_writes_a_table_per_method_and_fraction(context):
     record = probe_context(context, [0.5, 1.0], seeds=2, finetune=True, supervised=True, scratch=TINY, tuning=TINY,
                            trained_seeds=2)
     assert json.loads((context.folder.path / "probe.json").read_text())["summary"] == record.summary
-    methods = [LINEAR, KNN, RANDOM_LINEAR, "random init, kNN", SCRATCH_METHOD, FINETUNE_METHOD]
+    methods = [LINEAR, KNN, RANDOM_LINEAR, "random init, kNN", PIXELS_LINEAR, SCRATCH_METHOD, FINETUNE_METHOD]
     assert [(e["method"], e["fraction"]) for e in record.summary] == [(m, f) for f in (0.5, 1.0) for m in methods]
     assert all(e["seeds"] == 2 for e in record.summary)
     assert len(record.rows) == 2 * 2 * len(methods)
@@ -54,6 +55,35 @@ def test_probe_with_baselines_writes_a_table_per_method_and_fraction(context):
     full = next(e for e in record.summary if e["method"] == LINEAR and e["fraction"] == 1.0)
     assert half["train_size"] < full["train_size"]
     assert record.class_names == context.dataset.class_names and record.step == 4
+    # each column's label count is the size of the splits' training side, shown as e.g. '50% (8 labels)'
+    for fraction, counts in zip(record.fractions, record.label_counts):
+        sizes = [row.train_size for row in record.rows if row.method == PIXELS_LINEAR and row.fraction == fraction]
+        assert counts == sizes and f"({counts[0]} labels)" in record.labels_used(fraction)
+    lines = format_table(record).splitlines()[2:]
+    assert all(f" {record.labels_used(e['fraction'])} " in line for line, e in zip(lines, record.summary))
+
+
+def test_the_raw_pixels_row_probes_the_downsampled_images_at_every_fraction(context):
+    record = probe_context(context, [0.25, 1.0], seeds=2, finetune=False, supervised=False)
+    pixels = [e for e in record.summary if e["method"] == PIXELS_LINEAR]
+    assert [e["fraction"] for e in pixels] == [0.25, 1.0] and all(e["seeds"] == 2 for e in pixels)
+    assert all(0.0 <= e["accuracy"] <= 1.0 and 0.0 <= e["balanced_accuracy"] <= 1.0 for e in pixels)
+    images = context.dataset.images
+    side = min(images.shape[-1], 32)
+    assert record.raw_pixels == {"channels": images.shape[1], "height": images.shape[-2], "width": images.shape[-1],
+                                 "rows": side, "columns": side}
+    assert f"({images.shape[1] * side * side:,} values per image)" in pixels_note(record)
+
+
+def test_a_second_probe_keeps_the_first(context):
+    first = probe_context(context, [1.0], seeds=1, finetune=False, supervised=False, name="first")
+    kept = (context.folder.path / first.saved_as).read_bytes()
+    second = probe_context(context, [1.0], seeds=1, finetune=False, supervised=False, name="first")
+    third = probe_context(context, [1.0], seeds=1, finetune=False, supervised=False)
+    assert first.saved_as == "probes/first.json" and second.saved_as == "probes/first-2.json"
+    assert third.saved_as.startswith(f"probes/probe-{third.step}-")
+    assert (context.folder.path / first.saved_as).read_bytes() == kept
+    assert ProbeResult.read(context.folder.path / "probe.json") == third
 
 
 def test_trained_baselines_run_on_fewer_seeds_and_the_table_says_so(context):
@@ -61,10 +91,10 @@ def test_trained_baselines_run_on_fewer_seeds_and_the_table_says_so(context):
     record = probe_context(context, [1.0], seeds=2, finetune=False, supervised=True, scratch=TINY,
                            progress=lambda done, total: progress.append((done, total)))
     seeds = {e["method"]: e["seeds"] for e in record.summary}
-    assert seeds == {LINEAR: 2, KNN: 2, RANDOM_LINEAR: 2, "random init, kNN": 2, SCRATCH_METHOD: 1}
+    assert seeds == {LINEAR: 2, KNN: 2, RANDOM_LINEAR: 2, "random init, kNN": 2, PIXELS_LINEAR: 2, SCRATCH_METHOD: 1}
     assert [row.seed for row in record.rows if row.method == SCRATCH_METHOD] == [0]
     assert record.supervised_schedule == {**vars(TINY), "seeds": 1}
-    table = format_table(record.summary)
+    table = format_table(record)
     assert ["(1 seed)" in line for line in table.splitlines()[2:]] == [e["seeds"] == 1 for e in record.summary]
     assert schedule_note(record) == ("supervised from scratch: 3 steps, batches of up to 8 labelled images, "
                                      "lr 0.002, at the run's resolution, 1 seed of 2")
@@ -120,9 +150,14 @@ def cli(*args, env_cache):
 def test_cli_probe_rank_report(run, tmp_path, private_cache):
     run_dir = run[0]
     result = cli("probe", run_dir, "--fractions", "0.5,1.0", "--seeds", "1", "--supervised-steps", "2",
-                 "--device", "cpu", env_cache=private_cache)
+                 "--device", "cpu", "--name", "cli-probe", env_cache=private_cache)
     assert result.returncode == 0, result.stderr
-    assert "linear probe" in result.stdout and "supervised from scratch" in result.stdout and "50%" in result.stdout
+    assert "linear probe" in result.stdout and "supervised from scratch" in result.stdout
+    assert "raw pixels, linear" in result.stdout and "50% (" in result.stdout and " labels)" in result.stdout
+    assert str(Path(run_dir) / "probes" / "cli-probe.json") in result.stdout
+    assert (Path(run_dir) / "probes" / "cli-probe.json").read_text() == (Path(run_dir) / "probe.json").read_text()
+    result = cli("probe", run_dir, "--name", "../escape", env_cache=private_cache)
+    assert result.returncode == 2 and "plain file name" in result.stderr
     out = tmp_path / "next.csv"
     result = cli("rank", run_dir, "--strategy", "diversity", "--count", "4", "--out", out, env_cache=private_cache)
     assert result.returncode == 0, result.stderr

@@ -107,6 +107,8 @@ def _add_probe_commands(commands) -> None:
     probe.add_argument("--no-supervised", action="store_true", help="skip the supervised-from-scratch baseline")
     probe.add_argument("--supervised-steps", type=_at_least(1), help="steps of the supervised/fine-tune schedule")
     probe.add_argument("--device", default="auto", choices=devices)
+    probe.add_argument("--name", help="keep this probe as probes/NAME.json (default: probe-<step>-<date>-<time>); "
+                                      "probe.json is always the latest")
 
     rank = commands.add_parser("rank", help="what to label next: a CSV of images, most useful first")
     rank.add_argument("run_dir")
@@ -333,18 +335,20 @@ def _probe(args) -> int:
 
     from workbench.probes.finetune import FINETUNE, SCRATCH
     from workbench.probes.probe import run_probe
-    from workbench.probes.table import PROBE_NAME, format_table, schedule_note
+    from workbench.probes.table import LABELS_RULE, PROBE_NAME, format_table, pixels_note, schedule_note
 
     steps = {"steps": args.supervised_steps} if args.supervised_steps else {}
     record = run_probe(args.run_dir, args.data, args.fractions, args.seeds, finetune=args.finetune,
                        supervised=not args.no_supervised, device=args.device, scratch=replace(SCRATCH, **steps),
-                       tuning=replace(FINETUNE, **steps), progress=_probe_progress, checkpoint=args.checkpoint)
+                       tuning=replace(FINETUNE, **steps), progress=_probe_progress, checkpoint=args.checkpoint,
+                       name=args.name)
     print(f"Probe of {record.run} at step {record.step} ({record.seeds} seeds, "
           f"{record.test_fraction:.0%} held out), {record.split}:")
-    print(format_table(record.summary))
+    print(format_table(record))
+    print(f"Labels: {LABELS_RULE}; {pixels_note(record)}.")
     if schedule_note(record):
         print(f"Trained baselines: {schedule_note(record)}")
-    print(f"Written to {Path(args.run_dir) / PROBE_NAME}")
+    print(f"Written to {Path(args.run_dir) / record.saved_as} (the latest is also {Path(args.run_dir) / PROBE_NAME})")
     return 0
 
 

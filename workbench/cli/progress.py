@@ -1,11 +1,11 @@
-"""Printing trainer events in a terminal: a progress line, evaluation results, warnings."""
+"""Printing trainer events in a terminal: a progress line, evaluation results and verdicts, warnings."""
 from __future__ import annotations
 
 import sys
 from typing import TextIO
 
 from workbench.engine.events import (CheckpointEvent, EvalEvent, Event, FailedEvent, FinishedEvent, PausedEvent,
-                                     StartedEvent, StepEvent, WarningEvent)
+                                     StartedEvent, StepEvent, VerdictEvent, WarningEvent)
 
 BAR_WIDTH = 24
 
@@ -40,6 +40,8 @@ class ConsoleReporter:
             self._print(f"  eval @ step {event.step}: {values}")
         elif isinstance(event, CheckpointEvent):
             pass  # checkpoints are routine; the final path is printed with FinishedEvent
+        elif isinstance(event, VerdictEvent):
+            self._print(f"  verdict @ step {event.step}: {event.message}")
         elif isinstance(event, WarningEvent):
             self._print(f"  WARNING (step {event.step}): {event.message}")
         elif isinstance(event, PausedEvent):

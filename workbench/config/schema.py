@@ -22,6 +22,12 @@ class DataConfig:
                               label="Labels CSV")
     image_size: int = setting(64, "Images are resized to this square size (pixels) once, when cached.",
                               min=16, max=1024)
+    resample_spacing_mm: float = setting(0.0, "DICOM and NIfTI: resample in-plane to this pixel spacing (mm) "
+                                              "before the square resize, so scans of different spacings show "
+                                              "anatomy at one scale: each image then shows the central image size "
+                                              "x this mm, black beyond the scan (e.g. 64 px x 5 mm = 320 mm). "
+                                              "0 = off: each image's central square is resized.",
+                                         min=0.0, max=100.0, label="Resample spacing (mm)")
     channels: int = setting(0, "Channels fed to the encoder: 1 (grayscale), 3 (colour), 0 = decide from the data.",
                             choices=(0, 1, 3))
     dicom_window: str = setting("file", "Intensity window for DICOM and NIfTI: the file's own (VOI LUT or "

@@ -39,7 +39,7 @@ from workbench.data.scan import DecodedFile, ScanReport, count_labels, scan_fold
 from workbench.data.sequences import sequence_numbers
 
 BYTES_PER_MB = 1024 * 1024
-_FORMAT_VERSION = 5  # 5: frames carry notes and series-splitting facts; 4: group ids carry their kind
+_FORMAT_VERSION = 6  # 6: frames carry pixel spacing; 5: notes and series-splitting facts; 4: group ids' kind
 ENTRY_SUFFIX = ".pixels"
 RANGE_SUFFIX = ".range"
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -158,7 +158,8 @@ def settings_fingerprint(root: Path, data_cfg: DataConfig) -> str:
     window = {"mode": data_cfg.dicom_window}
     if data_cfg.dicom_window == "manual":
         window.update(center=data_cfg.window_center, width=data_cfg.window_width)
-    return _hash(_FORMAT_VERSION, str(Path(root).resolve()), data_cfg.image_size, json.dumps(window, sort_keys=True))
+    return _hash(_FORMAT_VERSION, str(Path(root).resolve()), data_cfg.image_size, json.dumps(window, sort_keys=True),
+                 data_cfg.resample_spacing_mm)
 
 
 def needs_memmap(nbytes: int, cache_ram_mb: int) -> bool:
@@ -218,7 +219,7 @@ def _chosen_report(scanned: ScanReport, kept: list[int], left_out: dict[str, int
     """The scan report narrowed to the chosen images, with counts of the slices left out."""
     images = [scanned.images[index] for index in kept]
     return ScanReport(scanned.root, images, list(scanned.skipped), count_labels(images), dict(left_out),
-                      list(scanned.notices))
+                      list(scanned.notices), list(scanned.found_through))
 
 
 def _volume_numbers(images: list[ImageRecord]) -> torch.Tensor:

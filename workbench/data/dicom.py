@@ -66,11 +66,12 @@ def read_dicom_frames(path: Path, data_cfg: DataConfig, auto_range: tuple[float,
     if mosaic:
         per_frame = unpack_mosaic(per_frame[0], mosaic)
     facts = slice_facts(dataset, len(per_frame), csa)
+    spacings = [pixel_spacing(dataset, 0 if mosaic else index) for index in range(len(per_frame))]
     if samples == 3:
         scale = float(np.iinfo(per_frame.dtype).max) if per_frame.dtype.kind in "ui" else 1.0
         scale = min(scale, float(2 ** bits_stored - 1))
-        return [Frame(np.clip(frame.astype(np.float32) / scale, 0.0, 1.0), bit_depth, 3, fact)
-                for frame, fact in zip(per_frame, facts)]
+        return [Frame(np.clip(frame.astype(np.float32) / scale, 0.0, 1.0), bit_depth, 3, fact, spacing=spacing)
+                for frame, fact, spacing in zip(per_frame, facts, spacings)]
 
     hounsfield = is_hounsfield(dataset)
     all_values = [modality_values(stored, dataset, index) for index, stored in enumerate(per_frame)]
@@ -82,7 +83,7 @@ def read_dicom_frames(path: Path, data_cfg: DataConfig, auto_range: tuple[float,
         if photometric == "MONOCHROME1":
             scaled = 1.0 - scaled
         foreground = foreground_share(values, scaled, hounsfield)
-        frames.append(Frame(scaled[..., None], bit_depth, 1, facts[index], foreground))
+        frames.append(Frame(scaled[..., None], bit_depth, 1, facts[index], foreground, spacing=spacings[index]))
     return frames
 
 
@@ -142,6 +143,18 @@ def file_window(dataset: pydicom.Dataset, frame: int = 0) -> FileWindow | None:
     except (TypeError, ValueError, IndexError):
         return None
     return FileWindow(center, width, voi_function(source.get("VOILUTFunction"))) if width > 0 else None
+
+
+def pixel_spacing(dataset: pydicom.Dataset, frame: int = 0) -> tuple[float, float] | None:
+    """Frame `frame`'s in-plane spacing in mm (between rows, between columns): PixelSpacing of the dataset or of
+    its pixel-measures functional group, else ImagerPixelSpacing (a radiograph's, at the detector); or None."""
+    source = dataset if "PixelSpacing" in dataset else _functional_group_item(dataset, frame, "PixelMeasuresSequence")
+    values = source.get("PixelSpacing") if source is not None else None
+    try:
+        row, column = (float(value) for value in (values or dataset.get("ImagerPixelSpacing") or ()))
+    except (TypeError, ValueError):
+        return None
+    return (row, column) if all(np.isfinite(value) and value > 0 for value in (row, column)) else None
 
 
 def auto_window_facts(path: Path, data_cfg: DataConfig) -> SliceFacts | None:

@@ -34,6 +34,7 @@ class Frame:
 
     `foreground`: the share of the slice that is not air/background (volumes only, else None).
     `note`: what a scan should tell about the file besides its frames (e.g. volumes of a 4-D NIfTI left out).
+    `spacing`: the in-plane pixel spacing in mm (between rows, between columns); None when unknown.
     """
 
     pixels: np.ndarray
@@ -42,12 +43,14 @@ class Frame:
     facts: SliceFacts | None = None
     foreground: float | None = None
     note: str | None = None
+    spacing: tuple[float, float] | None = None
 
 
 def frame_info(frame: Frame, relative: str, pseudonymizer: Pseudonymizer) -> FrameInfo:
     """A frame's facts with its series and patient identities as pseudonyms."""
     height, width, channels = frame.pixels.shape
-    info = FrameInfo(height, width, channels, frame.bit_depth, foreground=frame.foreground, note=frame.note)
+    info = FrameInfo(height, width, channels, frame.bit_depth, foreground=frame.foreground, note=frame.note,
+                     spacing=list(frame.spacing) if frame.spacing else None)
     facts = frame.facts
     if facts is None:
         return info

@@ -47,14 +47,16 @@ def read_nifti_frames(path: Path, data_cfg: DataConfig) -> list[Frame]:
     file_window = FileWindow((cal_min + cal_max) / 2.0, cal_max - cal_min, LINEAR_EXACT) if cal_max > cal_min else None
     value_range = percentile_range(volume)
     hounsfield = float(volume.min()) <= HOUNSFIELD_AIR
-    spacing = float(image.header.get_zooms()[2]) if len(shape) > 2 else 1.0
+    zooms = [float(zoom) for zoom in image.header.get_zooms()]
+    spacing = zooms[2] if len(shape) > 2 else 1.0
+    in_plane = (zooms[1], zooms[0]) if min(zooms[:2]) > 0 else None  # rows run along y, columns along x
     frames = []
     for index in range(volume.shape[2]):
         values = np.flip(volume[:, :, index].T, (0, 1))  # rows: anterior to posterior; columns: right to left
         scaled = window_values(values, data_cfg, file_window, value_range)
         foreground = foreground_share(values, scaled, hounsfield)
         facts = SliceFacts(volume_key="", group_key=None, position=index * spacing, orientation=None)
-        frames.append(Frame(np.ascontiguousarray(scaled)[..., None], 16, 1, facts, foreground))
+        frames.append(Frame(np.ascontiguousarray(scaled)[..., None], 16, 1, facts, foreground, spacing=in_plane))
     if volumes > 1:
         frames[0].note = f"{len(shape)}-D NIfTI: {volumes - 1} of {volumes} volumes left out (only the first is read)"
     return frames

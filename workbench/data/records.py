@@ -14,6 +14,7 @@ class ImageRecord:
     patient (else study, series or folder) for patient-level splits. Both ids are salted hashes; the group's
     is prefixed with what it groups (`patient:<hash>`, `folder:<hash>`, `file:<hash>`).
     `foreground`: the share of a slice that is not air (volumes only).
+    `spacing`: the in-plane pixel spacing in mm (the mean of row and column spacing; None when unknown).
     """
 
     path: str
@@ -27,6 +28,7 @@ class ImageRecord:
     slice_index: int = 0
     group: str = ""
     foreground: float | None = None
+    spacing: float | None = None
 
 
 @dataclass
@@ -53,3 +55,5 @@ class FrameInfo:
     foreground: float | None = None
     note: str | None = None
     split: dict[str, str] = field(default_factory=dict)
+    spacing: list[float] | None = None
+    """In-plane pixel spacing in mm: [between rows, between columns]."""

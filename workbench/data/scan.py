@@ -1,14 +1,16 @@
 """Scanning a folder: find candidate files, decode each once, attach labels, report what was skipped.
 
 With `keep_pixels_at=S` every frame is also brought to S x S in the same pass (center crop of the
-longer side to a square, then an antialiased resize), so the cache is built without a second decode.
+longer side to a square, then an antialiased resize; with `resample_spacing_mm`, frames of known pixel
+spacing are first resampled to that spacing, see `frame_square`), so the cache is built without a second decode.
 Kept pixels are integer arrays (S, S, C): uint8 for 8-bit sources, uint16 for deeper ones. They are kept
 in a list, or handed to a `FrameSink` as they are decoded (the cache's sink bounds the memory they take).
 
 Slices of a volume (a DICOM series, a multi-frame file, a NIfTI file) come out together, ordered along
 the slice normal, with localizer/scout images left out and series split by what varies (see `volumes`);
-duplicate positions and gaps become the report's `notices`. Series, patient and folder identities appear
-only as salted hashes (see `privacy`).
+duplicate positions and gaps become the report's `notices`. A folder with a DICOMDIR is read through its
+records and the walk (see `dicomdir`). Series, patient and folder identities appear only as salted hashes
+(see `privacy`).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from workbench.config import DataConfig
 from workbench.config.paths import labels_csv_path
 from workbench.control import CancelToken, Progress
+from workbench.data.dicomdir import list_through_dicomdirs
 from workbench.data.frame import Frame, frame_info
 from workbench.data.privacy import Pseudonymizer
 from workbench.data.readers import is_candidate, read_frames
@@ -54,6 +57,8 @@ class ScanReport:
     slices_left_out: dict[str, int] = field(default_factory=dict)
     notices: list[SkippedFile] = field(default_factory=list)
     """Kept images worth a look, with what is odd about them (duplicate positions, gaps in a series)."""
+    found_through: list[str] = field(default_factory=list)
+    """How the files were found besides the folder walk: a line per DICOMDIR read (see `dicomdir`)."""
 
     @property
     def readable(self) -> int:
@@ -115,8 +120,9 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
         raise ValueError(f"not a folder: {root}" if root.exists() else
                          f"the folder {root} does not exist (moved, deleted or unplugged?)")
     csv_labels = read_labels_csv(root, data_cfg.labels_csv) if data_cfg.labels_csv else None
-    candidates = list_candidates(root)
-    report = ScanReport(root=str(root))
+    listing = list_through_dicomdirs(root, list_candidates(root))
+    candidates = listing.candidates
+    report = ScanReport(root=str(root), skipped=listing.skipped, found_through=listing.found_through)
     kept: FrameSink | None = None if not keep_pixels_at else [] if sink is None else sink
     infos: list[FrameInfo] = []
     limit = data_cfg.max_images or None
@@ -136,7 +142,7 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
             for index, info in enumerate(decoded.frames[:take]):
                 report.images.append(ImageRecord(relative, index, label, info.height, info.width, info.channels,
                                                  info.bit_depth, info.volume, 0, info.group or "",
-                                                 info.foreground))
+                                                 info.foreground, _mean_spacing(info.spacing)))
             infos.extend(decoded.frames[:take])
             report.skipped.extend(SkippedFile(relative, note) for note in dict.fromkeys(
                 info.note for info in decoded.frames if info.note))
@@ -239,10 +245,36 @@ def square_resize(pixels: np.ndarray, size: int) -> np.ndarray:
     height, width = pixels.shape[:2]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    square = torch.from_numpy(np.ascontiguousarray(pixels[top:top + side, left:left + side]))
-    batch = square.permute(2, 0, 1)[None]
-    resized = F.interpolate(batch, size=(size, size), mode="bilinear", antialias=side > size, align_corners=False)
+    return _resized(pixels[top:top + side, left:left + side], (size, size))
+
+
+def frame_square(frame: Frame, size: int, spacing_mm: float) -> np.ndarray:
+    """A frame's float pixels at size x size: resampled to `spacing_mm` mm pixels when it is above 0 and the
+    frame's spacing is known (the central size x spacing_mm mm, black beyond the image), else `square_resize`."""
+    if spacing_mm <= 0 or frame.spacing is None:
+        return square_resize(frame.pixels, size)
+    pixels = frame.pixels
+    scale = [source / spacing_mm for source in frame.spacing]  # output pixels per source pixel, rows and columns
+    kept = [min(extent, max(1, round(size / factor))) for extent, factor in zip(pixels.shape[:2], scale)]
+    top, left = [(extent - keep) // 2 for extent, keep in zip(pixels.shape[:2], kept)]
+    shape = [min(size, max(1, round(keep * factor))) for keep, factor in zip(kept, scale)]
+    out = np.zeros((size, size, pixels.shape[2]), dtype=np.float32)
+    row, column = (size - shape[0]) // 2, (size - shape[1]) // 2
+    out[row:row + shape[0], column:column + shape[1]] = _resized(
+        pixels[top:top + kept[0], left:left + kept[1]], shape)
+    return out
+
+
+def _resized(pixels: np.ndarray, shape: list[int] | tuple[int, int]) -> np.ndarray:
+    """(H, W, C) float pixels resized to `shape` (bilinear, antialiased when shrinking), clamped to [0, 1]."""
+    batch = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
+    shrinking = shape[0] < pixels.shape[0] or shape[1] < pixels.shape[1]
+    resized = F.interpolate(batch, size=tuple(shape), mode="bilinear", antialias=shrinking, align_corners=False)
     return resized[0].permute(1, 2, 0).clamp_(0.0, 1.0).numpy()
+
+
+def _mean_spacing(spacing: list[float] | None) -> float | None:
+    return sum(spacing) / len(spacing) if spacing else None
 
 
 def quantize(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -269,7 +301,8 @@ def decode_file(path: Path, data_cfg: DataConfig, keep_pixels_at: int | None, re
     infos = [frame_info(frame, relative, pseudonymizer) for frame in frames]
     pixels = None
     if keep_pixels_at:
-        pixels = [quantize(square_resize(frame.pixels, keep_pixels_at), frame.bit_depth) for frame in frames]
+        pixels = [quantize(frame_square(frame, keep_pixels_at, data_cfg.resample_spacing_mm), frame.bit_depth)
+                  for frame in frames]
     return DecodedFile(infos, pixels)
 
 

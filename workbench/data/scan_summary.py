@@ -36,6 +36,10 @@ class ScanSummary(JsonArtefact):
     notices: list[dict[str, str]] = field(default_factory=list)
     common_size: dict[str, int] | None = None
     """The most common image size: {"width", "height", "images"}."""
+    spacing: dict | None = None
+    """In-plane pixel spacings in mm ({"min", "median", "max", "images"}) of the images that record one."""
+    found_through: list[str] = field(default_factory=list)
+    """How files were found besides the folder walk (a line per DICOMDIR read, with relative paths only)."""
 
     @classmethod
     def of(cls, report: Any) -> "ScanSummary":
@@ -58,13 +62,20 @@ class ScanSummary(JsonArtefact):
             channels=_counts(record.channels for record in images),
             bit_depths=_counts(record.bit_depth for record in images),
             common_size={"width": common[0][0][0], "height": common[0][0][1], "images": common[0][1]}
-            if common else None)
+            if common else None,
+            spacing=_spacings([record.spacing for record in images if record.spacing is not None]),
+            found_through=list(report.found_through))
 
 
 def _spread(values: list[int]) -> dict | None:
     if not values:
         return None
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def _spacings(values: list[float]) -> dict | None:
+    spread = _spread(values)
+    return None if spread is None else {**spread, "images": len(values)}
 
 
 def _counts(values) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Cheap, bounded health checks during training: embedding spread and rank, alignment and uniformity,
+"""Cheap, bounded health checks during training: embedding spread, RankMe, LiDAR, alignment and uniformity,
 and kNN and linear probes on a fixed evaluation subset."""
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from torch import nn
 
 from workbench.control import CancelToken
 from workbench.data.splits import classes_in_one_group, group_split
-from workbench.metrics import alignment, effective_rank, embedding_std, knn_accuracy, uniformity
+from workbench.metrics import alignment, effective_rank, embedding_std, knn_accuracy, lidar, uniformity
 from workbench.metrics.linear_probe import linear_probe
+
+VIEW_IMAGES = 64
+"""Images of the evaluation subset whose augmented views give LiDAR and alignment."""
+VIEWS_PER_IMAGE = 4
 
 
 @dataclass(frozen=True)
@@ -75,14 +79,24 @@ def embed(encoder: nn.Module, images: torch.Tensor, normalize, device: torch.dev
     return torch.cat(chunks)
 
 
+def augmented_views(encoder: nn.Module, images: torch.Tensor, augment, device: torch.device, batch_size: int,
+                    autocast_context=contextlib.nullcontext, count: int = VIEWS_PER_IMAGE) -> torch.Tensor:
+    """(images, count, dim) embeddings of `count` augmented views of each image (`augment` as `embed`'s
+    `normalize`: it draws fresh views at each call)."""
+    return torch.stack([embed(encoder, images, augment, device, batch_size, autocast_context)
+                        for _ in range(count)], dim=1)
+
+
 def health_values(embeddings: torch.Tensor, labels: torch.Tensor, subset: EvalSubset, k: int,
-                  view_pair: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
-    """embedding_std, effective_rank, uniformity, alignment of two augmented views (when given) and,
-    when the subset has labels, knn_accuracy and linear_accuracy (an online linear probe on the same split)."""
+                  views: torch.Tensor | None = None) -> dict[str, float]:
+    """embedding_std, effective_rank (RankMe), uniformity; with `views` (`augmented_views` of some subset
+    images) lidar and the alignment of consecutive views; when the subset has labels, knn_accuracy and
+    linear_accuracy (an online linear probe on the same split)."""
     values = {"embedding_std": embedding_std(embeddings), "effective_rank": effective_rank(embeddings),
               "uniformity": uniformity(embeddings)}
-    if view_pair is not None:
-        values["alignment"] = alignment(*view_pair)
+    if views is not None:
+        values["lidar"] = lidar(views)
+        values["alignment"] = alignment(views[:, :-1].flatten(0, 1), views[:, 1:].flatten(0, 1))
     if subset.has_probe:
         labels = labels.to(embeddings.device)
         train_z, train_y = embeddings[subset.knn_train], labels[subset.knn_train]

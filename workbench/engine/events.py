@@ -34,7 +34,7 @@ class StepEvent:
 
 @dataclass(frozen=True)
 class EvalEvent:
-    """Health of the embeddings: embedding_std, effective_rank, knn_accuracy (when labelled)."""
+    """Health of the embeddings: embedding_std, effective_rank (RankMe), lidar, knn_accuracy (when labelled)..."""
 
     step: int
     epoch: float
@@ -72,6 +72,17 @@ class WarningEvent:
 
 
 @dataclass(frozen=True)
+class VerdictEvent:
+    """How training is going, in plain words, after an evaluation (`workbench.engine.verdict`)."""
+
+    step: int
+    verdict: str
+    """learning, plateaued, collapsing, diverging or too little data."""
+    message: str
+    """The verdict in a sentence, and what to try."""
+
+
+@dataclass(frozen=True)
 class PausedEvent:
     step: int
     paused: bool
@@ -96,11 +107,12 @@ class FailedEvent:
 
 
 Event = Union[StartedEvent, StepEvent, EvalEvent, EmbeddingMapEvent, TaskExamplesEvent, CheckpointEvent, WarningEvent,
-              PausedEvent, FinishedEvent, FailedEvent]
+              VerdictEvent, PausedEvent, FinishedEvent, FailedEvent]
 EventHandler = Callable[[Event], None]
 
 EVENT_TYPES = {cls.__name__: cls for cls in (StartedEvent, StepEvent, EvalEvent, EmbeddingMapEvent, TaskExamplesEvent,
-                                              CheckpointEvent, WarningEvent, PausedEvent, FinishedEvent, FailedEvent)}
+                                              CheckpointEvent, WarningEvent, VerdictEvent, PausedEvent, FinishedEvent,
+                                              FailedEvent)}
 
 
 TASK_LOSS = "loss"

@@ -15,6 +15,12 @@ DIVERGENCE_ADVICE = ("training is getting worse instead of better. Try a lower l
                      "warm-up, stronger gradient clipping, or a larger batch.")
 
 
+def diverged(first: float, best: float, loss: float, margin: float = 0.1) -> bool:
+    """Whether a loss that fell from `first` to `best` has climbed back above `first` (by `margin` of its fall)."""
+    fallen = first - best
+    return fallen > 0 and loss > first + margin * max(fallen, abs(first) * 0.01)
+
+
 class CollapseDetector:
     """Warns once each time embedding_std falls into the collapse zone (again after it recovered)."""
 
@@ -48,9 +54,7 @@ class DivergenceDetector:
             self._first = self._best = loss
             return None
         self._best = min(self._best, loss)
-        fallen = self._first - self._best
-        limit = self._first + self.margin * max(fallen, abs(self._first) * 0.01)
-        if self._warned or step <= self.warmup_steps or fallen <= 0 or loss <= limit:
+        if self._warned or step <= self.warmup_steps or not diverged(self._first, self._best, loss, self.margin):
             return None
         self._warned = True
         return (f"The loss is diverging: {loss:.4f} at step {step}, above its starting value {self._first:.4f} "

@@ -23,7 +23,7 @@ from workbench.engine.batch_context import batch_contexts
 from workbench.engine.checkpoint import Checkpoint, CheckpointError
 from workbench.engine.device import (autocast, compile_in_place, default_cpu_threads, precision_label,
                                      resolve_device, resolve_precision, uses_channels_last)
-from workbench.engine.evaluation import choose_eval_subset, embed, health_values
+from workbench.engine.evaluation import VIEW_IMAGES, augmented_views, choose_eval_subset, embed, health_values
 from workbench.engine.heartbeat import Heartbeat
 from workbench.engine.health import CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
 from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
@@ -31,12 +31,13 @@ from workbench.data.scan_summary import SCAN_REPORT_NAME, ScanSummary
 from workbench.engine.inspection import per_image_losses, render_examples
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, EventHandler,
                                      FailedEvent, FinishedEvent, PausedEvent, StartedEvent, StepEvent,
-                                     TaskExamplesEvent, TASK_LOSS, WarningEvent, task_value_key)
+                                     TaskExamplesEvent, TASK_LOSS, VerdictEvent, WarningEvent, task_value_key)
 from workbench.engine.model import MultiTaskModel
 from workbench.engine.prefetch import StepPrefetcher, StepViews, ViewDrawer, prefetch_helps
 from workbench.engine.runs import RunFolder, new_run_dir
 from workbench.engine.schedule import learning_rate
 from workbench.engine.task_examples import write_task_examples
+from workbench.engine.verdict import VerdictJudge
 from workbench.models import backbone_kind
 from workbench.tasks import load_config
 
@@ -186,6 +187,8 @@ class Trainer:
         self._collapse = CollapseDetector()
         self._narrowing = DimensionalCollapseDetector()
         self._divergence = DivergenceDetector(cfg.train.warmup_steps)
+        self._judge = VerdictJudge(list(cfg.tasks), cfg.train.warmup_steps,
+                                   self.folder.read_events() if self.resume else ())
 
     def numeric_path(self) -> str:
         """The precision and layout training runs in, for the user: e.g. "bf16 autocast, channels-last"."""
@@ -360,7 +363,7 @@ class Trainer:
         done_steps = self.step - run_start_step
         seconds_per_step = (time.perf_counter() - run_started) / max(done_steps, 1)
         eta = seconds_per_step * (self.config.train.steps - self.step)
-        self._emit(StepEvent(self.step, self._epoch(), self.config.train.steps, values, eta))
+        self._judge.add(self._emit(StepEvent(self.step, self._epoch(), self.config.train.steps, values, eta)))
         warning = self._divergence.check(self.step, values["loss"])
         if warning:
             self._emit(WarningEvent(self.step, warning))
@@ -381,20 +384,23 @@ class Trainer:
         embed_batch = max(self.batch_size, 64)
         context = lambda: autocast(self.device, self.precision)  # noqa: E731
         embeddings = embed(self.model.encoder, images, self.augmenter.normalize, self.device, embed_batch, context)
-        # two augmented views for alignment, from a generator of their own: training's random stream is untouched
-        views = torch.Generator(device=self.device).manual_seed(self.config.train.seed + EVAL_VIEWS_SEED)
-        view_pair = tuple(embed(self.model.encoder, images, lambda x: self.augmenter(x, views), self.device,
-                                embed_batch, context) for _ in range(2))
-        values = health_values(embeddings, self.labels[subset.indices], subset, self.config.eval.knn_k, view_pair)
+        # augmented views for LiDAR and alignment, from a generator of their own: training's random stream is untouched
+        seeded = torch.Generator(device=self.device).manual_seed(self.config.train.seed + EVAL_VIEWS_SEED)
+        views = augmented_views(self.model.encoder, images[:VIEW_IMAGES], lambda x: self.augmenter(x, seeded),
+                                self.device, embed_batch, context)
+        values = health_values(embeddings, self.labels[subset.indices], subset, self.config.eval.knn_k, views)
         if not all(math.isfinite(v) for v in values.values()):
             raise NonFiniteLoss()
-        self._emit(EvalEvent(self.step, self._epoch(), values))
+        self._judge.add(self._emit(EvalEvent(self.step, self._epoch(), values)))
         self._write_map(embeddings, embed_batch, context)
         self._write_task_examples(images[:EXAMPLE_IMAGES])
         for warning in (self._collapse.check(self.step, values["embedding_std"]),
                         self._narrowing.check(self.step, values["effective_rank"], values["embedding_std"])):
             if warning:
                 self._emit(WarningEvent(self.step, warning))
+        verdict = self._judge.verdict()
+        if verdict:
+            self._emit(VerdictEvent(self.step, verdict.verdict, verdict.message))
 
     def _write_map(self, embeddings: torch.Tensor, batch_size: int, precision) -> None:
         """The embedding map of the evaluation subset, with each image's pretext loss from one no-grad pass.

@@ -31,7 +31,7 @@ from workbench.gui.panels.runs import RunsPanel
 from workbench.gui.panels.tasks import TasksPanel
 from workbench.gui.panels.train import TrainPanel
 from workbench.gui.style import apply_style
-from workbench.gui.widgets import PageStack, scrolling
+from workbench.gui.widgets import Banner, PageStack, scrolling
 from workbench.gui.workers import JobSlot, WhileBusy, readable_error
 from workbench.tasks import (PluginReport, config_from_dict, default_plugin_folders, load_config, load_plugins,
                              registered_tasks, validate_config)
@@ -44,6 +44,10 @@ VALIDATE_DELAY_MS = 250
 FIRST_SIZE = QSize(1360, 860)
 MINIMUM_SIZE = QSize(720, 480)
 """Below this the workflow steps would crowd out the page; each page scrolls what does not fit above it."""
+WELCOME = ("<b>Welcome.</b> Pretext Workbench teaches an image encoder from your own unlabelled images, so that "
+           "later labelling needs fewer examples. The demo scans below are ready: press <b>Train on this dataset "
+           "▸</b> and the curves move within about a minute. Close this note once you know your way.")
+"""The first-run welcome strip on the Dataset step (closed for good by its ✕, back with Reset to defaults)."""
 
 
 class MainWindow(QMainWindow):
@@ -81,6 +85,7 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         if self._remembers:
             self._restore_step()
+            self._offer_welcome()
         self.runs_panel.refresh()
         self._describe_device()
         if scan_on_open:
@@ -103,6 +108,9 @@ class MainWindow(QMainWindow):
         for panel in self.panels:
             self.stack.addWidget(panel)
         self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.welcome = Banner("Welcome", self.dataset_panel)
+        self.welcome.dismissed.connect(lambda: settings.remember_welcome_dismissed(True))
+        self.dataset_panel.layout().insertWidget(1, self.welcome)  # under the Dataset step's header
         self.steps.setCurrentRow(0)
         self.page_scroll = scrolling(self.stack, "pageScroll")
         layout.addWidget(self.steps)
@@ -239,6 +247,8 @@ class MainWindow(QMainWindow):
             lambda: self.runs_panel.set_out_dir(self.train_panel.output_form.values().out_dir or "runs"))
         self.runs_panel.resume_requested.connect(self.resume_run)
         self.runs_panel.export_requested.connect(self._export_run)
+        self.runs_panel.run_renamed.connect(self._follow_renamed_run)
+        self.runs_panel.runs_deleted.connect(self._forget_deleted_runs)
 
     # -- the config, assembled from the panels --------------------------------------------------------
     def current_config(self) -> RunConfig:
@@ -300,11 +310,19 @@ class MainWindow(QMainWindow):
         return problems
 
     def reset_to_defaults(self) -> None:
-        """The first launch's settings: the quick CPU preset on the demo dataset, on the Dataset step."""
+        """The first launch's settings: the quick CPU preset on the demo dataset, on the Dataset step, with the
+        welcome strip."""
         self.apply_config(preset_config(FIRST_PRESET))
         self.show_step("Dataset")
+        settings.remember_welcome_dismissed(False)
+        self._offer_welcome()
         self.statusBar().showMessage(f"Settings reset to the defaults (preset “{FIRST_PRESET}”, demo dataset).",
                                      5000)
+
+    def _offer_welcome(self) -> None:
+        """Show the welcome strip on the Dataset step unless it was closed before."""
+        if not settings.welcome_dismissed():
+            self.welcome.show_message(WELCOME, "info")
 
     def _restore_step(self) -> None:
         """Open on the step shown when the app was last closed, and remember each step shown from now on."""
@@ -447,6 +465,25 @@ class MainWindow(QMainWindow):
         self.evaluate_panel.set_run(run_dir)
         self.show_step("Export")
 
+    def _pages_on_run(self, run_dir: str) -> list:
+        """The Export and Evaluate pages whose chosen run is the folder `run_dir`."""
+        shown = {self.export_panel: self.export_panel.run_edit.text().strip(),
+                 self.evaluate_panel: str(self.evaluate_panel.run_dir or "")}
+        return [page for page, path in shown.items() if path and _same_path(path, run_dir)]
+
+    def _follow_renamed_run(self, old: str, new: str) -> None:
+        """The pages showing a run renamed on the Runs step show it under its new name."""
+        for page in self._pages_on_run(old):
+            page.set_run(new)
+
+    def _forget_deleted_runs(self, run_dirs: list) -> None:
+        """The pages showing a run deleted on the Runs step no longer point at it, and say why."""
+        for run_dir in run_dirs:
+            for page in self._pages_on_run(run_dir):
+                page.set_run("")
+                page.banner.show_message(f"The run “{html.escape(Path(run_dir).name)}” was deleted. Choose "
+                                         "another run folder, or train one.", "info")
+
     # -- window life ----------------------------------------------------------------------------------
     def _report_plugins(self, reports: Sequence[PluginReport]) -> None:
         """Say on the Pretext tasks step which plugin files were loaded (and from where) and which failed."""
@@ -508,17 +545,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--data")
     options, qt_arguments = parser.parse_known_args(list(argv) if argv is not None else sys.argv[1:])
+    app = application(qt_arguments)
+    sys.excepthook = _show_unexpected_error
+    window = open_window(options.data)
+    if startup_probe.probe_enabled():
+        startup_probe.StartupProbe(window, app.quit)
+    return app.exec()
+
+
+def application(qt_arguments: Sequence[str] = ()) -> QApplication:
+    """The Qt application, named and styled as the app's (made once)."""
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_arguments])
     app.setOrganizationName(settings.ORGANISATION)
     app.setApplicationName(settings.APPLICATION)
     app.setApplicationDisplayName("Pretext Workbench")
     apply_style(app)
     app.setWindowIcon(icon("app"))
-    sys.excepthook = _show_unexpected_error
-    window = open_window(options.data)
-    if startup_probe.probe_enabled():
-        startup_probe.StartupProbe(window, app.quit)
-    return app.exec()
+    return app
 
 
 def open_window(data: str | None = None) -> MainWindow:
@@ -533,6 +576,10 @@ def open_window(data: str | None = None) -> MainWindow:
 def _step_text(title: str) -> str:
     """A workflow step as the step list names it: numbered, but for Runs (at hand from any step)."""
     return f"{STEPS.index(title) + 1}   {title}" if title != "Runs" else f"      {title}"
+
+
+def _same_path(first: str, second: str) -> bool:
+    return Path(first).expanduser().resolve() == Path(second).expanduser().resolve()
 
 
 def _step_of(field_path: str) -> str:

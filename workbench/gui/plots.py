@@ -26,7 +26,8 @@ PALETTE = colorcet.b_glasbey_category10
 RUN_DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
 """Per-task lines of overlaid runs: one colour per task, one dash pattern per run."""
 SAVE_FORMATS = {"png": "PNG image", "svg": "SVG image", "csv": "data as CSV"}
-SERIES_LABELS = {"loss": "raw", SMOOTHED: f"smoothed (centred mean of {2 * SMOOTHING_HALF_WIDTH + 1} points)"}
+SERIES_LABELS = {"loss": "raw", SMOOTHED: f"smoothed (centred mean of {2 * SMOOTHING_HALF_WIDTH + 1} points)",
+                 "effective_rank": "RankMe", "lidar": "LiDAR"}
 
 
 def palette_colour(index: int) -> QColor:
@@ -50,7 +51,7 @@ PLOTS = (
     _PlotSpec("loss", "Loss", ("loss", SMOOTHED)),
     _PlotSpec("lr", "Learning rate", ("lr",)),
     _PlotSpec("embedding_std", "Embedding spread (std)", ("embedding_std",)),
-    _PlotSpec("effective_rank", "Effective rank", ("effective_rank",)),
+    _PlotSpec("effective_rank", "Effective ranks", ("effective_rank", "lidar")),
     _PlotSpec("knn_accuracy", "kNN probe accuracy", ("knn_accuracy",)),
     _PlotSpec("task_losses", "Loss per task", task_losses=True),
     _PlotSpec("task_metrics", "Task metrics"),
@@ -89,7 +90,7 @@ class MonitorPlots(QWidget):
                 plot.getAxis(axis).setTextPen(self._foreground)
                 plot.getAxis(axis).setPen(QColor(self._foreground.red(), self._foreground.green(),
                                                  self._foreground.blue(), 120))
-            plot.setMinimumHeight(155)
+            plot.setMinimumHeight(140)
             if reserve_task_plots and not spec.series:
                 policy = plot.sizePolicy()
                 policy.setRetainSizeWhenHidden(True)
@@ -202,7 +203,7 @@ class MonitorPlots(QWidget):
 
     def _line_style(self, run: int, spec: _PlotSpec, series: str) -> dict:
         """Raw loss: faint dots over a thin line, on top of the bold smoothed line; evaluation values: marked
-        points; per-task lines: one colour per task (and one dash per run)."""
+        points (a plot's second value, LiDAR: dashed, with triangles); per-task lines: one colour per task (and one dash per run)."""
         if not spec.series:
             colour = palette_colour(spec.series_of(self._runs[run][1]).index(series))
             return {"pen": pg.mkPen(colour, width=1.5, style=RUN_DASHES[run % len(RUN_DASHES)])}
@@ -214,9 +215,10 @@ class MonitorPlots(QWidget):
                     "symbolPen": None}
         if series == SMOOTHED:
             return {"pen": pg.mkPen(colour, width=2.5)}
-        symbol = "o" if spec.key in EVALUATION_PLOTS else None
-        return {"pen": pg.mkPen(colour, width=2), "symbol": symbol, "symbolSize": 5, "symbolBrush": colour,
-                "symbolPen": None}
+        symbol = ("o", "t")[spec.series.index(series)] if spec.key in EVALUATION_PLOTS else None
+        style = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine)[spec.series.index(series)]  # RankMe, LiDAR
+        return {"pen": pg.mkPen(colour, width=2, style=style), "symbol": symbol, "symbolSize": 5,
+                "symbolBrush": colour, "symbolPen": None}
 
     def _name_lines(self, key: str) -> None:
         """Give plot `key` a legend below it once it has more than one line, listing every line."""
@@ -226,7 +228,8 @@ class MonitorPlots(QWidget):
         legend = self.legends.get(key)
         if legend is None:
             wide = POSITIONS[key][3] > 1
-            legend = self.legends[key] = legend_outside(self.plots[key], self._foreground, columns=2 if wide else 1)
+            columns = 2 if wide or len(lines) == 2 else 1  # two short names share a row
+            legend = self.legends[key] = legend_outside(self.plots[key], self._foreground, columns=columns)
         for curve in lines:
             if not any(sample.item is curve for sample, _label in legend.items):
                 legend.addItem(curve, curve.name())

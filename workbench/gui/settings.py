@@ -57,3 +57,12 @@ def remember_step(step: str) -> None:
 def remembered_step() -> str:
     """The workflow step kept by `remember_step` ('' when none)."""
     return str(app_settings().value("session/step", "") or "")
+
+
+def welcome_dismissed() -> bool:
+    """Whether the first-run welcome strip was closed (it then stays closed until Reset to defaults)."""
+    return str(app_settings().value("welcome/dismissed", "false")).lower() == "true"
+
+
+def remember_welcome_dismissed(dismissed: bool) -> None:
+    app_settings().setValue("welcome/dismissed", dismissed)

@@ -294,6 +294,7 @@ class TryImageBox(QWidget):
     def _show_classes(self, prediction) -> None:
         familiarity = prediction.familiarity
         if familiarity.out_of_distribution:
+            self._set_answer("")  # no class, nor "Preparing the run…" when this was the run's first image
             self.unfamiliar.show_message(unfamiliar_text(familiarity), "warning")
             self.method_label.setText(html.escape(f"Out of distribution: {distance_text(familiarity)}. "
                                                   "Beyond that, a class would only be a guess.", quote=False))

@@ -2,7 +2,8 @@
 right-drag to adjust, double-click to go back to the named window).
 
 A window applies to the scanner's values in DICOM and NIfTI files (HU for CT). PNG, JPEG and TIFF images are
-used as stored, so for them the window settings give way to a note saying why.
+used as stored, so for them the window settings give way to a note saying why. A slice of a series is shown
+with its series' automatic window (`volume_windows.SeriesRanges`), as training sees it.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLa
 
 from workbench.config import DataConfig
 from workbench.data.modality import ModalityImage, read_modality_image
+from workbench.data.volume_windows import SeriesRanges
 from workbench.data.windows import (WINDOW_NAMES, WINDOW_PRESETS, chosen_window, format_window, measured_window,
                                     window_choice_text)
 from workbench.gui.forms import ConfigForm
@@ -39,20 +41,48 @@ class PreviewImage:
 
 
 def load_preview(path: Path, frame: int, data_cfg: DataConfig, values: ModalityImage | None,
-                 windowable: bool) -> PreviewImage:
-    """Decode one frame as training sees it; read its modality values too unless `values` are given."""
+                 windowable: bool, auto_range: tuple[float, float] | None = None) -> PreviewImage:
+    """Decode one frame as training sees it (`auto_range`: its series' automatic window range); read its
+    modality values too unless `values` are given."""
     from workbench.data import read_frames
 
-    frames = read_frames(path, data_cfg)
+    frames = read_frames(path, data_cfg, auto_range)
     pixels = frames[min(frame, len(frames) - 1)].pixels
     if not windowable or pixels.shape[2] != 1:
         return PreviewImage(pixels)
     values = values if values is not None else read_modality_image(path, frame, data_cfg)
     window = chosen_window(data_cfg, None)
-    if window is None:  # the file's own or an automatic window: measure what the reader applied
+    if window is None and data_cfg.dicom_window == "file":
+        window = stored_window(path, frame)
+    if window is None and auto_range is not None:
+        window = ((auto_range[0] + auto_range[1]) / 2.0, auto_range[1] - auto_range[0])
+    if window is None:  # a VOI LUT, or a file's own automatic window: measure what the reader applied
         gray = pixels[..., 0]
         window = measured_window(values.values, 1.0 - gray if values.inverted else gray)
     return PreviewImage(pixels, values, window)
+
+
+def stored_window(path: Path, frame: int) -> tuple[float, float] | None:
+    """The (level, width) a DICOM frame stores (its WindowCenter/Width as written, not the effective LINEAR
+    one, a unit narrower); None for other files and for a frame whose VOI LUT applies instead."""
+    from workbench.data.readers import DICOM_EXTENSIONS, looks_like_dicom
+
+    if path.suffix.lower() not in DICOM_EXTENSIONS and not looks_like_dicom(path):
+        return None
+    import pydicom
+
+    from workbench.data.dicom import file_window
+
+    dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    window = None if "VOILUTSequence" in dataset else file_window(dataset, frame)
+    return (window.level, window.width) if window is not None else None
+
+
+def series_members(record: Any, records: list[Any]) -> tuple[str, ...]:
+    """The files of `record`'s volume among the scanned `records` (just its own file for a 2-D image)."""
+    if record.volume is None:
+        return (record.path,)
+    return tuple(dict.fromkeys(other.path for other in records if other.volume == record.volume))
 
 
 def with_preset_values(data_cfg: DataConfig) -> DataConfig:
@@ -81,6 +111,9 @@ class WindowPreview(QWidget):
         self.setObjectName("windowPreview")
         self._decodes = JobSlot(WhileBusy.LATEST, self)
         self._source: tuple[Path, int] | None = None
+        self._series: tuple[Path, str, tuple[str, ...]] | None = None
+        self._ranges: dict[tuple, SeriesRanges] = {}
+        """Series ranges (each computed once), by (folder, the volume's files, window mode)."""
         self._values: tuple[tuple[Path, int], ModalityImage] | None = None
         self._windowable = False
         self.named_window = NAMED_WINDOW_DEFAULT
@@ -140,16 +173,18 @@ class WindowPreview(QWidget):
         self._windowable = windowable
         self._show_window_controls()
 
-    def show_image(self, root: Path, record: Any | None, data_cfg: DataConfig) -> None:
-        """Preview `record` (an ImageRecord under `root`; None: nothing) with the settings `data_cfg`."""
+    def show_image(self, root: Path, record: Any | None, data_cfg: DataConfig, records: list[Any] = ()) -> None:
+        """Preview `record` (an ImageRecord under `root`; None: nothing) with the settings `data_cfg`; `records`:
+        the scanned images, whose slices of the same volume decide its automatic window."""
         if record is None:
-            self._source = None
+            self._source = self._series = None
             self._decodes.drop()
             self.caption.clear()
             self.view.show_message("No image to show.")
             self._show_window_controls()
             return
         self._source = (Path(root) / record.path, record.frame)
+        self._series = (Path(root), record.path, series_members(record, list(records) or [record]))
         self.caption.setText(record.path + (f" (frame {record.frame + 1})" if record.frame else ""))
         self.refresh(data_cfg)
 
@@ -158,16 +193,25 @@ class WindowPreview(QWidget):
         One decode at a time: of the settings that arrive meanwhile, the newest is shown when it ends."""
         if self._source is None:
             return
-        source, windowable = self._source, self._windowable
+        source, windowable, series = self._source, self._windowable, self._series
 
         def decode(_cancel, _progress):
             # read when the decode starts, after the one before it has kept the values it read
             known = self._values
             values = known[1] if known is not None and known[0] == source else None
-            return load_preview(*source, data_cfg, values, windowable)
+            return load_preview(*source, data_cfg, values, windowable, self._series_range(series, data_cfg))
 
         self._decodes.run(decode, succeeded=lambda preview: self._on_loaded(source, data_cfg, preview),
                           failed=lambda message, _details: self._on_failed(source, message))
+
+    def _series_range(self, series: tuple[Path, str, tuple[str, ...]], data_cfg: DataConfig
+                      ) -> tuple[float, float] | None:
+        """The automatic window's range of the previewed slice's series, as the scan decides it (worker thread)."""
+        root, relative, members = series
+        key = (root, members, data_cfg.dicom_window)
+        if key not in self._ranges:
+            self._ranges[key] = SeriesRanges(root, list(members), data_cfg)
+        return self._ranges[key].range_for(relative)
 
     def _current(self, source: tuple[Path, int]) -> bool:
         """Whether a finished decode is of the image still chosen."""
@@ -195,7 +239,7 @@ class WindowPreview(QWidget):
         if window is None:
             self.window_label.setText("")
             return
-        per_image = " (this image)" if mode in ("file", "auto") else ""  # measured: it differs per image
+        per_image = " (this image)" if mode in ("file", "auto") else ""  # it differs per file or series
         self.window_label.setText(format_window(window) + per_image)
 
     def loading(self) -> bool:

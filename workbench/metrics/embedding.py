@@ -1,4 +1,4 @@
-"""Health measures of embeddings: spread, effective rank, kNN accuracy, alignment and uniformity.
+"""Health measures of embeddings: spread, effective rank (RankMe), LiDAR, kNN accuracy, alignment and uniformity.
 
 Pure functions of tensors; the maths is done in float32 whatever the input precision.
 """
@@ -26,19 +26,49 @@ def embedding_std(z: torch.Tensor) -> float:
 
 
 def effective_rank(z: torch.Tensor) -> float:
-    """exp(entropy) of the normalised singular values of the centred embeddings (Roy & Vetterli, 2007).
+    """RankMe (Garrido et al. 2023): exp(entropy) of the normalised singular values of the embeddings, the
+    effective rank of Roy & Vetterli (2007) taken on the embeddings as they are (not centred), as in the paper.
 
-    Between 1 (all variation along one direction) and min(N, D) (variation spread evenly). Singular values
-    within float32 rounding of the raw embeddings' size are not counted as spread, so embeddings with no
-    real variation give 1, the smallest value.
+    Between 1 (all embeddings along one direction) and min(N, D) (spread evenly); higher tends to go with
+    better downstream accuracy. Singular values within float32 rounding of the embeddings' size are not
+    counted, so embeddings with no real variation give 1.
     """
     raw = z.detach().float()
-    singular = torch.linalg.svdvals(raw - raw.mean(dim=0, keepdim=True))
-    tolerance = torch.finfo(torch.float32).eps * max(raw.shape) * torch.linalg.norm(raw)
-    singular = singular[singular > tolerance]
-    if len(singular) == 0:
+    singular = torch.linalg.svdvals(raw)
+    return _entropy_rank(singular, torch.finfo(torch.float32).eps * max(raw.shape) * float(torch.linalg.norm(raw)))
+
+
+def lidar(views: torch.Tensor, delta: float = 1e-4) -> float:
+    """LiDAR (Thilak et al. 2024): the effective rank of the LDA matrix of augmented views.
+
+    `views` is (images, views per image, dim): each image is a class whose members are its views. The value
+    is exp(entropy) of the normalised eigenvalues of Sw^-1/2 Sb Sw^-1/2, Sb the scatter of the images' mean
+    embeddings, Sw the mean scatter of views around their image's mean plus `delta` times the identity.
+    High: many directions tell images apart more than augmentation moves them; 1: one or none do.
+    """
+    z = views.detach().double()
+    count, per_image, dim = z.shape
+    if count < 2 or per_image < 2:
+        raise ValueError("lidar needs at least two images with at least two views each")
+    means = z.mean(dim=1)
+    centred_means = means - means.mean(dim=0)
+    spread = (z - means[:, None]).reshape(-1, dim)
+    within = spread.T @ spread / (count * per_image) + delta * torch.eye(dim, dtype=z.dtype)
+    # Sb = M^T M / count (M the centred means), so the non-zero eigenvalues of Sw^-1/2 Sb Sw^-1/2 are those of
+    # the small (images x images) M Sw^-1 M^T / count
+    solved = torch.cholesky_solve(centred_means.T, torch.linalg.cholesky(within))
+    eigenvalues = torch.linalg.eigvalsh(centred_means @ solved / count)
+    # a ratio below float32 rounding is no separation, whatever the scale (identical views give 1)
+    return _entropy_rank(eigenvalues, torch.finfo(torch.float32).eps * dim * max(1.0, float(eigenvalues.max())))
+
+
+def _entropy_rank(values: torch.Tensor, tolerance: float) -> float:
+    """exp(entropy) of `values` (singular values or eigenvalues) normalised to sum 1, those <= `tolerance`
+    left out; 1 when none is left."""
+    values = values[values > tolerance]
+    if len(values) == 0:
         return 1.0
-    p = singular / singular.sum()
+    p = values / values.sum()
     return float(torch.exp(-(p * p.log()).sum()))
 
 

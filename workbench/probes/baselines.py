@@ -1,16 +1,47 @@
-"""Baselines on the same splits: the same backbone at random initialisation (frozen), and the same
-backbone trained supervised from scratch on the same labels with the same augmentations."""
+"""Baselines on the same splits: the images' raw pixels, the same backbone at random initialisation (frozen),
+and the same backbone trained supervised from scratch on the same labels with the same augmentations."""
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from workbench.control import CancelToken
 from workbench.probes.context import RunContext, embed_images
 from workbench.probes.finetune import SCRATCH, Schedule, score_end_to_end
 from workbench.metrics.scores import Scores
 from workbench.probes.splits import ProbeSplit
+
+
+PIXEL_SIDE = 32
+"""Raw pixels are area-averaged down to at most this many rows and columns per channel (3,072 values for RGB)."""
+
+
+class RawPixels(nn.Module):
+    """[0, 1] images (B, C, H, W) -> their pixels, area-averaged to at most `side` x `side`, flattened."""
+
+    def __init__(self, side: int = PIXEL_SIDE):
+        super().__init__()
+        self.side = side
+
+    def grid(self, height: int, width: int) -> tuple[int, int]:
+        return min(height, self.side), min(width, self.side)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(images, self.grid(*images.shape[-2:])).flatten(1)
+
+
+def raw_pixel_features(context: RunContext, cancel: CancelToken | None = None) -> tuple[torch.Tensor, dict]:
+    """Every image's raw pixels as the run reads them (downsampled, see `RawPixels`), and what they are:
+    {"channels", "height", "width" (of the images), "rows", "columns" (of the grid kept)}."""
+    images = context.dataset.images
+    pixels = RawPixels()
+    rows, columns = pixels.grid(*images.shape[-2:])
+    shape = {"channels": int(images.shape[1]), "height": int(images.shape[-2]), "width": int(images.shape[-1]),
+             "rows": rows, "columns": columns}
+    return embed_images(pixels, images, context.device, cancel=cancel), shape
 
 
 def random_init_embeddings(context: RunContext, seed: int = 0, cancel: CancelToken | None = None) -> torch.Tensor:

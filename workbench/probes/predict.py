@@ -24,7 +24,7 @@ from workbench.data import UnreadableImage, read_frames
 from workbench.data.augment import to_unit
 from workbench.data.cache import convert_frame
 from workbench.data.records import ImageRecord
-from workbench.data.scan import quantize, square_resize
+from workbench.data.scan import frame_square, quantize
 from workbench.metrics.embedding import weighted_votes
 from workbench.metrics.linear_probe import LinearHead, train_linear_head
 from workbench.probes.classifier_export import FILES, FOLDER
@@ -164,9 +164,10 @@ class ImagePredictor:
 
     def _cached_frame(self, frame, channels: int, dtype: type) -> np.ndarray:
         """A decoded frame brought to the cache's size, bit depth and channel count, as the cache does it."""
-        size = self.context.config.data.image_size
+        data_cfg = self.context.config.data
         depth = frame.bit_depth if dtype == np.uint16 else 8
-        return convert_frame(quantize(square_resize(frame.pixels, size), depth), channels, dtype)
+        return convert_frame(quantize(frame_square(frame, data_cfg.image_size, data_cfg.resample_spacing_mm), depth),
+                             channels, dtype)
 
     @torch.no_grad()
     def predict(self, path: str | Path, frame: int | None = None) -> Prediction:

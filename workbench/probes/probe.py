@@ -1,4 +1,4 @@
-"""Running every probe of a run on the same splits and writing `<run>/probe.json`."""
+"""Running every probe of a run on the same splits and writing `<run>/probe.json` (kept under `probes/` too)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,18 +7,20 @@ import torch
 
 from workbench.control import CancelToken, Progress
 from workbench.engine.device import default_cpu_threads
-from workbench.probes.baselines import random_init_embeddings, supervised_from_scratch
+from workbench.probes.archive import check_name, save_probe
+from workbench.probes.baselines import random_init_embeddings, raw_pixel_features, supervised_from_scratch
 from workbench.probes.context import RunContext, embed_images, open_run
 from workbench.probes.finetune import FINETUNE, SCRATCH, Schedule, finetuned_scores, training_passes
 from workbench.probes.knn import knn_probe
 from workbench.metrics.linear_probe import linear_probe
-from workbench.probes.splits import DEFAULT_TEST_FRACTION, probe_splits, split_description
-from workbench.probes.table import PROBE_NAME, ProbeResult, ProbeRow
+from workbench.probes.splits import DEFAULT_TEST_FRACTION, label_counts, probe_splits, split_description
+from workbench.probes.table import ProbeResult, ProbeRow
 from workbench.probes.work import KNN_UNITS, LINEAR_UNITS, WorkMeter
 
 DEFAULT_FRACTIONS = (0.01, 0.1, 1.0)
 LINEAR, KNN = "linear probe", "kNN probe"
 RANDOM_LINEAR, RANDOM_KNN = "random init, linear", "random init, kNN"
+PIXELS_LINEAR = "raw pixels, linear"
 SCRATCH_METHOD, FINETUNE_METHOD = "supervised from scratch", "fine-tuned"
 TRAINED_SEEDS = 1
 """Seeds (splits) on which the baselines that train a whole network run: each costs a training (~15 s on a
@@ -30,18 +32,22 @@ def run_probe(run_dir: str | Path, data_root: str | None = None, fractions=DEFAU
               finetune: bool = False, supervised: bool = True, device: str = "auto",
               scratch: Schedule = SCRATCH, tuning: Schedule = FINETUNE, test_fraction: float = DEFAULT_TEST_FRACTION,
               cancel: CancelToken | None = None, progress: Progress | None = None,
-              checkpoint: str | Path | None = None, trained_seeds: int = TRAINED_SEEDS) -> ProbeResult:
+              checkpoint: str | Path | None = None, trained_seeds: int = TRAINED_SEEDS,
+              name: str | None = None) -> ProbeResult:
     """Probe a run's checkpoint (the latest unless one is named) with baselines over label fractions and
-    seeds (the supervised and fine-tuned ones on the first `trained_seeds`); writes and returns probe.json."""
+    seeds (the supervised and fine-tuned ones on the first `trained_seeds`); writes probe.json and
+    probes/<name>.json (see `archive.save_probe`) and returns the result."""
+    check_name(name)
     context = open_run(run_dir, data_root, checkpoint=checkpoint, device=device, cancel=cancel)
     return probe_context(context, list(fractions), seeds, finetune, supervised, scratch, tuning, test_fraction,
-                         cancel, progress, trained_seeds)
+                         cancel, progress, trained_seeds, name)
 
 
 def probe_context(context: RunContext, fractions: list[float], seeds: int, finetune: bool, supervised: bool,
                   scratch: Schedule = SCRATCH, tuning: Schedule = FINETUNE,
                   test_fraction: float = DEFAULT_TEST_FRACTION, cancel: CancelToken | None = None,
-                  progress: Progress | None = None, trained_seeds: int = TRAINED_SEEDS) -> ProbeResult:
+                  progress: Progress | None = None, trained_seeds: int = TRAINED_SEEDS,
+                  name: str | None = None) -> ProbeResult:
     """`run_probe` on an opened run (with the run's torch threads: `train.threads`, else all cores but one)."""
     torch.set_num_threads(context.config.train.threads or default_cpu_threads())
     dataset = context.dataset
@@ -51,12 +57,14 @@ def probe_context(context: RunContext, fractions: list[float], seeds: int, finet
     end_to_end = ([(SCRATCH_METHOD, supervised_from_scratch, scratch)] if supervised else []) + \
         ([(FINETUNE_METHOD, finetuned_scores, tuning)] if finetune else [])
     trained = [split for split in splits if split.seed < trained_seeds]
-    meter = WorkMeter(2 * len(dataset) + 2 * (LINEAR_UNITS + KNN_UNITS) * len(splits) + sum(
+    meter = WorkMeter(3 * len(dataset) + (3 * LINEAR_UNITS + 2 * KNN_UNITS) * len(splits) + sum(
         training_passes(schedule, len(split.train)) + len(split.test) for split in trained
         for _, _, schedule in end_to_end), progress)
     pretrained = embed_images(context.encoder, dataset.images, context.device, cancel=cancel)
     meter.add(len(dataset))
     random = random_init_embeddings(context, seed=0, cancel=cancel)
+    meter.add(len(dataset))
+    pixels, pixel_shape = raw_pixel_features(context, cancel=cancel)
     meter.add(len(dataset))
     rows = []
     for split in splits:
@@ -67,7 +75,8 @@ def probe_context(context: RunContext, fractions: list[float], seeds: int, finet
                                              len(split.test), scores))
 
         for method, embeddings, probe in ((LINEAR, pretrained, "linear"), (KNN, pretrained, "knn"),
-                                          (RANDOM_LINEAR, random, "linear"), (RANDOM_KNN, random, "knn")):
+                                          (RANDOM_LINEAR, random, "linear"), (RANDOM_KNN, random, "knn"),
+                                          (PIXELS_LINEAR, pixels, "linear")):
             if cancel:
                 cancel.raise_if_cancelled()
             train_z, test_z = embeddings[split.train.to(embeddings.device)], embeddings[split.test.to(embeddings.device)]
@@ -85,7 +94,7 @@ def probe_context(context: RunContext, fractions: list[float], seeds: int, finet
         class_names=list(dataset.class_names), fractions=fractions, seeds=seeds, test_fraction=test_fraction,
         split=split_description(labels, dataset.groups, splits), knn_k=k, device=str(context.device),
         supervised_schedule={**vars(scratch), "seeds": min(seeds, trained_seeds)} if supervised else None,
-        finetune_schedule={**vars(tuning), "seeds": min(seeds, trained_seeds)} if finetune else None)
-    result.write(context.folder.path / PROBE_NAME)
-    return result
+        finetune_schedule={**vars(tuning), "seeds": min(seeds, trained_seeds)} if finetune else None,
+        label_counts=label_counts(splits, fractions), raw_pixels=pixel_shape)
+    return save_probe(result, context.folder.path, name)
 

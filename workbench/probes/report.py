@@ -21,7 +21,8 @@ from workbench.engine.events import EvalEvent, FailedEvent, StepEvent, WarningEv
 from workbench.engine.runs import RunFolder
 from workbench.data.scan_summary import SCAN_REPORT_NAME, ScanSummary
 from workbench.probes import svg
-from workbench.probes.table import PROBE_NAME, ProbeResult, fraction_label, percent, schedule_note, table_cells
+from workbench.probes.table import (LABELS_RULE, PROBE_NAME, ProbeResult, fraction_label, percent, pixels_note,
+                                    schedule_note, table_cells)
 from workbench.tasks import get_task, load_config, task_title
 
 REPORT_NAME = "report.html"
@@ -287,13 +288,13 @@ def _probe_section(probe: ProbeResult | None) -> str:
     lookup = {(e["method"], e["fraction"]): e for e in summary}
     groups = {m: [lookup.get((m, f), {}).get("accuracy", float("nan")) for f in fractions] for m in methods}
     errors = {m: [lookup.get((m, f), {}).get("accuracy_std", 0.0) for f in fractions] for m in methods}
-    body += svg.bar_chart([f"{fraction_label(f)} of labels" for f in fractions], groups, errors,
+    body += svg.bar_chart([probe.labels_used(f) for f in fractions], groups, errors,
                           "Test accuracy by share of training labels (mean ± std over seeds)")
-    rows = [list(table_cells(e)) for e in summary]
-    body += _table(["method", "labels", "training images", "accuracy", "balanced accuracy"], rows, numeric_from=2)
+    rows = [list(table_cells(e, probe)) for e in summary]
+    body += _table(["method", "labels", "accuracy", "balanced accuracy"], rows, numeric_from=2)
     names = probe.class_names
     if names:
-        recall_rows = [[e["method"], fraction_label(e["fraction"]), *(percent(v) for v in e["per_class_recall"])]
+        recall_rows = [[e["method"], probe.labels_used(e["fraction"]), *(percent(v) for v in e["per_class_recall"])]
                        for e in summary]
         body += "<h3>Recall per class</h3>" + _table(["method", "labels", *names], recall_rows, numeric_from=2)
     body += (f"<p class='muted'>Checkpoint at step {probe.step}, {probe.seeds} seeds, "
@@ -302,7 +303,9 @@ def _probe_section(probe: ProbeResult | None) -> str:
              "Linear probe: L-BFGS on frozen, standardised embeddings. kNN: cosine, k = "
              f"{probe.knn_k}. Random init: the same backbone, untrained and frozen. Supervised from scratch: "
              "the same backbone trained on the same labels with the same augmentations. "
-             f"{escape(_sentence(schedule_note(probe)))}</p>")
+             f"{escape(_sentence(pixels_note(probe)))} {escape(_sentence(LABELS_RULE))} "
+             f"{escape(_sentence(schedule_note(probe)))}"
+             + (f" Kept as {escape(probe.saved_as)}." if probe.saved_as else "") + "</p>")
     return _section("Does the pretraining help?", body, "probe")
 
 
@@ -316,7 +319,8 @@ def headline(summary: list[dict], tasks: list[str]) -> str:
     lookup = {e["method"]: e["accuracy"] for e in summary if e["fraction"] == fraction}
     parts = [f"{' + '.join(map(task_title, tasks)) or 'pretrained'} encoder, {fraction_label(fraction)} labels: "
              f"{percent(lookup.get('linear probe', float('nan')))}"]
-    for method, label in (("random init, linear", "random init"), ("supervised from scratch", "supervised from scratch"),
+    for method, label in (("raw pixels, linear", "raw pixels"), ("random init, linear", "random init"),
+                          ("supervised from scratch", "supervised from scratch"),
                           ("fine-tuned", "fine-tuned")):
         if method in lookup:
             parts.append(f"{label} {percent(lookup[method])}")

@@ -45,6 +45,12 @@ def probe_splits(labels: torch.Tensor, groups: list[str], fractions: list[float]
     return splits
 
 
+def label_counts(splits: list[ProbeSplit], fractions: list[float]) -> list[list[int]]:
+    """Per fraction, the labelled training images each seed's split used (a share is taken per class, rounded
+    up: at least one image, or one group, per class)."""
+    return [[len(split.train) for split in splits if split.fraction == fraction] for fraction in fractions]
+
+
 def split_description(labels: torch.Tensor, groups: list[str], splits: list[ProbeSplit]) -> str:
     """How `splits` held images out, e.g. 'split by patient (20 patients: 14 train, 6 test)'."""
     indices, held_groups, _ = _labelled(labels, groups, None)

@@ -1,6 +1,7 @@
 """The probe result table: one row per (method, label fraction, seed), summarised as mean ± std over seeds.
 
-Written to `<run>/probe.json` as a `ProbeResult`; `format_table` renders the summary as plain text for the terminal."""
+Written to `<run>/probe.json` (and kept under `<run>/probes/`, see `archive`) as a `ProbeResult`; `format_table`
+renders the summary as plain text for the terminal."""
 from __future__ import annotations
 
 import math
@@ -83,6 +84,12 @@ class ProbeResult(JsonArtefact):
     device: str = ""
     supervised_schedule: dict | None = None
     finetune_schedule: dict | None = None
+    label_counts: list[list[int]] = field(default_factory=list)
+    """Per entry of `fractions`, the labelled training images of each seed's split (`splits.label_counts`)."""
+    raw_pixels: dict | None = None
+    """The raw-pixels row's input (`baselines.raw_pixel_features`); None before that row existed."""
+    saved_as: str = ""
+    """Where this probe is kept in the run folder, e.g. 'probes/probe-200-20250101-120000.json'."""
 
     @classmethod
     def of_rows(cls, rows: list[ProbeRow], **info) -> "ProbeResult":
@@ -96,6 +103,15 @@ class ProbeResult(JsonArtefact):
             return replace(result, rows=[ProbeRow(**row) for row in result.rows])
         except TypeError as error:
             raise ArtefactError(f"{name} holds a probe row it cannot read ({error})") from None
+
+    def labels_used(self, fraction: float) -> str:
+        """'1% (20 labels)', '1% (18–22 labels)' when seeds differ, '1%' when not recorded (an older file)."""
+        counts = next((c for f, c in zip(self.fractions, self.label_counts) if f == fraction and c), None)
+        if not counts:
+            return fraction_label(fraction)
+        low, high = min(counts), max(counts)
+        span = f"{low:,}" if low == high else f"{low:,}–{high:,}"
+        return f"{fraction_label(fraction)} ({span} label{'s' if high != 1 else ''})"
 
 
 def percent(value: float, spread: float | None = None) -> str:
@@ -111,16 +127,31 @@ def fraction_label(fraction: float) -> str:
     return f"{100 * fraction:g}%"
 
 
-TABLE_HEADER = ("method", "labels", "n train", "accuracy", "balanced acc.")
+TABLE_HEADER = ("method", "labels", "accuracy", "balanced acc.")
+LABELS_RULE = "a share of the labels is taken per class, rounded up: at least one label per class"
 
 
-def table_cells(entry: dict) -> tuple[str, str, str, str, str]:
-    """One summary entry as the cells of a table row (see TABLE_HEADER): the CLI's table and the app's. A
-    single seed has no spread: its accuracy says '(1 seed)' instead."""
+def table_cells(entry: dict, result: ProbeResult) -> tuple[str, str, str, str]:
+    """One summary entry of `result` as the cells of a table row (see TABLE_HEADER): the CLI's, the report's
+    and the app's. A single seed has no spread: its accuracy says '(1 seed)' instead."""
     single = entry["seeds"] == 1
-    return (entry["method"], fraction_label(entry["fraction"]), f"{entry['train_size']:g}",
+    return (entry["method"], result.labels_used(entry["fraction"]),
             percent(entry["accuracy"], None if single else entry["accuracy_std"]) + (" (1 seed)" if single else ""),
             percent(entry["balanced_accuracy"], None if single else entry["balanced_accuracy_std"]))
+
+
+def pixels_note(result: ProbeResult) -> str:
+    """What the raw-pixels row fed its linear probe, e.g. 'raw pixels: the images as the run reads them (64×64),
+    area-averaged to 32×32 per channel (3,072 values per image), then the same linear probe'; '' when the row
+    did not run."""
+    shape = result.raw_pixels
+    if not shape:
+        return ""
+    values = shape["channels"] * shape["rows"] * shape["columns"]
+    resized = (shape["rows"], shape["columns"]) != (shape["height"], shape["width"])
+    return (f"raw pixels: the images as the run reads them ({shape['height']}×{shape['width']})"
+            + (f", area-averaged to {shape['rows']}×{shape['columns']} per channel" if resized else "")
+            + f" ({values:,} values per image), then the same linear probe")
 
 
 def schedule_note(result: ProbeResult) -> str:
@@ -137,10 +168,10 @@ def schedule_note(result: ProbeResult) -> str:
     return "; ".join(notes)
 
 
-def format_table(summary: list[dict]) -> str:
+def format_table(result: ProbeResult) -> str:
     """A plain-text table: rows = method x label fraction, accuracy and balanced accuracy, mean ± std."""
     header = TABLE_HEADER
-    lines = [table_cells(entry) for entry in summary]
+    lines = [table_cells(entry, result) for entry in result.summary]
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
     def render(row) -> str:

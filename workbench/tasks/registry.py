@@ -28,11 +28,19 @@ def register_task(name: str):
         except TypeError:
             raise TypeError(f"task {name!r}: training_step must take (self, images, augment, context=None); "
                             "`context` is the step's BatchContext or None") from None
+        existing = _TASKS.get(name)
+        if existing is not None and _origin(existing) != _origin(cls):  # the same class loaded again is fine
+            raise TypeError(f"a task named {name!r} is already registered (by {_origin(existing)})")
         cls.name = name
         _TASKS[name] = cls
         return cls
 
     return decorate
+
+
+def _origin(cls: type) -> str:
+    """Where a class is defined: module and qualified name."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def registered_tasks() -> dict[str, type[PretextTask]]:

@@ -55,7 +55,19 @@ def describe_summary(summary: ScanSummary) -> str:
     frames = f" from {summary.files} files" if summary.files != summary.readable else ""
     notices = (f" · {len(summary.notices)} to look at (see “Skipped files”)" if summary.notices else "")
     return (f"<b>{summary.readable:,} images</b>{frames} · {label_text} · {len(summary.skipped)} skipped{notices}"
-            f"<br>Sizes: {size_text}<br>Channels: {channels}<br>Bit depth: {depths}")
+            f"<br>Sizes: {size_text}{_spacing_text(summary)}<br>Channels: {channels}<br>Bit depth: {depths}"
+            + (f"<br>Found through DICOMDIR: {html.escape('; '.join(summary.found_through))}"
+               if summary.found_through else ""))
+
+
+def _spacing_text(summary: ScanSummary) -> str:
+    """The pixel spacings found, as a summary line ("Spacing: 0.66–0.94 mm"); empty when none is known."""
+    spacing = summary.spacing
+    if spacing is None:
+        return ""
+    low, high = f"{spacing['min']:.2f}", f"{spacing['max']:.2f}"
+    known = "" if spacing["images"] == summary.readable else f" ({spacing['images']:,} of the images record one)"
+    return f"<br>Spacing: {low if low == high else f'{low}–{high}'} mm{known}"
 
 
 class DatasetPanel(QWidget):
@@ -468,7 +480,8 @@ class DatasetPanel(QWidget):
         """Show scanned image `row` large in the Preview tab."""
         records = self.scan_result.report.images if self.scan_result is not None else []
         record = records[row] if 0 <= row < len(records) else None
-        self.preview.show_image(self.scan_result.report.root if record else Path(), record, self.data_config())
+        self.preview.show_image(self.scan_result.report.root if record else Path(), record, self.data_config(),
+                                records)
 
     def _select_preview(self, row: int) -> None:
         """Make `row` the grid's current image (without a second preview) and preview it."""

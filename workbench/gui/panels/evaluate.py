@@ -27,15 +27,16 @@ from workbench.gui.workers import JobSlot, WhileBusy, format_seconds
 from workbench.probes.finetune import SCRATCH, Schedule
 from workbench.probes.report import PDF_INSTALL_HINT, build_report, convert_to_pdf, find_pdf_converter, headline
 from workbench.probes.svg import PALETTE
-from workbench.probes.table import PROBE_NAME, ProbeResult, fraction_label, schedule_note, table_cells
+from workbench.probes.table import LABELS_RULE, PROBE_NAME, ProbeResult, pixels_note, schedule_note, table_cells
 
-COLUMNS = ("Method", "Labels\nused", "Training\nimages", "Accuracy", "Balanced\naccuracy")
+COLUMNS = ("Method", "Labels\nused", "Accuracy", "Balanced\naccuracy")
 STRATEGIES = (("mix of both", "mixed"), ("hardest for the model", "loss"), ("least like the others", "diversity"))
 """(what the list shows, the ranking strategy)."""
 PERCENT_TICKS = [[(value / 100, f"{value}%") for value in range(0, 101, 25)]]
 CELL_SIZE = QSize(THUMBNAIL_SIZE + 40, THUMBNAIL_SIZE + 44)
 METHODS_HELP = ("Accuracy on held-out labelled images (mean ± spread over seeds; best per share in bold). "
                 "<b>Linear / kNN probe</b>: the pretrained encoder, frozen, plus a simple classifier. "
+                "<b>Raw pixels</b>: the same linear probe on the images themselves. "
                 "<b>Random init</b>: the same network untrained. <b>Supervised from scratch</b>: the same network "
                 "trained on the labels alone. Pretraining helps when the probes beat random init by far.")
 RANKING_HELP = ("Unlabelled images, most useful to label first: hard for the encoder, unlike those already "
@@ -342,14 +343,20 @@ class EvaluatePanel(QWidget):
         self.headline.setText(headline(summary, record.tasks) if record else "")
         self.headline.setVisible(bool(summary))
         note = schedule_note(record) if record else ""
-        self.methods_caption.setText(METHODS_HELP + (f" Trained here: {html.escape(note)}." if note else ""))
-        self._fill_table(summary)
-        self._draw_chart(summary)
+        pixels = pixels_note(record) if record else ""
+        self.methods_caption.setText(METHODS_HELP + f" Labels: {LABELS_RULE}."
+                                     + (f" {html.escape(pixels[:1].upper() + pixels[1:])}." if pixels else "")
+                                     + (f" Trained here: {html.escape(note)}." if note else "")
+                                     + (f" Kept as {html.escape(record.saved_as)}." if record and record.saved_as
+                                        else ""))
+        self._fill_table(record)
+        self._draw_chart(record)
         if self.run_dir is not None and not summary:
             self.banner.show_message("This run has not been probed yet. Press <b>Run probe</b> to measure it "
                                      "(about a minute for 2,000 images on a CPU).", "info")
 
-    def _fill_table(self, summary: list[dict]) -> None:
+    def _fill_table(self, record: ProbeResult | None) -> None:
+        summary = record.summary if record else []
         best = {}
         for entry in summary:
             if entry["accuracy"] == entry["accuracy"] and entry["accuracy"] > best.get(entry["fraction"], -1.0):
@@ -360,7 +367,7 @@ class EvaluatePanel(QWidget):
         bold.setBold(True)
         self.table.setRowCount(len(summary))
         for row, entry in enumerate(summary):
-            cells = table_cells(entry)
+            cells = table_cells(entry, record)
             is_best = best.get(entry["fraction"]) == entry["accuracy"]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -370,11 +377,12 @@ class EvaluatePanel(QWidget):
                     item.setBackground(shade)
                 if is_best:
                     item.setFont(bold)
-                    item.setToolTip(f"Best accuracy with {fraction_label(entry['fraction'])} of the labels")
+                    item.setToolTip(f"Best accuracy with {record.labels_used(entry['fraction'])}")
                 self.table.setItem(row, column, item)
         self._fit_table_width()
 
-    def _draw_chart(self, summary: list[dict]) -> None:
+    def _draw_chart(self, record: ProbeResult | None) -> None:
+        summary = record.summary if record else []
         self.chart.clear()
         fractions = list(dict.fromkeys(entry["fraction"] for entry in summary))
         methods = list(dict.fromkeys(entry["method"] for entry in summary))
@@ -396,8 +404,7 @@ class EvaluatePanel(QWidget):
                 label.setFont(small)
                 label.setPos(x, height)
                 self.chart.addItem(label)
-        self.chart.getAxis("bottom").setTicks([[(i, f"{fraction_label(f)} of labels")
-                                                for i, f in enumerate(fractions)]])
+        self.chart.getAxis("bottom").setTicks([[(i, record.labels_used(f)) for i, f in enumerate(fractions)]])
         self.chart.setXRange(-0.5, max(len(fractions), 1) - 0.5, padding=0.02)
         swatches = (f"<span style='color:{PALETTE[n % len(PALETTE)]}; font-size:13pt'>■</span>&nbsp;"
                     + html.escape(m).replace(" ", "&nbsp;") for n, m in enumerate(methods))

@@ -117,6 +117,10 @@ class RunsPanel(QWidget):
 
     resume_requested = Signal(str)
     export_requested = Signal(str)
+    run_renamed = Signal(str, str)
+    """A run folder was renamed: its old path, its new path."""
+    runs_deleted = Signal(list)
+    """Run folders were deleted (or moved to the trash): their paths, as str."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -371,6 +375,7 @@ class RunsPanel(QWidget):
             self._refused(f"The run “{old.name}” was not renamed", error)
             return
         self._select_after = {renamed.path}
+        self.run_renamed.emit(str(old), str(renamed.path))
         self.banner.show_message(f"Renamed “{html.escape(old.name)}” to “{html.escape(renamed.name)}”.", "info")
         self.refresh()
 
@@ -420,6 +425,7 @@ class RunsPanel(QWidget):
                 self._refused("A run was not deleted", error)
         gone = [folder for folder in selected if folder not in no_trash]
         if gone:
+            self.runs_deleted.emit([str(folder.path) for folder in gone])
             where = "moved to the trash" if len(trashed) == len(gone) else "deleted"
             self.banner.show_message(f"{html.escape(_runs_named(gone, capital=True))} {where}.", "info")
         self.refresh()

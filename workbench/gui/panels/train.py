@@ -15,7 +15,7 @@ from workbench.config import EvalConfig, ModelConfig, OutputConfig, RunConfig, T
 from workbench.config.extras import map_method_problem
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, FailedEvent,
                                      FinishedEvent, PausedEvent, StartedEvent, StepEvent, TaskExamplesEvent,
-                                     WarningEvent)
+                                     VerdictEvent, WarningEvent)
 from workbench.gui.bridge import TrainingBridge
 from workbench.gui.embedding import EmbeddingView
 from workbench.gui.forms import ConfigForm
@@ -151,6 +151,8 @@ class TrainPanel(QWidget):
             self.stat_labels[key] = value
         stats.addStretch(1)
         column.addLayout(stats)
+        self.verdict = hidden_note(box, "verdict", "Is it working?", "caption")
+        column.addWidget(self.verdict)
         self.banner = Banner("Training message", box)
         column.addWidget(self.banner)
         tabs = QTabWidget(box)
@@ -213,6 +215,8 @@ class TrainPanel(QWidget):
         self.config = config
         self.final_event = None
         self.banner.clear()
+        self.verdict.setText("Is it working? A verdict comes with each evaluation.")
+        self.verdict.setVisible(True)  # shown from the start: its appearing mid-run would re-lay out the plots
         self.progress.setRange(0, config.train.steps)
         self.progress.setValue(0)
         for label in self.stat_labels.values():
@@ -309,6 +313,9 @@ class TrainPanel(QWidget):
             self._log(f"{'Paused' if event.paused else 'Resumed'} at step {event.step}.")
         elif isinstance(event, CheckpointEvent):
             self._log(f"Checkpoint saved at step {event.step}: {event.path}")
+        elif isinstance(event, VerdictEvent):
+            self.verdict.setText(event.message)
+            self._log(f"Verdict at step {event.step}: {event.message}")
         elif isinstance(event, WarningEvent):
             self.banner.show_message(html.escape(event.message), "warning")
             self._log(f"Warning at step {event.step}: {event.message}")

@@ -1,0 +1,152 @@
+"""Is it working? A plain-words verdict on a run from its history, given after each evaluation.
+
+The rules, first match wins: diverging (the loss climbed back above its start), collapsing (the embeddings
+lost their spread or their directions), too little data (the images were seen many times and the quality
+signal fell from its best while the loss kept falling: memorising), plateaued (neither the loss nor the
+quality signal moved over the last stretch), else learning."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from workbench.engine.events import EvalEvent, Event, StepEvent
+from workbench.engine.health import (COLLAPSE_ADVICE, COLLAPSE_STD, DIVERGENCE_ADVICE, RANK_ADVICE, RANK_DROP,
+                                     diverged)
+
+LEARNING, PLATEAUED, COLLAPSING, DIVERGING, TOO_LITTLE_DATA = (
+    "learning", "plateaued", "collapsing", "diverging", "too little data")
+RECENT_LOSSES = 3
+"""The latest loss is the mean of this many logged losses (one logged loss is noisy)."""
+PLATEAU_WINDOW = 5
+"""Plateau: the mean of the last this-many logged losses against the mean of the this-many before."""
+PLATEAU_SHARE = 0.03
+"""Plateau: the loss fell by less than this share of its whole fall so far (or of its size, if it never fell)."""
+SIGNAL_GAIN = 0.02
+"""A quality signal still rises when its latest value beats the one two evaluations ago by this share."""
+MANY_EPOCHS = 30
+"""Too little data: each image seen at least this many times ..."""
+SIGNAL_LOSS = 0.05
+"""... and the quality signal this share below its best."""
+QUALITY_SIGNALS = ("knn_accuracy", "lidar", "effective_rank")
+"""Evaluation values that say how good the embeddings are; the first one a run has is its main signal."""
+
+FAMILIES = {
+    "contrastive": ("simclr", "moco"),
+    "joint embedding": ("byol", "simsiam", "dino", "barlow_twins", "vicreg"),
+    "masked prediction": ("mae", "simmim", "reconstruction", "next_patch"),
+}
+"""Tasks that share advice; any other task (rotation, jigsaw, ...) is a pretext classification."""
+PLATEAU_ADVICE = {
+    "contrastive": "a larger batch (more negatives), stronger augmentations, or a larger backbone",
+    "joint embedding": "stronger augmentations, a larger projector, or a larger backbone",
+    "masked prediction": "a higher mask ratio, a larger backbone, or evaluate now: the embeddings may be done",
+    "pretext classification": "a harder pretext (more permutations, finer angles) or a joint-embedding task "
+                              "such as SimCLR or VICReg",
+}
+DATA_ADVICE = {
+    "contrastive": "stronger augmentations, a smaller backbone, fewer steps, or more images (thousands)",
+    "joint embedding": "stronger augmentations, a smaller backbone, fewer steps, or more images (thousands)",
+    "masked prediction": "a higher mask ratio, a smaller backbone, fewer steps, or more images",
+    "pretext classification": "stronger augmentations, fewer steps, or more images",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    """One of LEARNING, PLATEAUED, COLLAPSING, DIVERGING, TOO_LITTLE_DATA."""
+    message: str
+
+
+def family(task: str) -> str:
+    return next((name for name, tasks in FAMILIES.items() if task in tasks), "pretext classification")
+
+
+class VerdictJudge:
+    """Collects a run's logged losses and evaluations (`add` each StepEvent and EvalEvent) and judges them."""
+
+    def __init__(self, tasks: list[str], warmup_steps: int = 0, history: Iterable[Event] = ()) -> None:
+        """`tasks`: the run's tasks (the first one's family picks the advice); `history`: events recorded
+        earlier (a resumed run's)."""
+        self.family = family(tasks[0])
+        self.warmup_steps = warmup_steps
+        self.losses: list[float] = []
+        self.loss_steps: list[int] = []
+        self.evaluations: list[dict[str, float]] = []
+        self.epoch = 0.0
+        for event in history:
+            self.add(event)
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, StepEvent) and "loss" in event.values:
+            self.losses.append(event.values["loss"])
+            self.loss_steps.append(event.step)
+            self.epoch = event.epoch
+        elif isinstance(event, EvalEvent) and event.step > 0:  # the random-init evaluation says nothing of training
+            self.evaluations.append(event.values)
+
+    def verdict(self) -> Verdict | None:
+        """The verdict on the history so far; None before a loss and a trained evaluation were recorded."""
+        if not self.losses or not self.evaluations:
+            return None
+        return (self._diverging() or self._collapsing() or self._too_little_data() or self._plateaued()
+                or Verdict(LEARNING, "Learning: the loss is falling or the embeddings are still improving. "
+                                     "Let it run."))
+
+    def _recent_loss(self) -> float:
+        return sum(self.losses[-RECENT_LOSSES:]) / len(self.losses[-RECENT_LOSSES:])
+
+    def _diverging(self) -> Verdict | None:
+        recent = self._recent_loss()
+        if self.loss_steps[-1] <= self.warmup_steps or not diverged(self.losses[0], min(self.losses), recent):
+            return None
+        return Verdict(DIVERGING, f"Diverging: the loss is back up to {recent:.4g}, above its start "
+                                  f"{self.losses[0]:.4g}; {DIVERGENCE_ADVICE}")
+
+    def _collapsing(self) -> Verdict | None:
+        latest = self.evaluations[-1]
+        if latest["embedding_std"] < COLLAPSE_STD:
+            return Verdict(COLLAPSING, f"Collapsing: {COLLAPSE_ADVICE}")
+        best_rank = max(values["effective_rank"] for values in self.evaluations)
+        if latest["effective_rank"] < RANK_DROP * best_rank:
+            return Verdict(COLLAPSING, f"Collapsing to a few directions (RankMe {latest['effective_rank']:.1f}, "
+                                       f"best {best_rank:.1f}): {RANK_ADVICE}")
+        return None
+
+    def _signal(self) -> tuple[str, list[float]] | None:
+        """The main quality signal's name and its values at the trained evaluations."""
+        name = next((key for key in QUALITY_SIGNALS if key in self.evaluations[-1]), None)
+        return None if name is None else (name, [values.get(name, float("nan")) for values in self.evaluations])
+
+    def _improving(self) -> bool:
+        """Whether any quality signal rose over the last two evaluations."""
+        if len(self.evaluations) < 3:
+            return False
+        before, latest = self.evaluations[-3], self.evaluations[-1]
+        return any(latest[key] > before[key] + SIGNAL_GAIN * abs(before[key])
+                   for key in QUALITY_SIGNALS if key in latest and key in before)
+
+    def _too_little_data(self) -> Verdict | None:
+        signal = self._signal()
+        if signal is None or self.epoch < MANY_EPOCHS or len(self.losses) < 2 * PLATEAU_WINDOW:
+            return None
+        name, values = signal
+        best = max(values)
+        loss_falls = self._recent_loss() < sum(self.losses[-2 * PLATEAU_WINDOW:-PLATEAU_WINDOW]) / PLATEAU_WINDOW
+        if values[-1] >= best - SIGNAL_LOSS * abs(best) or not loss_falls:
+            return None
+        return Verdict(TOO_LITTLE_DATA, f"Too little data for this task: each image was seen {self.epoch:.0f} times "
+                                        f"and {name} fell from {best:.3g} to {values[-1]:.3g} while the loss "
+                                        f"kept falling (memorising). Try {DATA_ADVICE[self.family]}.")
+
+    def _plateaued(self) -> Verdict | None:
+        if len(self.losses) < 2 * PLATEAU_WINDOW:
+            return None
+        earlier = sum(self.losses[-2 * PLATEAU_WINDOW:-PLATEAU_WINDOW]) / PLATEAU_WINDOW
+        recent = sum(self.losses[-PLATEAU_WINDOW:]) / PLATEAU_WINDOW
+        scale = max(self.losses[0] - min(self.losses), 0.01 * abs(self.losses[0]))
+        if earlier - recent >= PLATEAU_SHARE * scale or self._improving():
+            return None
+        return Verdict(PLATEAUED, "Plateaued: more steps will not help much; the loss has stopped falling and "
+                                  "the embeddings stopped improving (kNN accuracy, LiDAR, RankMe). "
+                                  f"Try {PLATEAU_ADVICE[self.family]}.")
