@@ -224,7 +224,7 @@ class EvaluatePanel(QWidget):
                                                    self._foreground.blue(), 120))
         self.chart.getAxis("left").setTicks(PERCENT_TICKS)
         self.chart.setYRange(0, 1.08, padding=0)  # room for the value above a 100% bar
-        self.chart.setMinimumHeight(220)
+        self.chart.setMinimumHeight(140)
         column.addWidget(self.chart, 1)
         return box
 
