@@ -36,6 +36,22 @@ def tiny_config(data_root: Path, out_dir: Path, **sections):
     return config_from_dict(data)
 
 
+def task_settings(name: str, folder: Path) -> dict:
+    """Settings with which the shipped task `name` trains with nothing else prepared: its defaults, except for
+    distillation, which needs a teacher's weights file (a random small CNN's, written into `folder`)."""
+    if name != "distillation":
+        return {}
+    import torch
+
+    from workbench.config import ModelConfig
+    from workbench.models import create_backbone
+
+    path = Path(folder) / "teacher.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(create_backbone(ModelConfig(backbone="small_cnn"), 1, 32).state_dict(), path)
+    return {"teacher_backbone": "small_cnn", "teacher_weights": str(path)}
+
+
 def shipped_tasks() -> list[str]:
     """The registered tasks that ship (built in, or plugins from the plugin folders), without those that tests
     register for themselves (e.g. a task that fakes running out of memory)."""

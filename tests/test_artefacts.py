@@ -208,7 +208,9 @@ def test_the_apps_readers_still_work_on_an_older_run_folder(old_run):
     # exporting again from the older checkpoint writes a versioned encoder.json with the same weights
     new_export = load_encoder(export_run(old_run, "safetensors"))
     written = json.loads((old_run / "exports" / "safetensors" / "encoder.json").read_text(encoding="utf-8"))
-    assert written[FORMAT_KEY] == 1 and new_export.input_spec == old_export.input_spec
+    new, old = new_export.input_spec, old_export.input_spec
+    assert written[FORMAT_KEY] == 1 and (new.input, new.embed_dim, new.step) == (old.input, old.embed_dim, old.step)
+    assert {key: new.model[key] for key in old.model} == old.model  # now with the network's library and name
     with torch.no_grad():
         assert before.shape == (3, 256) and torch.allclose(new_export(images), before, atol=1e-6)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine_helpers import shipped_tasks, tiny_config
+from engine_helpers import shipped_tasks, task_settings, tiny_config
 from sequence_helpers import write_blob_sequences
 from workbench.config import save_config
 from workbench.engine import trainer as trainer_module
@@ -54,7 +54,7 @@ def gpu_config(data: Path, out: Path, task: str = "simclr", **sections):
     """A short bf16, channels-last CUDA run on the sequences: ResNet-18 (a ViT for ViT-only tasks)."""
     backbone = "vit_tiny" if task in VIT_TASKS else "resnet18"
     return tiny_config(data, out, data={"image_size": 64, "sequences": "folders", **sections.pop("data", {})},
-                       tasks={task: {}}, model={"backbone": backbone, **sections.pop("model", {})},
+                       tasks={task: task_settings(task, out)}, model={"backbone": backbone, **sections.pop("model", {})},
                        train={"device": "cuda", "precision": "bf16", "channels_last": "on", "steps": 4,
                               "batch_size": 16, "log_every": 1, "checkpoint_every": 100,
                               **sections.pop("train", {})},

@@ -101,8 +101,9 @@ def test_an_older_checkpoint_can_be_probed(qtbot, tmp_path):
     qtbot.addWidget(panel)
     panel.set_run(trainer.run_dir)
     choices = [panel.checkpoint_box.itemText(i) for i in range(panel.checkpoint_box.count())]
-    assert choices == ["latest: step 4", "step 2"] and panel.chosen_checkpoint() is None
-    panel.checkpoint_box.setCurrentIndex(1)
+    assert choices[0].startswith("best (step 4, kNN accuracy ") and choices[1:] == ["last (step 4)", "step 2"]
+    assert panel.chosen_checkpoint() is None  # the run's default: its best
+    panel.checkpoint_box.setCurrentIndex(2)
     with qtbot.waitSignal(panel.probe_finished, timeout=120_000) as blocker:
         panel.start_probe()
     panel.wait()
@@ -110,7 +111,7 @@ def test_an_older_checkpoint_can_be_probed(qtbot, tmp_path):
 
 
 def test_cancel_stops_a_long_probe_and_the_bar_counts_its_work(qtbot, run_dir):
-    endless = Schedule(steps=1_000_000, batch_size=4)  # hours of training: only Cancel ends it
+    endless = Schedule(steps=1_000_000, min_steps=1_000_000, batch_size=4)  # hours of training: only Cancel ends it
     panel = EvaluatePanel(fractions=(1.0,), seeds=1, scratch=endless)
     qtbot.addWidget(panel)
     panel.show()

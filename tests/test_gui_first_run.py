@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QToolButton  # noqa: E402
 
 from engine_helpers import tiny_config, tiny_dataset  # noqa: E402
 from gui_helpers import use_private_settings  # noqa: E402
-from test_gui_runs import YES, Dialogs, rename_to, select, use_trash  # noqa: E402
+from runs_helpers import YES, Dialogs, rename_to, select, use_trash  # noqa: E402
 from workbench.engine.trainer import Trainer  # noqa: E402
 from workbench.gui.app import MainWindow  # noqa: E402
 from workbench.gui.workers import finish_running_jobs  # noqa: E402

@@ -11,20 +11,17 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-from PySide6.QtCore import Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 
 from engine_helpers import tiny_config, tiny_dataset  # noqa: E402
 from gui_helpers import show_widget  # noqa: E402
+from runs_helpers import NO, YES, Dialogs, rename_to, select, use_trash  # noqa: E402
 from workbench.engine.events import FinishedEvent  # noqa: E402
 from workbench.engine.heartbeat import Heartbeat  # noqa: E402
 from workbench.engine.run_admin import ARCHIVED_NAME  # noqa: E402
 from workbench.engine.trainer import Trainer  # noqa: E402
 from workbench.gui.panels.runs import COLUMNS, RunsPanel  # noqa: E402
 from workbench.gui.workers import finish_running_jobs  # noqa: E402
-
-YES, NO = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
-
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
@@ -60,29 +57,9 @@ def panel(qtbot, runs):
     finish_running_jobs()
 
 
-class Dialogs:
-    """Scripted answers for the confirmation dialogs (each call takes the next answer) and the questions asked."""
-
-    def __init__(self, monkeypatch, *answers):
-        self.answers = list(answers)
-        self.asked: list[str] = []
-        monkeypatch.setattr(QMessageBox, "question", self._answer)
-        monkeypatch.setattr(QMessageBox, "warning", self._answer)
-
-    def _answer(self, _parent, title, text, *_buttons):
-        self.asked.append(f"{title}: {text}")
-        return self.answers.pop(0)
-
-
 def cell(panel: RunsPanel, name: str, column: str):
     row = [run.path.name for run in panel.runs].index(name)
     return panel.table.item(row, COLUMNS.index(column))
-
-
-def select(qtbot, panel: RunsPanel, name: str) -> None:
-    qtbot.waitUntil(lambda: not panel.loading(), timeout=15000)
-    panel.table.clearSelection()
-    assert panel.select_run(panel.out_dir / name)
 
 
 def listed(panel: RunsPanel) -> list[str]:
@@ -141,24 +118,6 @@ def test_archive_hides_a_run_until_show_archived(qtbot, panel, runs):
     assert listed(panel) == ["alpha", "beta", "gamma"]
 
 
-def rename_to(qtbot, panel: RunsPanel, name: str) -> None:
-    """Click Rename and type `name` into the real name dialog."""
-    typed = []
-
-    def type_name():
-        dialog = QApplication.activeModalWidget()
-        if not isinstance(dialog, QInputDialog):
-            QTimer.singleShot(20, type_name)
-            return
-        typed.append(dialog.textValue())
-        dialog.setTextValue(name)
-        dialog.accept()
-
-    QTimer.singleShot(0, type_name)
-    qtbot.mouseClick(panel.rename_button, Qt.MouseButton.LeftButton)
-    assert typed == [panel.selected_runs()[0].path.name]  # the dialog offered the current name
-
-
 def test_rename_refuses_a_taken_or_invalid_name_and_renames_the_folder(qtbot, panel, runs):
     select(qtbot, panel, "alpha")
     rename_to(qtbot, panel, "beta")
@@ -172,20 +131,6 @@ def test_rename_refuses_a_taken_or_invalid_name_and_renames_the_folder(qtbot, pa
     assert listed(panel) == ["baseline", "beta", "gamma"]
     assert [run.path.name for run in panel.selected_runs()] == ["baseline"]
     assert cell(panel, "baseline", "Dataset").text() == "chest scans"  # its dataset still found
-
-
-def use_trash(monkeypatch, tmp_path: Path, exists: bool) -> Path:
-    """A private home and freedesktop trash folder (none at all when not `exists`); returns the trash."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    if exists:
-        (home / "share" / "Trash").mkdir(parents=True)
-        monkeypatch.setenv("XDG_DATA_HOME", str(home / "share"))
-    else:
-        (home / "not-a-folder").write_text("", encoding="utf-8")
-        monkeypatch.setenv("XDG_DATA_HOME", str(home / "not-a-folder" / "share"))
-    return home / "share" / "Trash"
 
 
 @pytest.mark.skipif(os.name != "posix" or not hasattr(os, "getuid"), reason="a freedesktop trash")

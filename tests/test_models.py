@@ -138,9 +138,11 @@ def test_mismatched_weights_name_the_keys(tmp_path):
     torch.save(state, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match=r"missing keys: body\.0\.0\.weight.*unexpected keys: body\.extra\.weight"):
         _backbone("small_cnn", init_weights=str(tmp_path / "bad.pt"))
-    torch.save(_backbone("small_cnn", channels=3).state_dict(), tmp_path / "rgb.pt")
-    with pytest.raises(ValueError, match=r"wrong shapes.*body\.0\.0\.weight \(32, 3, 3, 3\) vs \(32, 1, 3, 3\)"):
-        _backbone("small_cnn", channels=1, init_weights=str(tmp_path / "rgb.pt"))
+    state = _backbone("small_cnn").state_dict()
+    state["body.1.0.weight"] = torch.zeros(64, 16, 3, 3)  # not the first conv: nothing adapts it
+    torch.save(state, tmp_path / "narrow.pt")
+    with pytest.raises(ValueError, match=r"wrong shapes.*body\.1\.0\.weight \(64, 16, 3, 3\) vs \(64, 32, 3, 3\)"):
+        _backbone("small_cnn", channels=1, init_weights=str(tmp_path / "narrow.pt"))
 
 
 def test_missing_or_non_tensor_weights_file_is_a_value_error(tmp_path):

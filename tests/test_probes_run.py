@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,15 +90,23 @@ def test_a_second_probe_keeps_the_first(context):
 def test_trained_baselines_run_on_fewer_seeds_and_the_table_says_so(context):
     progress = []
     record = probe_context(context, [1.0], seeds=2, finetune=False, supervised=True, scratch=TINY,
-                           progress=lambda done, total: progress.append((done, total)))
+                           progress=lambda done, total: progress.append((done, total)), trained_seeds=1)
     seeds = {e["method"]: e["seeds"] for e in record.summary}
     assert seeds == {LINEAR: 2, KNN: 2, RANDOM_LINEAR: 2, "random init, kNN": 2, PIXELS_LINEAR: 2, SCRATCH_METHOD: 1}
     assert [row.seed for row in record.rows if row.method == SCRATCH_METHOD] == [0]
-    assert record.supervised_schedule == {**vars(TINY), "seeds": 1}
+    schedule = dict(record.supervised_schedule)
+    trainings = schedule.pop("trainings")
+    assert schedule == {**vars(TINY), "seeds": 1, "validation_fraction": 0.15}
+    assert [(t["fraction"], t["seed"], t["fit"] + t["validation"], t["planned"]) for t in trainings] == [(1.0, 0, 16, 3)]
     table = format_table(record)
     assert ["(1 seed)" in line for line in table.splitlines()[2:]] == [e["seeds"] == 1 for e in record.summary]
-    assert schedule_note(record) == ("supervised from scratch: 3 steps, batches of up to 8 labelled images, "
-                                     "lr 0.002, at the run's resolution, 1 seed of 2")
+    assert schedule_note(record) == ("supervised from scratch: augmented (the run's augmentations), AdamW lr 0.002 "
+                                     "+ cosine over 3 steps, batches of up to 8, early-stopped on 15% of the "
+                                     "training labels (patience 5 checks), best weights kept: 100% best at step "
+                                     f"{trainings[0]['best_step']} of at most 3, at the run's resolution, 1 seed of 2")
+    older = replace(record, supervised_schedule={**vars(TINY), "seeds": 1})  # a probe.json from before early stopping
+    assert schedule_note(older) == ("supervised from scratch: 3 steps, batches of up to 8 labelled images, "
+                                    "lr 0.002, at the run's resolution, 1 seed of 2")
     # the bar counts work: one total throughout, an update per training step, never backwards, ends full
     totals = {total for _, total in progress}
     dones = [done for done, _ in progress]
@@ -177,4 +186,5 @@ def test_cli_probe_rank_report(run, tmp_path, private_cache):
 def test_bench_times_the_full_probe_table(tmp_path):
     figures = probe_table_seconds(tiny_config(tmp_path / "unused", tmp_path / "runs"), images=40, base=tmp_path)
     assert figures["seconds"] > 0 and figures["images"] == 40 and figures["seeds"] == 3
-    assert figures["fractions"] == [0.01, 0.1, 1.0] and "supervised from scratch: 150 steps" in figures["trained"]
+    assert figures["fractions"] == [0.01, 0.1, 1.0] and "supervised from scratch: augmented" in figures["trained"]
+    assert "early-stopped on 15% of the training labels" in figures["trained"] and "3 seeds" in figures["trained"]

@@ -57,10 +57,11 @@ def test_non_image_objects_are_skipped_by_sop_class_with_a_plain_reason(tmp_path
     assert [record.path for record in report.images] == ["CT_small.dcm"]
     skipped = reasons(report)
     assert skipped == {
-        "liver_1frame.dcm": "segmentation mask, not an image",
+        "liver_1frame.dcm": "segmentation mask, not an image (the images it refers to are not in this folder)",
         "rtdose.dcm": "radiotherapy dose grid, not an image",
         "rtplan.dcm": "radiotherapy plan, not an image",
-        "rtstruct.dcm": "radiotherapy structure set (contours), not an image",
+        "rtstruct.dcm": "radiotherapy structure set (contours), not an image (the images it refers to are not in "
+                        "this folder)",
         "test-SR.dcm": "structured report, not an image",
         "reportsi.dcm": "structured report, not an image",
         "waveform_ecg.dcm": "waveform (ECG or another signal), not an image"}
@@ -88,7 +89,8 @@ def test_a_4d_nifti_says_how_many_volumes_were_left_out_also_from_the_cache(tmp_
     config = DataConfig(root=str(folder), cache_dir=str(tmp_path / "cache"), image_size=8)
     for _ in range(2):  # the second load reads the decoded cache
         report = load_dataset(config).report
-        assert reasons(report) == {"fmri.nii.gz": "4-D NIfTI: 2 of 3 volumes left out (only the first is read)"}
+        assert report.skipped == [] and {item.path: item.reason for item in report.notices} == {
+            "fmri.nii.gz": "4-D NIfTI: kept 1 of 3 volumes (the first; the setting \"4-D NIfTI volumes: all\" reads each)"}
         assert [record.path for record in report.images].count("fmri.nii.gz") == 4
 
 

@@ -61,7 +61,7 @@ def test_disk_full_while_exporting_keeps_the_previous_export(data_root, tmp_path
     first = exporter.export_run(trainer.run_dir, "safetensors")
     before = first.read_bytes()
 
-    def save_until_disk_is_full(tensors, path):
+    def save_until_disk_is_full(tensors, path, metadata=None):
         Path(path).write_bytes(b"half a model")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 

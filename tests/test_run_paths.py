@@ -60,7 +60,7 @@ def test_moved_run_and_dataset_resume_exactly_and_probe(tmp_path):
     for step, loss in losses(resumed, 4).items():
         assert loss == pytest.approx(losses(full)[step], rel=1e-5, abs=1e-6)
 
-    context = open_run(run_dir, device="cpu")
+    context = open_run(run_dir, checkpoint="last", device="cpu")
     assert context.step == 8 and len(context.dataset) == 16
     assert context.config.data.root == str(moved / "data")
     # metrics.jsonl names the run folder as "."; reading it back gives the folder where it now is
@@ -202,3 +202,20 @@ def test_a_heartbeat_from_another_machine_counts_until_it_is_stale(tmp_path):
     assert not is_training_now(tmp_path, now=now + STALE_AFTER_S)
     beat.write_text("{torn", encoding="utf-8")
     assert not is_training_now(tmp_path) and read_heartbeat(tmp_path) is None
+
+
+def test_a_task_setting_that_names_a_file_is_stored_relative_to_the_config_file(tmp_path):
+    """Path settings are found by their `setting(path=...)` mark, in the tasks' settings too: the distillation
+    teacher's weights move with the run folder as the dataset does."""
+    teacher = tmp_path / "weights" / "teacher.safetensors"
+    teacher.parent.mkdir()
+    teacher.write_bytes(b"")
+    config = tiny_config(tiny_dataset(tmp_path / "data"), tmp_path / "runs",
+                         tasks={"distillation": {"teacher_weights": str(teacher), "teacher_backbone": "small_cnn"}})
+    save_config(config, tmp_path / "runs" / "a" / "config.yaml")
+    text = (tmp_path / "runs" / "a" / "config.yaml").read_text(encoding="utf-8")
+    assert "teacher_weights: ../../weights/teacher.safetensors" in text and str(tmp_path) not in text
+    shutil.move(str(tmp_path), str(tmp_path.parent / (tmp_path.name + "-moved")))
+    moved = tmp_path.parent / (tmp_path.name + "-moved")
+    loaded = load_config(moved / "runs" / "a" / "config.yaml")
+    assert loaded.tasks["distillation"].teacher_weights == str(moved / "weights" / "teacher.safetensors")

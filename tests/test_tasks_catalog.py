@@ -136,9 +136,10 @@ def test_short_training_run_lowers_the_loss_without_collapse(tmp_path, name):
 def test_collapse_detector_fires_for_simsiam_without_stop_gradient(tmp_path):
     """Without the stop-gradient SimSiam's easiest answer is a constant output, and it finds it."""
     settings = {"projector_hidden_dim": 64, "stop_gradient": False}
-    # lr 4e-3 collapsed on a CPU with AVX512 and recovered after one low evaluation on one without (numerics
-    # differ): at 1e-2 the spread falls to ~0.01 and stays there on both
-    _, health, warnings = _train(tmp_path, {"simsiam": settings}, steps=30, backbone="vit_tiny", lr=1e-2)
+    # The edge of collapse moves with the CPU's numerics: 4e-3 collapsed on one CPU with AVX512 and not on an
+    # AMD EPYC; 1e-2 collapsed on both but recovered to a spread of 0.2-0.3 on a Xeon with AMX. At 3e-2 the
+    # spread falls below 0.04 and stays there on the Xeon.
+    _, health, warnings = _train(tmp_path, {"simsiam": settings}, steps=30, backbone="vit_tiny", lr=3e-2)
     assert any("collapsing" in message for message in warnings)
     assert health[-1]["embedding_std"] < 0.5 * health[0]["embedding_std"]  # far below the random-init spread
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from engine_helpers import shipped_tasks, tiny_config, tiny_dataset
+from engine_helpers import shipped_tasks, task_settings, tiny_config, tiny_dataset
 from workbench.engine.events import FinishedEvent, StartedEvent, StepEvent
 from workbench.engine.trainer import Trainer
 from workbench.tasks import default_plugin_folders, load_plugins
@@ -25,7 +25,8 @@ def bf16_run(tmp_path, name: str, steps: int = 3) -> list:
     """The events of a short real bf16 run of task `name` (default settings) at its smallest image size."""
     size = SMALLEST_SIZE.get(name, 16)
     data = tiny_dataset(tmp_path / "data", per_class=3, size=size)
-    config = tiny_config(data, tmp_path / "runs", data={"image_size": size, **DATA.get(name, {})}, tasks={name: {}},
+    config = tiny_config(data, tmp_path / "runs", data={"image_size": size, **DATA.get(name, {})},
+                         tasks={name: task_settings(name, tmp_path)},
                          model={"backbone": BACKBONE.get(name, "small_cnn")},
                          train={"precision": "bf16", "steps": steps, "batch_size": 6, "log_every": 1,
                                 "warmup_steps": 0, "threads": 1},

@@ -1,5 +1,5 @@
 """The command line: `python main.py [gui|train|scan|tasks|config|export|bench|probe|rank|report|
-export-classifier] ...`."""
+export-classifier|sweep] ...`."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +13,8 @@ from workbench.cli import desktop
 from workbench.config import ConfigError, dump_yaml
 from workbench.control import RunControl
 
-COMMANDS = ("gui", "train", "scan", "tasks", "config", "export", "bench", "probe", "rank", "report",
-            "export-classifier")
+COMMANDS = ("gui", "train", "submit", "scan", "tasks", "config", "export", "bench", "probe", "rank", "report",
+            "export-classifier", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", help="start from a named preset, e.g. 'Quick CPU demo'")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
     train.add_argument("--steps", type=_at_least(1), help="override train.steps")
+    train.add_argument("--auto", action="store_true",
+                       help="fit the settings to the data and a time budget (task, backbone, image size, "
+                            "augmentations; steps from a few steps timed on this machine), print why, then train")
+    train.add_argument("--budget", type=_budget, help="--auto: the training time, e.g. 90s, 10m, 1h (default 10m)")
+
+    submit = commands.add_parser("submit", help="write a run folder and hand its training to a SLURM cluster "
+                                                "(or this machine, --local) as a job")
+    submit.add_argument("config", nargs="?", help="YAML config (default: the built-in defaults)")
+    submit.add_argument("--data", help="dataset folder (overrides data.root)")
+    submit.add_argument("--out", help="run folder to create (default: under output.out_dir)")
+    submit.add_argument("--steps", type=_at_least(1), help="override train.steps")
+    submit.add_argument("--resume", metavar="RUN_DIR", help="submit a job continuing this run from its last checkpoint")
+    submit.add_argument("--slurm", default="", metavar="KEY=VALUE,...",
+                        help="partition=NAME,gpus=N (per node),nodes=N,time=MINUTES (default: gpus=0,nodes=1,time=60)")
+    submit.add_argument("--local", action="store_true", help="run the job on this machine (submitit's local executor)")
+    submit.add_argument("--print-script", action="store_true",
+                        help="write the equivalent sbatch script into the run folder instead of submitting")
+    submit.set_defaults(preset=None, demo=None)
 
     scan = commands.add_parser("scan", help="report readable images, labels and skipped files of a folder")
     scan.add_argument("folder")
@@ -50,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="export a run's encoder for use elsewhere")
     export.add_argument("run_dir")
     export.add_argument("--format", choices=("safetensors", "torchscript", "onnx"), default="safetensors")
-    export.add_argument("--checkpoint", help="checkpoint file (default: the run's latest)")
+    export.add_argument("--checkpoint", help="best, last, or a checkpoint file (default: the run's best by RankMe "
+                                             "or kNN accuracy, else its last)")
 
     bench = commands.add_parser("bench", help="measure training speed: whole step vs model step alone, "
                                               "optionally side by side with lightly")
@@ -90,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--ram-mb", type=_at_least(1), default=64,
                        help="--scale: the cache's RAM budget (data.cache_ram_mb); above it the cache is memory-mapped")
     _add_probe_commands(commands)
+    sweep = commands.add_parser("sweep", help="train several runs that differ in a few settings (Optuna) and rank "
+                                              "them by their label-free score")
+    sweep.add_argument("spec", nargs="?", help="sweep spec (YAML); see --example")
+    sweep.add_argument("--out", help="sweep folder to create (default: sweeps/<spec name>)")
+    sweep.add_argument("--resume", metavar="SWEEP_DIR", help="continue a stopped or killed sweep")
+    sweep.add_argument("--example", action="store_true", help="print a commented example spec")
     return parser
 
 
@@ -99,13 +124,17 @@ def _add_probe_commands(commands) -> None:
     probe = commands.add_parser("probe", help="does the pretraining help? linear/kNN probes and baselines")
     probe.add_argument("run_dir")
     probe.add_argument("--data", help="labelled dataset folder (default: the run's)")
-    probe.add_argument("--checkpoint", help="checkpoint file to probe (default: the run's latest)")
+    probe.add_argument("--checkpoint", help="best, last, or a checkpoint file to probe (default: the run's best by "
+                                            "RankMe or kNN accuracy, else its last)")
     probe.add_argument("--fractions", type=_fractions, default="0.01,0.1,1.0",
                        help="shares of the training labels, comma-separated")
     probe.add_argument("--seeds", type=_at_least(1), default=3, help="repeats with different splits (mean ± std)")
     probe.add_argument("--finetune", action="store_true", help="also fine-tune the encoder (lower lr)")
     probe.add_argument("--no-supervised", action="store_true", help="skip the supervised-from-scratch baseline")
-    probe.add_argument("--supervised-steps", type=_at_least(1), help="steps of the supervised/fine-tune schedule")
+    probe.add_argument("--supervised-steps", type=_at_least(1),
+                       help="most steps of the supervised/fine-tune trainings (default 2000; 50 epochs, at least 200)")
+    probe.add_argument("--supervised-patience", type=_at_least(1),
+                       help="validation checks (20 per training) without improvement before it stops (default 5)")
     probe.add_argument("--device", default="auto", choices=devices)
     probe.add_argument("--name", help="keep this probe as probes/NAME.json (default: probe-<step>-<date>-<time>); "
                                       "probe.json is always the latest")
@@ -145,6 +174,16 @@ def _at_least(low: int):
     return whole_number
 
 
+def _budget(text: str) -> float:
+    """An argparse type: a time budget in seconds, from "90s", "10m" or "1h"."""
+    from workbench.engine.recipe import parse_budget
+
+    try:
+        return parse_budget(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _counts(text: str) -> list[int]:
     """An argparse type: comma-separated image counts, each at least 1."""
     return [_at_least(1)(part.strip()) for part in text.split(",") if part.strip()]
@@ -171,9 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     _load_plugins(quiet=args.command not in ("tasks", "gui"))
-    handlers = {"gui": _gui, "train": _train, "scan": _scan, "tasks": _tasks, "config": _config,
+    handlers = {"gui": _gui, "train": _train, "submit": _submit, "scan": _scan, "tasks": _tasks, "config": _config,
                 "export": _export, "bench": _bench, "probe": _probe, "rank": _rank, "report": _report,
-                "export-classifier": _export_classifier}
+                "export-classifier": _export_classifier, "sweep": _sweep}
     try:
         return handlers[args.command](args)
     except ConfigError as error:
@@ -242,12 +281,21 @@ def _set_steps(train, steps: int) -> None:
 def _train(args) -> int:
     from workbench.cli.progress import ConsoleReporter
     from workbench.engine.events import FinishedEvent
+    from workbench.engine.recipe import RECIPE_NAME
     from workbench.engine.trainer import Trainer
 
     control = RunControl()
     if args.resume:
+        if args.auto:
+            raise ValueError("--auto makes a new run; --resume continues one with its own settings")
         trainer = Trainer(run_dir=args.resume, control=control, resume=True)
+    elif args.auto:
+        config, recipe = _auto_config(args)
+        trainer = Trainer(config, run_dir=args.out, control=control)
+        recipe.write(trainer.run_dir / RECIPE_NAME)
     else:
+        if args.budget:
+            raise ValueError("--budget goes with --auto (the recipe computes the steps from it)")
         trainer = Trainer(_train_config(args), run_dir=args.out, control=control)
 
     def stop_cleanly(signum, frame):
@@ -261,6 +309,29 @@ def _train(args) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0 if isinstance(final, FinishedEvent) else 1
+
+
+def _submit(args) -> int:
+    from workbench.cli.submit import submit
+
+    return submit(args, _train_config)
+
+
+def _auto_config(args):
+    """`train --auto`: the config with the recipe for its data and the budget applied, the recipe printed."""
+    from workbench.engine.recipe import format_budget, suggest
+
+    if args.steps:
+        raise ValueError("--steps and --auto: the recipe computes the steps from --budget")
+    budget = args.budget or 600.0
+    config = _train_config(args)
+    print(f"Suggesting a recipe for {format_budget(budget)} of training (timing a few steps on this machine)...",
+          file=sys.stderr, flush=True)
+    recipe = suggest(config, budget)
+    print(f"Recipe ({format_budget(budget)}{'' if args.budget else ', the default budget'}):")
+    for line in recipe.lines():
+        print(f"  {line}")
+    return recipe.apply(config), recipe
 
 
 def _scan(args) -> int:
@@ -308,9 +379,10 @@ def _config(args) -> int:
 
 def _export(args) -> int:
     from workbench.export import export_run
+    from workbench.export.description import SPEC_NAME, EncoderDescription
 
     path = export_run(args.run_dir, args.format, checkpoint=args.checkpoint)
-    print(f"Exported {args.format} encoder to {path}")
+    print(f"Exported {args.format} encoder ({EncoderDescription.read(path.parent / SPEC_NAME).checkpoint}) to {path}")
     return 0
 
 
@@ -337,12 +409,13 @@ def _probe(args) -> int:
     from workbench.probes.probe import run_probe
     from workbench.probes.table import LABELS_RULE, PROBE_NAME, format_table, pixels_note, schedule_note
 
-    steps = {"steps": args.supervised_steps} if args.supervised_steps else {}
+    steps = {key: value for key, value in (("steps", args.supervised_steps), ("patience", args.supervised_patience))
+             if value}
     record = run_probe(args.run_dir, args.data, args.fractions, args.seeds, finetune=args.finetune,
                        supervised=not args.no_supervised, device=args.device, scratch=replace(SCRATCH, **steps),
                        tuning=replace(FINETUNE, **steps), progress=_probe_progress, checkpoint=args.checkpoint,
                        name=args.name)
-    print(f"Probe of {record.run} at step {record.step} ({record.seeds} seeds, "
+    print(f"Probe of {record.run}, {record.checkpoint} ({record.seeds} seeds, "
           f"{record.test_fraction:.0%} held out), {record.split}:")
     print(format_table(record))
     print(f"Labels: {LABELS_RULE}; {pixels_note(record)}.")
@@ -403,3 +476,42 @@ def _export_classifier(args) -> int:
     folder = export_classifier(open_run(args.run_dir, args.data, device=args.device))
     print(f"Exported the classifier (TorchScript, ONNX, class names) to {folder}")
     return 0
+
+
+def _sweep(args) -> int:
+    """`sweep SPEC` or `sweep --resume SWEEP_DIR`: train the trials one after the other, then print the ranking."""
+    from workbench.cli.progress import ConsoleReporter
+    from workbench.engine.sweep import Sweep, SweepStopped, create_sweep, ranking_table
+    from workbench.engine.sweep_spec import EXAMPLE
+
+    if args.example:
+        print(EXAMPLE, end="")
+        return 0
+    if bool(args.spec) == bool(args.resume):
+        raise ValueError("give a sweep spec (sweep SPEC.yaml) or a sweep folder to continue (--resume SWEEP_DIR)")
+    if args.resume and args.out:
+        raise ValueError("--out makes a new sweep; --resume continues one in its own folder")
+    folder = args.resume or create_sweep(args.spec, args.out)
+    sweep = Sweep(folder)
+    print(f"Sweep folder {folder}: {sweep.planned_trials()} trials, {sweep.spec.sampler} sampler", flush=True)
+    control = RunControl()
+
+    def stop_cleanly(signum, frame):
+        print("\nStopping the sweep after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        control.cancel()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def trial_ended(result) -> None:
+        ended = f"score {result.score:.4g}" if result.score is not None else result.error or result.state
+        print(f"Trial {result.number} {result.state} ({result.run}): {ended}", flush=True)
+
+    previous = signal.signal(signal.SIGINT, stop_cleanly)
+    try:
+        results = sweep.run(control, ConsoleReporter(), trial_ended)
+    except SweepStopped as stopped:
+        print(f"Stopped: {stopped}", file=sys.stderr)
+        results = sweep.results()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(ranking_table(results))
+    return 0 if any(result.state == "finished" for result in results) else 1

@@ -5,7 +5,7 @@ import sys
 from typing import TextIO
 
 from workbench.engine.events import (CheckpointEvent, EvalEvent, Event, FailedEvent, FinishedEvent, PausedEvent,
-                                     StartedEvent, StepEvent, VerdictEvent, WarningEvent)
+                                     StartedEvent, StepEvent, VerdictEvent, WarningEvent, NoteEvent)
 
 BAR_WIDTH = 24
 
@@ -44,6 +44,8 @@ class ConsoleReporter:
             self._print(f"  verdict @ step {event.step}: {event.message}")
         elif isinstance(event, WarningEvent):
             self._print(f"  WARNING (step {event.step}): {event.message}")
+        elif isinstance(event, NoteEvent):
+            self._print(f"  note (step {event.step}): {event.message}")
         elif isinstance(event, PausedEvent):
             self._print("  paused" if event.paused else "  resumed")
         elif isinstance(event, FinishedEvent):

@@ -14,8 +14,8 @@ import yaml
 
 from workbench.config.atomic import write_text_atomic
 from workbench.config.errors import ConfigError
-from workbench.config.extras import map_method_problem
-from workbench.config.fields import field_info
+from workbench.config.extras import log_problems, map_method_problem
+from workbench.config.fields import describe_choices, field_info
 from workbench.config.formats import FORMAT_KEY, ArtefactError, format_version
 from workbench.config.paths import paths_relative_to, paths_resolved_from
 from workbench.config.schema import DataConfig, RunConfig, TaskConfig
@@ -83,6 +83,13 @@ def _parse_tasks(raw: Any, task_types: TaskTypes, problems: list[tuple[str, str]
     return tasks
 
 
+def build_dataclass(cls: type, data: Any, path: str, problems: list[tuple[str, str]],
+                    skip: set[str] = frozenset()):
+    """Any dataclass of `setting()` fields from a mapping, by the rules config.yaml is read with: (field path,
+    message) appended to `problems` for each bad or unknown key; the fields in `skip` are left to the caller."""
+    return _build(cls, data, path, problems, skip)
+
+
 def _build(cls: type, data: Any, path: str, problems: list[tuple[str, str]], skip: set[str] = frozenset()):
     """Instantiate dataclass `cls` from `data`, appending (path, message) for each problem found."""
     if not isinstance(data, Mapping):
@@ -134,8 +141,8 @@ def _coerce(value: Any, kind: Any, info: dict[str, Any]) -> tuple[Any, str | Non
         if not isinstance(value, str):
             return None, f"must be text, got {_describe(value)}"
     if info["choices"] is not None and value not in info["choices"]:
-        allowed = ", ".join(str(c) for c in info["choices"])
-        return None, f"must be one of {allowed}, got {_describe(value)}"
+        return None, (f"must be one of {describe_choices(info['choices'])}, got {_describe(value)}"
+                      + _prefix_hint(info["choices"], value))
     if info["min"] is not None and value < info["min"]:
         return None, f"must be >= {info['min']}, got {value}"
     if info["max"] is not None and value > info["max"]:
@@ -160,6 +167,7 @@ def cross_field_problems(config: RunConfig) -> list[tuple[str, str]]:
         problems.append(("data.channels", stacked))
     if config.tasks and sum(task.weight for task in config.tasks.values()) <= 0:
         problems.append(("tasks", "at least one task needs a weight above 0"))
+    problems.extend(log_problems(config.output))
     missing = map_method_problem(config.eval.map_method)
     if missing:
         problems.append(("eval.map_method", missing))
@@ -208,9 +216,9 @@ def read_yaml(path: str | Path) -> Any:
 def load_config(path: str | Path, task_types: TaskTypes, checks: Sequence[Check] = ()) -> RunConfig:
     """Read and validate a YAML config file.
 
-    A relative path in the file (data.root, data.labels_csv, data.cache_dir, model.init_weights, output.out_dir)
-    is relative to the folder holding the file, not to the working directory; the config returned holds it as
-    an absolute path. A relative data.labels_csv is looked up in the dataset folder first.
+    A relative path in the file (any setting marked `path=`, e.g. data.root or model.init_weights) is relative to
+    the folder holding the file, not to the working directory; the config returned holds it as an absolute path.
+    A relative data.labels_csv is looked up in the dataset folder first.
     """
     return paths_resolved_from(parse_config(read_yaml(path), task_types, checks, str(path)), Path(path).parent)
 
@@ -242,7 +250,7 @@ def _commented_fields(section: Any, indent: str) -> list[str]:
         info = field_info(f)
         note = info["help"]
         if info["choices"]:
-            note += f" [{', '.join(str(c) for c in info['choices'])}]"
+            note += f" [{describe_choices(info['choices'])}]"
         elif info["min"] is not None or info["max"] is not None:
             note += f" [{info['min']} .. {info['max']}]"
         value = yaml.safe_dump(getattr(section, f.name), default_flow_style=True).strip()
@@ -259,3 +267,11 @@ def save_config(config: RunConfig, path: str | Path) -> None:
     names no absolute source path.
     """
     write_text_atomic(Path(path), dump_yaml(paths_relative_to(config, Path(path).parent)))
+
+
+def _prefix_hint(choices, value: Any) -> str:
+    """" (did you mean timm/convnext_atto?)" for a bare name where the choices take any name behind a prefix."""
+    prefixes = getattr(choices, "open_prefixes", ())
+    if not prefixes or not isinstance(value, str) or not value or "/" in value:
+        return ""
+    return f" (did you mean {prefixes[0]}{value}?)"

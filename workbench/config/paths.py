@@ -9,16 +9,24 @@ folder and the dataset can move together. Paths are joined and shortened lexical
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from pathlib import Path, PurePath
+from typing import Any, Iterator
 
+from workbench.config.fields import field_info
 from workbench.config.schema import RunConfig
 
-PATH_SETTINGS: dict[tuple[str, str], str] = {
-    ("data", "root"): "folder", ("data", "labels_csv"): "file", ("data", "cache_dir"): "folder",
-    ("model", "init_weights"): "file", ("output", "out_dir"): "folder"}
-"""(section, setting) of every setting that names a file or folder: "file" or "folder"."""
-_LABELS_CSV = ("data", "labels_csv")
+
+def path_settings(config: RunConfig) -> Iterator[tuple[Any, str]]:
+    """(section object, setting name) of every setting of `config` that names a file or folder (made with
+    `setting(path=...)`), the tasks' settings included; the labels CSV, looked up in the dataset folder first,
+    is not among them."""
+    sections = [getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "tasks"]
+    for section in [*sections, *config.tasks.values()]:
+        for f in dataclasses.fields(section):
+            if field_info(f)["path"] and not (section is config.data and f.name == "labels_csv"):
+                yield section, f.name
 
 
 def paths_relative_to(config: RunConfig, folder: str | Path) -> RunConfig:
@@ -28,10 +36,10 @@ def paths_relative_to(config: RunConfig, folder: str | Path) -> RunConfig:
     """
     stored = copy.deepcopy(config)
     base = os.path.abspath(folder)
-    for section, name in PATH_SETTINGS:
-        value = getattr(getattr(config, section), name)
-        if value and (section, name) != _LABELS_CSV:
-            setattr(getattr(stored, section), name, relative_path(_absolute(value), base))
+    for section, name in path_settings(stored):
+        value = getattr(section, name)
+        if value:
+            setattr(section, name, relative_path(_absolute(value), base))
     labels, root = config.data.labels_csv, config.data.root
     if labels:
         target = labels_csv_path(labels, root, os.getcwd())
@@ -46,10 +54,10 @@ def paths_resolved_from(config: RunConfig, folder: str | Path) -> RunConfig:
     A relative labels CSV is looked up in the dataset folder first, then in `folder`.
     """
     base = os.path.abspath(folder)
-    for section, name in PATH_SETTINGS:
-        value = getattr(getattr(config, section), name)
-        if value and (section, name) != _LABELS_CSV and not os.path.isabs(os.path.expanduser(value)):
-            setattr(getattr(config, section), name, os.path.abspath(os.path.join(base, value)))
+    for section, name in path_settings(config):
+        value = getattr(section, name)
+        if value and not os.path.isabs(os.path.expanduser(value)):
+            setattr(section, name, os.path.abspath(os.path.join(base, value)))
     if config.data.labels_csv:
         config.data.labels_csv = labels_csv_path(config.data.labels_csv, config.data.root, base)
     return config

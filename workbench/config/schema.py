@@ -16,10 +16,15 @@ class DataConfig:
     """Where the images are and how they are read."""
 
     root: str = setting("", "Folder of images (searched recursively). Empty: the built-in demo dataset.",
-                        label="Dataset folder")
+                        label="Dataset folder", path="folder")
     labels_csv: str = setting("", "Optional CSV of `path,label` rows (paths relative to the folder). "
                                   "Empty: class sub-folders are the labels, if there are several.",
-                              label="Labels CSV")
+                              label="Labels CSV", path="file")
+    mask_label: str = setting("", "Region label from DICOM masks: the name of a structure (a SEG segment or an "
+                                  "RTSTRUCT ROI) in the folder. Each image it annotates is labelled \"<name>\" or "
+                                  "\"no <name>\" (whether the slice contains it), for the probes, instead of the "
+                                  "labels CSV's or the class folders' labels. Empty: off.",
+                              label="Mask label (structure)")
     image_size: int = setting(64, "Images are resized to this square size (pixels) once, when cached.",
                               min=16, max=1024)
     resample_spacing_mm: float = setting(0.0, "DICOM and NIfTI: resample in-plane to this pixel spacing (mm) "
@@ -41,7 +46,7 @@ class DataConfig:
     cache_ram_mb: int = setting(2048, "Decoded images larger than this many MB are memory-mapped on disk.",
                                 min=16, max=1_000_000, label="Cache RAM budget (MB)", advanced=True)
     cache_dir: str = setting("", "Where decoded images are cached. Empty: ~/.cache/pretext-workbench.",
-                             advanced=True)
+                             advanced=True, path="folder")
     max_images: int = setting(0, "Use at most this many images (0 = all). Handy for quick trials.",
                               min=0, max=100_000_000)
     slices_per_volume: int = setting(0, "Volumes (CT/MR series, NIfTI): use at most this many slices of each, "
@@ -60,6 +65,11 @@ class DataConfig:
                                      "order. Used by frame order, and to keep frames of one sequence from being "
                                      "each other's negatives.", choices=("none", "folders"),
                              label="Image sequences")
+    nifti_volumes: str = setting("first", "4-D NIfTI files (fMRI, diffusion): first = read only the first volume; "
+                                          "all = read every volume, each as a volume of its own (its own 2.5-D "
+                                          "context and sequence). All volumes of one file stay on the same side "
+                                          "of a held-out split.", choices=("first", "all"),
+                                 label="4-D NIfTI volumes")
 
 
 @dataclass
@@ -96,21 +106,30 @@ def use_backbone_registry(names: Callable[[], Sequence[str]]) -> None:
     _backbone_names[:] = [names]
 
 
-def backbone_choices() -> tuple[str, ...]:
-    """The registered backbones' names; empty until `workbench.models` is imported."""
-    return tuple(name for names in _backbone_names for name in names())
+def backbone_choices() -> Sequence[str]:
+    """The registered backbones' names (a `Choices` that also admits "timm/<name>", which the registry then
+    checks); empty until `workbench.models` is imported."""
+    return _backbone_names[0]() if _backbone_names else ()
 
 
 @dataclass
 class ModelConfig:
     """The encoder being pretrained."""
 
-    backbone: str = setting("small_cnn", "Encoder architecture. small_cnn is fast enough for a CPU demo.",
+    backbone: str = setting("small_cnn", "Encoder architecture: a built-in or any installed timm model as "
+                                         "timm/<name> (type to search). small_cnn is fast enough for a CPU demo.",
                             choices=backbone_choices)
     small_image_stem: bool = setting(True, "ResNets: a 3x3 stem without max-pool, for images of 32-96 px.")
     patch_size: int = setting(8, "ViTs: size of the square patches, in pixels.", min=2, max=64)
-    init_weights: str = setting("", "Optional local weights file (state dict .pt or .safetensors) to start from.",
-                                advanced=True)
+    pooling: str = setting("auto", "ViTs: the embedding is the class token (cls) or the mean of the patch tokens "
+                                   "(mean_patches). auto: mean_patches when every task is a masked-modelling "
+                                   "task (MAE, SimMIM...), which never trains the class token; else cls.",
+                           choices=("auto", "cls", "mean_patches"), advanced=True, label="Pooling (ViTs)")
+    init_weights: str = setting("", "Pretrained weights to start from (empty: random). A .safetensors, .pt or "
+                                    ".pth file, or a folder (Hugging Face layout, or an export of an earlier "
+                                    "run); timm, torchvision and DINOv2 checkpoints are matched to the backbone, "
+                                    "other channel counts and image sizes adapted. Nothing is downloaded.",
+                                label="Starting weights", path="weights")
 
 
 @dataclass
@@ -136,6 +155,16 @@ class TrainConfig:
                                 max=100_000_000)
     grad_clip: float = setting(3.0, "Clip the gradient norm to this value (0 = no clipping).", min=0.0,
                                max=1e6, label="Gradient clip")
+    freeze_stages: int = setting(0, "Continued pretraining: the encoder's first N stages keep their starting "
+                                    "weights. Counted from the input: 1 = the stem (a ViT's patch embedding), 2 = "
+                                    "also the first stage (a ResNet's layer1, a ViT's first block), and so on; their "
+                                    "BatchNorm statistics stay fixed too. 0 = train everything.",
+                                 min=0, max=1000, advanced=True, label="Frozen stages")
+    layer_lr_decay: float = setting(1.0, "Continued pretraining: stages near the input learn slower. Layer-wise "
+                                         "learning-rate decay as in BEiT/MAE fine-tuning: stage i of an encoder of D "
+                                         "stages learns at lr x this^(D - i), the tasks' heads at lr. 1.0 = off; "
+                                         "0.65-0.85 is usual.",
+                                    min=0.1, max=1.0, advanced=True, label="Layer-wise lr decay")
     precision: str = setting("auto", "auto: bf16 autocast where the device supports it, else fp32.",
                              choices=("auto", "fp32", "bf16"))
     device: str = setting("auto", "auto: CUDA, then MPS, then CPU.", choices=("auto", "cuda", "mps", "cpu"))
@@ -179,10 +208,18 @@ class EvalConfig:
 
 @dataclass
 class OutputConfig:
-    """Where the run folder goes."""
+    """Where the run folder goes, and the other logs a run writes."""
 
-    out_dir: str = setting("runs", "Folder holding run folders.", label="Runs folder")
+    out_dir: str = setting("runs", "Folder holding run folders.", label="Runs folder", path="folder")
     name: str = setting("", "Run folder name. Empty: task names and a time stamp.", label="Run name")
+    tensorboard: bool = setting(False, "Also write TensorBoard logs, in the run folder's tensorboard/ folder. "
+                                       "They hold the curves of metrics.jsonl and the embedding map (projector); "
+                                       "view them with `tensorboard --logdir <runs folder>`.",
+                                label="TensorBoard logs")
+    mlflow: bool = setting(False, "Also log to MLflow (needs the mlflow package). Settings, curves, config.yaml "
+                                  "and metrics.jsonl go to the server in MLFLOW_TRACKING_URI, else to "
+                                  "<runs folder>/mlruns.",
+                           label="MLflow logs")
 
 
 def _default_tasks() -> dict[str, TaskConfig]:

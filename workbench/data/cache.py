@@ -1,7 +1,7 @@
 """The decoded cache: every image once as a fixed-size integer tensor, ready to batch onto a device.
 
 On disk, each decoded file is kept under `<cache>/decoded/` keyed by a hash of (dataset folder,
-relative path, size, mtime_ns, image size, window settings): a changed file is read again, an
+relative path, size, mtime_ns, image size, window settings, 4-D NIfTI volumes): a changed file is read again, an
 unchanged one is not. Frames are stored with their own channel count; the dataset's channel policy, the
 choice of slices and 2.5-D stacking are applied when the tensor is assembled, so changing them needs no
 new decode. Keys are hashed, and series/patient identities are stored only as salted pseudonyms (the salt
@@ -39,7 +39,7 @@ from workbench.data.scan import DecodedFile, ScanReport, count_labels, scan_fold
 from workbench.data.sequences import sequence_numbers
 
 BYTES_PER_MB = 1024 * 1024
-_FORMAT_VERSION = 6  # 6: frames carry pixel spacing; 5: notes and series-splitting facts; 4: group ids' kind
+_FORMAT_VERSION = 7  # 7: 4-D NIfTI notes, echo per frame first; 6: pixel spacing; 5: notes, split facts; 4: group kinds
 ENTRY_SUFFIX = ".pixels"
 RANGE_SUFFIX = ".range"
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -159,7 +159,7 @@ def settings_fingerprint(root: Path, data_cfg: DataConfig) -> str:
     if data_cfg.dicom_window == "manual":
         window.update(center=data_cfg.window_center, width=data_cfg.window_width)
     return _hash(_FORMAT_VERSION, str(Path(root).resolve()), data_cfg.image_size, json.dumps(window, sort_keys=True),
-                 data_cfg.resample_spacing_mm)
+                 data_cfg.resample_spacing_mm, data_cfg.nifti_volumes)
 
 
 def needs_memmap(nbytes: int, cache_ram_mb: int) -> bool:

@@ -1,5 +1,5 @@
-"""What a scan records: each readable image (`ImageRecord`), each decoded frame's facts (`FrameInfo`) and
-each file it did not use (`SkippedFile`)."""
+"""What a scan records: each readable image (`ImageRecord`) and its masks (`MaskRef`), each decoded frame's
+facts (`FrameInfo`) and each file it did not use (`SkippedFile`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,6 +15,8 @@ class ImageRecord:
     is prefixed with what it groups (`patient:<hash>`, `folder:<hash>`, `file:<hash>`).
     `foreground`: the share of a slice that is not air (volumes only).
     `spacing`: the in-plane pixel spacing in mm (the mean of row and column spacing; None when unknown).
+    `masks`: the named structures a segmentation or structure set in the folder annotates on this image
+    (see `masks`), by name.
     """
 
     path: str
@@ -29,6 +31,17 @@ class ImageRecord:
     group: str = ""
     foreground: float | None = None
     spacing: float | None = None
+    masks: dict[str, MaskRef] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MaskRef:
+    """Where an image's mask of one structure comes from: segment or ROI `number` of the SEG or RTSTRUCT file
+    `source` (relative path), and how many of the image's pixels it covers (0: annotated, and not on this image)."""
+
+    source: str
+    number: int
+    pixels: int
 
 
 @dataclass

@@ -8,7 +8,9 @@ in a list, or handed to a `FrameSink` as they are decoded (the cache's sink boun
 
 Slices of a volume (a DICOM series, a multi-frame file, a NIfTI file) come out together, ordered along
 the slice normal, with localizer/scout images left out and series split by what varies (see `volumes`);
-duplicate positions and gaps become the report's `notices`. A folder with a DICOMDIR is read through its
+duplicate positions and gaps become the report's `notices`. Segmentations and structure sets (SEG,
+RTSTRUCT) are not images: they become the masks of the images they refer to (see `masks`), and with
+`mask_label` one structure labels them. A folder with a DICOMDIR is read through its
 records and the walk (see `dicomdir`). Series, patient and folder identities appear only as salted hashes
 (see `privacy`).
 """
@@ -29,6 +31,7 @@ from workbench.config.paths import labels_csv_path
 from workbench.control import CancelToken, Progress
 from workbench.data.dicomdir import list_through_dicomdirs
 from workbench.data.frame import Frame, frame_info
+from workbench.data.masks import attach_masks, label_by_structure
 from workbench.data.privacy import Pseudonymizer
 from workbench.data.readers import is_candidate, read_frames
 from workbench.data.records import FrameInfo, ImageRecord, SkippedFile
@@ -56,7 +59,8 @@ class ScanReport:
     labels: dict[str, int] | None = None
     slices_left_out: dict[str, int] = field(default_factory=dict)
     notices: list[SkippedFile] = field(default_factory=list)
-    """Kept images worth a look, with what is odd about them (duplicate positions, gaps in a series)."""
+    """Kept images worth a look, with what is odd about them (duplicate positions, gaps in a series, the
+    volumes of a 4-D NIfTI: `Frame.note`)."""
     found_through: list[str] = field(default_factory=list)
     """How the files were found besides the folder walk: a line per DICOMDIR read (see `dicomdir`)."""
 
@@ -144,7 +148,7 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
                                                  info.bit_depth, info.volume, 0, info.group or "",
                                                  info.foreground, _mean_spacing(info.spacing)))
             infos.extend(decoded.frames[:take])
-            report.skipped.extend(SkippedFile(relative, note) for note in dict.fromkeys(
+            report.notices.extend(SkippedFile(relative, note) for note in dict.fromkeys(
                 info.note for info in decoded.frames if info.note))
             if kept is not None:
                 for pixels in decoded.pixels[:take]:
@@ -159,8 +163,11 @@ def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, p
     report.skipped.extend(left_out)
     if csv_labels is not None:
         report.skipped.extend(_csv_rows_without_image(root, csv_labels, set(candidates)))
-    folder_labels = csv_labels is None and _label_by_subfolder(report.images)
+    report.skipped = attach_masks(root, report.images, report.skipped)
+    folder_labels = csv_labels is None and not data_cfg.mask_label and _label_by_subfolder(report.images)
     assign_folder_groups(report.images, folder_labels, pseudonymizer)
+    if data_cfg.mask_label:
+        label_by_structure(report.images, data_cfg.mask_label)
     report.labels = count_labels(report.images)
     return ScanResult(report, pixels, order)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from workbench.config.formats import JsonArtefact
+from workbench.data.masks import structure_counts
 
 SCAN_REPORT_NAME = "scan_report.json"
 
@@ -40,6 +41,8 @@ class ScanSummary(JsonArtefact):
     """In-plane pixel spacings in mm ({"min", "median", "max", "images"}) of the images that record one."""
     found_through: list[str] = field(default_factory=list)
     """How files were found besides the folder walk (a line per DICOMDIR read, with relative paths only)."""
+    structures: dict[str, int] = field(default_factory=dict)
+    """The structures of the folder's masks (SEG segments, RTSTRUCT ROIs, see `masks`): images containing each."""
 
     @classmethod
     def of(cls, report: Any) -> "ScanSummary":
@@ -64,7 +67,8 @@ class ScanSummary(JsonArtefact):
             common_size={"width": common[0][0][0], "height": common[0][0][1], "images": common[0][1]}
             if common else None,
             spacing=_spacings([record.spacing for record in images if record.spacing is not None]),
-            found_through=list(report.found_through))
+            found_through=list(report.found_through),
+            structures=structure_counts(images))
 
 
 def _spread(values: list[int]) -> dict | None:

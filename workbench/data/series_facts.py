@@ -1,7 +1,9 @@
 """What a DICOM header says about a frame's place in its series: a scout (by ImageType LOCALIZER/SCOUT or
 the series' own description), a derived projection (MIP), and the values that can split one series into
 several volumes (stack, diffusion b-value and direction, echo, temporal position, acquisition, other
-dimension indices). Which of those values really split a series is decided in `volumes`."""
+dimension indices). An enhanced file's frames go by their own functional groups first (e.g. each frame's
+EffectiveEchoTime, before an EchoNumbers some exports leave at the top). Which of those values really split a
+series is decided in `volumes`."""
 from __future__ import annotations
 
 import re
@@ -48,7 +50,7 @@ def split_values(dataset: pydicom.Dataset, frame: int, csa: dict | None) -> tupl
                                     next(iter(csa_value(csa, "B_value")), None))),
         "direction": _vector(_present(_direction(diffusion), dataset.get("DiffusionGradientOrientation"),
                                       csa_value(csa, "DiffusionGradientDirection") or None)),
-        "echo": _present(_first(dataset, "EchoNumbers"), _number(_first(echo, "EffectiveEchoTime"))),
+        "echo": _present(_number(_first(echo, "EffectiveEchoTime")), _first(dataset, "EchoNumbers")),
         "temporal": _present(_first(content, "TemporalPositionIndex"), _first(dataset, "TemporalPositionIdentifier")),
         "acquisition": _first(dataset, "AcquisitionNumber"),
         "dimension": _dimension(dataset, content),

@@ -1,11 +1,14 @@
 """Which DICOM objects are images, by their SOP Class: image storage classes are; segmentations, RT
 dose/structures/plans, structured reports, presentation states, key object selections, waveforms and
 other non-image objects are not, and each gets a plain reason. Unknown (private) or missing classes are
-read as images when they hold pixels, as older exports often lack a SOP Class."""
+read as images when they hold pixels, as older exports often lack a SOP Class; classes newer than pydicom's
+list (the label map SEG) are named in `NEWER_CLASSES`."""
 from __future__ import annotations
 
 import pydicom
 from pydicom.uid import UID
+
+LABEL_MAP_SEGMENTATION = UID("1.2.840.10008.5.1.4.1.1.66.7")
 
 _IMAGE_NAMES = ("Image Storage", "Volume Storage", "Map Storage")
 """Storage classes whose objects are pixel images (including enhanced US volumes and parametric maps)."""
@@ -25,6 +28,10 @@ _NON_IMAGE_KINDS = (
 )
 
 
+NEWER_CLASSES = {LABEL_MAP_SEGMENTATION: "Label Map Segmentation Storage"}
+"""Classes newer than pydicom's list: a label map SEG holds pixels, so it would be read as an image."""
+
+
 def sop_class(dataset: pydicom.Dataset) -> UID | None:
     """The SOP Class UID from the data set, else from its file meta header; None when neither has one."""
     meta = getattr(dataset, "file_meta", None)
@@ -40,7 +47,13 @@ def is_image_class(uid: UID | None) -> bool:
 def not_an_image(uid: UID | None) -> str | None:
     """Why an object of SOP Class `uid` is not an image ("segmentation mask, not an image"); None when it is
     one, or when the class is unknown or missing (then its pixels decide)."""
-    if uid is None or uid.name == str(uid) or is_image_class(uid) or "Storage" not in uid.name:
+    name = class_name(uid) if uid is not None else ""
+    if uid is None or name == str(uid) or is_image_class(uid) or "Storage" not in name:
         return None
-    kind = next((words for part, words in _NON_IMAGE_KINDS if part in uid.name), uid.name.removesuffix(" Storage"))
+    kind = next((words for part, words in _NON_IMAGE_KINDS if part in name), name.removesuffix(" Storage"))
     return f"{kind}, not an image"
+
+
+def class_name(uid: UID) -> str:
+    """The name of SOP Class `uid` (pydicom's, else one of `NEWER_CLASSES`); the UID itself when unknown."""
+    return NEWER_CLASSES.get(str(uid), uid.name)

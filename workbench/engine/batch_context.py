@@ -3,6 +3,7 @@ other frames of those sequences from the decoded cache."""
 from __future__ import annotations
 
 from functools import partial
+from typing import Callable
 
 import torch
 
@@ -14,19 +15,22 @@ from workbench.tasks import BatchContext
 
 class BatchContexts:
     """Builds the context of a batch of dataset rows. `images` is the cache where the trainer keeps it
-    (on the GPU, or pinned in host memory); loaded frames land on `device`, like the batch."""
+    (on the GPU, or pinned in host memory); loaded frames land on `device`, like the batch. `normalize` gives
+    un-augmented views (`BatchContext.normalize`)."""
 
-    def __init__(self, dataset: ImageDataset, images: torch.Tensor, device: torch.device):
+    def __init__(self, dataset: ImageDataset, images: torch.Tensor, device: torch.device,
+                 normalize: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.table = SequenceTable(dataset.sequence_index, dataset.sequence_position)
         self.sequence_ids = dataset.sequence_index.to(device)
         self.images = images
         self.device = device
+        self.normalize = normalize
 
     def __call__(self, indices: torch.Tensor) -> BatchContext:
         indices = indices.cpu()
         return BatchContext(indices=indices, sequence_ids=self.sequence_ids[indices.to(self.device, non_blocking=True)],
                             positions=self.table.position[indices], lengths=self.table.length[indices],
-                            load_frames=partial(self._load_frames, indices))
+                            load_frames=partial(self._load_frames, indices), normalize=self.normalize)
 
     def _load_frames(self, indices: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         rows = self.table.rows(indices, positions.cpu())
@@ -44,12 +48,12 @@ class BatchContexts:
                                  "use volume data (DICOM series, NIfTI)")
 
 
-def batch_contexts(model: MultiTaskModel, dataset: ImageDataset, images: torch.Tensor,
-                   device: torch.device) -> BatchContexts | None:
+def batch_contexts(model: MultiTaskModel, dataset: ImageDataset, images: torch.Tensor, device: torch.device,
+                   normalize: Callable[[torch.Tensor], torch.Tensor] | None = None) -> BatchContexts | None:
     """The context builder a run needs (None when none of its tasks reads a context), checked against the
     tasks' sequence needs."""
     if not model.uses_batch_context:
         return None
-    contexts = BatchContexts(dataset, images, device)
+    contexts = BatchContexts(dataset, images, device, normalize)
     contexts.require(model.sequence_needs())
     return contexts

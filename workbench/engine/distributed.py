@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,23 @@ class DistributedContext:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
+
+
+def restart_count(context: DistributedContext) -> int:
+    """How many times torchrun (or SLURM, requeueing the job) has restarted this job; 0 on the first launch and
+    outside both: the most any process was told, as torchrun restarts healthy workers without counting."""
+    count = max(int(os.environ.get(name) or 0) for name in ("TORCHELASTIC_RESTART_COUNT", "SLURM_RESTART_COUNT"))
+    if not context.enabled:
+        return count
+    counts = [0] * context.world_size
+    dist.all_gather_object(counts, count)
+    return max(counts)
+
+
+def job_id() -> str | None:
+    """The torchrun job's id (its `--rdzv-id`; a fresh one per `--standalone` launch), None outside torchrun:
+    it names the run folder when none is given, so a restarted job finds the folder it was training."""
+    return os.environ.get("TORCHELASTIC_RUN_ID") or None
 
 
 def init_distributed(device_preference: str) -> DistributedContext:
@@ -45,6 +63,17 @@ def broadcast_text(text: str, context: DistributedContext) -> str:
     box = [text]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+@contextmanager
+def node_leader_first(context: DistributedContext):
+    """Inside: each node's first process (LOCAL_RANK 0) works first, the others wait at a barrier until every
+    node's first process is done, e.g. so that the decoded cache is built once per node and then only read."""
+    if context.enabled and context.local_rank != 0:
+        barrier(context)
+    yield
+    if context.enabled and context.local_rank == 0:
+        barrier(context)
 
 
 def barrier(context: DistributedContext) -> None:

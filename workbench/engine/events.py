@@ -72,6 +72,15 @@ class WarningEvent:
 
 
 @dataclass(frozen=True)
+class NoteEvent:
+    """Something worth knowing that needs no action (e.g. which starting weights were read and how they were
+    adapted): logged, never shown as a warning."""
+
+    step: int
+    message: str
+
+
+@dataclass(frozen=True)
 class VerdictEvent:
     """How training is going, in plain words, after an evaluation (`workbench.engine.verdict`)."""
 
@@ -107,12 +116,12 @@ class FailedEvent:
 
 
 Event = Union[StartedEvent, StepEvent, EvalEvent, EmbeddingMapEvent, TaskExamplesEvent, CheckpointEvent, WarningEvent,
-              VerdictEvent, PausedEvent, FinishedEvent, FailedEvent]
+              NoteEvent, VerdictEvent, PausedEvent, FinishedEvent, FailedEvent]
 EventHandler = Callable[[Event], None]
 
 EVENT_TYPES = {cls.__name__: cls for cls in (StartedEvent, StepEvent, EvalEvent, EmbeddingMapEvent, TaskExamplesEvent,
-                                              CheckpointEvent, WarningEvent, VerdictEvent, PausedEvent, FinishedEvent,
-                                              FailedEvent)}
+                                              CheckpointEvent, WarningEvent, NoteEvent, VerdictEvent, PausedEvent,
+                                              FinishedEvent, FailedEvent)}
 
 
 TASK_LOSS = "loss"

@@ -24,8 +24,10 @@ def diverged(first: float, best: float, loss: float, margin: float = 0.1) -> boo
 class CollapseDetector:
     """Warns once each time embedding_std falls into the collapse zone (again after it recovered)."""
 
-    def __init__(self) -> None:
+    def __init__(self, advice: str = COLLAPSE_ADVICE) -> None:
+        """`advice`: what to try, for the run's kind of task."""
         self._collapsed = False
+        self._advice = advice
 
     def check(self, step: int, embedding_std: float) -> str | None:
         collapsed = embedding_std < COLLAPSE_STD
@@ -33,7 +35,7 @@ class CollapseDetector:
         self._collapsed = collapsed
         if warn:
             return f"The embeddings are collapsing (embedding_std {embedding_std:.3f} < {COLLAPSE_STD}): " \
-                   + COLLAPSE_ADVICE
+                   + self._advice
         return None
 
 
@@ -64,9 +66,11 @@ class DivergenceDetector:
 class DimensionalCollapseDetector:
     """Warns once when the effective rank falls far below its best value while the spread stays healthy."""
 
-    def __init__(self) -> None:
+    def __init__(self, advice: str = RANK_ADVICE) -> None:
+        """`advice`: what to try, for the run's kind of task."""
         self._best = 0.0
         self._warned = False
+        self._advice = advice
 
     def check(self, step: int, effective_rank: float, embedding_std: float) -> str | None:
         self._best = max(self._best, effective_rank)
@@ -74,4 +78,4 @@ class DimensionalCollapseDetector:
             return None
         self._warned = True
         return (f"The embeddings use fewer and fewer directions (effective rank {effective_rank:.1f}, down from "
-                f"{self._best:.1f}): " + RANK_ADVICE)
+                f"{self._best:.1f}): " + self._advice)

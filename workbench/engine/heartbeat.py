@@ -73,11 +73,12 @@ def is_training_now(run_dir: str | Path, now: float | None = None) -> bool:
         return False
     pid = record.get("pid")
     if record.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0:
-        return _process_alive(pid)
+        return process_alive(pid)
     return True
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether the process `pid` of this machine is alive (always True where that cannot be asked)."""
     if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows: trust the timeout there
         return True
     try:
@@ -86,4 +87,13 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:  # alive, another user's
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether `pid` has ended but its parent has not collected it yet (Linux; False where it cannot be told)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False

@@ -5,8 +5,10 @@ import torch
 from torch import nn
 
 from workbench.config import RunConfig
+from workbench.engine.param_groups import freeze_first_stages
 from workbench.models import create_backbone
 from workbench.tasks import Augment, BatchContext, TaskOutput, get_task
+from workbench.tasks.pooling import run_pooling
 
 
 class MultiTaskModel(nn.Module):
@@ -15,6 +17,8 @@ class MultiTaskModel(nn.Module):
     def __init__(self, config: RunConfig, in_channels: int):
         super().__init__()
         self.encoder = create_backbone(config.model, in_channels, config.data.image_size)
+        self.encoder.pooling = run_pooling(config.model.pooling, config.tasks)  # before tasks copy the encoder
+        freeze_first_stages(self.encoder, config.train.freeze_stages)  # before too: a teacher copy's stay frozen
         self.tasks = nn.ModuleDict({
             name: get_task(name)(task_cfg, self.encoder, self.encoder.embed_dim)
             for name, task_cfg in config.tasks.items()

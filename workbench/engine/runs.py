@@ -5,7 +5,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -13,6 +13,7 @@ from workbench.config.paths import relative_path
 from workbench.engine.events import (Event, FailedEvent, FinishedEvent, StartedEvent, event_to_record,
                                      record_to_event)
 from workbench.engine.heartbeat import is_training_now
+from workbench.engine.jobs import job_phrase
 
 CONFIG_NAME = "config.yaml"
 METRICS_NAME = "metrics.jsonl"
@@ -62,22 +63,14 @@ class RunFolder:
         checkpoints = self.checkpoints()
         return checkpoints[-1] if checkpoints else None
 
-    def require_checkpoint(self, checkpoint: str | Path | None = None) -> Path:
-        """`checkpoint`, or the latest one; FileNotFoundError saying what is missing otherwise."""
-        if not self.exists():
-            raise FileNotFoundError(f"{self.path} is not a run folder (no config.yaml)")
-        found = Path(checkpoint) if checkpoint else self.latest_checkpoint()
-        if found is None:
-            raise FileNotFoundError(f"{self.path} has no checkpoint yet; train first")
-        return found
-
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoints_dir / f"step_{step:08d}.pt"
 
     def status(self, events: list[Event] | None = None) -> RunStatus:
         """Where the run stands now, from its folder alone: its events (`events` when already read) and its
         heartbeat (whether a process is training it)."""
-        return run_status(self.read_events() if events is None else events, is_training_now(self.path))
+        status = run_status(self.read_events() if events is None else events, is_training_now(self.path))
+        return replace(status, job=job_phrase(self.path, status.state in ("finished", "stopped")))
 
     def read_events(self) -> list[Event]:
         """All events recorded so far (a torn last line, from a killed writer, is ignored)."""
@@ -126,17 +119,21 @@ RESUMABLE_STATES = ("interrupted", "stopped", "failed")
 class RunStatus:
     """Where a run stands: `state` is "not started", "running" (a process is training it now),
     "interrupted" (started, no end, and nothing training it: the process was killed), "stopped", "finished"
-    or "failed"; `step` the furthest step recorded."""
+    or "failed"; `step` the furthest step recorded; `job` where the cluster job training it stands ("" when it
+    was not submitted as a job; see `jobs.job_phrase`)."""
 
     state: str
     step: int
     total_steps: int
+    job: str = ""
 
     def describe(self) -> str:
-        """One phrase for people, e.g. "failed at step 12" or "running: step 5 of 100"."""
+        """One phrase for people, e.g. "failed at step 12", "running: step 5 of 100" or "not started (queued)"."""
         if self.state == "running":
-            return f"running: step {self.step} of {self.total_steps or '?'}"
-        return self.state if self.state == "not started" else f"{self.state} at step {self.step}"
+            text = f"running: step {self.step} of {self.total_steps or '?'}"
+        else:
+            text = self.state if self.state == "not started" else f"{self.state} at step {self.step}"
+        return f"{text} ({self.job})" if self.job else text
 
 
 def run_status(events: Iterable[Event], training_now: bool = False) -> RunStatus:
@@ -154,8 +151,11 @@ def run_status(events: Iterable[Event], training_now: bool = False) -> RunStatus
     return RunStatus("running" if training_now else state, step, total)
 
 
-def new_run_dir(out_dir: str | Path, name: str, task_names: list[str]) -> Path:
-    """A fresh folder under `out_dir`: the given name, or task names and a time stamp; never reused."""
+def new_run_dir(out_dir: str | Path, name: str, task_names: list[str], job_id: str | None = None) -> Path:
+    """A fresh folder under `out_dir`: the given name, or task names and a time stamp; never reused. A job
+    (`job_id`, e.g. torchrun's) has one folder, the same on each restart: the name, or task names and job id."""
+    if job_id:
+        return Path(out_dir) / (name or f"{'+'.join(task_names)}-{job_id}")
     base = name or f"{'+'.join(task_names)}-{time.strftime('%Y%m%d-%H%M%S')}"
     candidate = Path(out_dir) / base
     suffix = 2

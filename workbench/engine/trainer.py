@@ -20,6 +20,7 @@ from workbench.data.scan import MIN_TRAINING_IMAGES
 from workbench.engine import distributed
 from workbench.engine.allocator import keep_freed_memory
 from workbench.engine.batch_context import batch_contexts
+from workbench.engine.best_checkpoint import BestKeeper
 from workbench.engine.checkpoint import Checkpoint, CheckpointError
 from workbench.engine.device import (autocast, compile_in_place, default_cpu_threads, precision_label,
                                      resolve_device, resolve_precision, uses_channels_last)
@@ -27,19 +28,24 @@ from workbench.engine.evaluation import VIEW_IMAGES, augmented_views, choose_eva
 from workbench.engine.heartbeat import Heartbeat
 from workbench.engine.health import CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
 from workbench.engine.embedding_map import MAP_NAME, write_embedding_map
+from workbench.engine.external_logs import with_external_logs
 from workbench.data.scan_summary import SCAN_REPORT_NAME, ScanSummary
 from workbench.engine.inspection import per_image_losses, render_examples
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, EventHandler,
                                      FailedEvent, FinishedEvent, PausedEvent, StartedEvent, StepEvent,
-                                     TaskExamplesEvent, TASK_LOSS, VerdictEvent, WarningEvent, task_value_key)
+                                     TaskExamplesEvent, TASK_LOSS, VerdictEvent, WarningEvent, NoteEvent,
+                                     task_value_key)
 from workbench.engine.model import MultiTaskModel
+from workbench.engine.param_groups import (parameter_groups, scheduled_learning_rate, set_learning_rate,
+                                         starting_weights_notes)
 from workbench.engine.prefetch import StepPrefetcher, StepViews, ViewDrawer, prefetch_helps
 from workbench.engine.runs import RunFolder, new_run_dir
 from workbench.engine.schedule import learning_rate
 from workbench.engine.task_examples import write_task_examples
-from workbench.engine.verdict import VerdictJudge
+from workbench.engine.verdict import COLLAPSE_ADVICE, RANK_ADVICE, VerdictJudge
 from workbench.models import backbone_kind
 from workbench.tasks import load_config
+from workbench.tasks.pooling import recorded_pooling
 
 EVAL_VIEWS_SEED = 104729
 MAP_LOSS_SEED = 130363
@@ -53,6 +59,14 @@ class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+class NonFiniteGradients(RuntimeError):
+    """The gradients were NaN or infinite for `MAX_SKIPPED_STEPS` steps in a row."""
+
+
+MAX_SKIPPED_STEPS = 10
+"""Steps in a row whose gradients may be NaN or infinite (each skipped, the weights kept) before the run stops."""
+
+
 @dataclass
 class StepWindow:
     """Sums over the steps since the last StepEvent (kept as tensors on the device: no host sync per step)."""
@@ -62,11 +76,13 @@ class StepWindow:
     task_metrics: dict[str, torch.Tensor] | None = None
     finite: torch.Tensor | None = None
     steps: int = 0
+    skipped: int = 0
+    """Steps whose optimiser update was skipped: their gradients were NaN or infinite."""
     started: float = 0.0
 
     def reset(self) -> None:
         self.loss = self.task_losses = self.task_metrics = self.finite = None
-        self.steps = 0
+        self.steps = self.skipped = 0
         self.started = time.perf_counter()
 
 
@@ -74,11 +90,13 @@ class Trainer:
     """Trains one run. Construct it, then call `run(on_event)`; another thread may pause or cancel via `control`.
 
     With `resume=True`, `run_dir` names an existing run folder whose config and latest checkpoint are used.
+    A restarted job (`continue_run=True`, or restarted by torchrun or SLURM) continues its run folder from the last
+    checkpoint when there is one, else starts it over.
     """
 
     def __init__(self, config: RunConfig | None = None, run_dir: str | Path | None = None,
                  control: RunControl | None = None, resume: bool = False,
-                 dataset: ImageDataset | None = None):
+                 dataset: ImageDataset | None = None, continue_run: bool = False):
         if resume:
             if run_dir is None:
                 raise ValueError("resume needs the run folder to continue")
@@ -94,9 +112,13 @@ class Trainer:
         self._dataset = dataset
         self.dist = distributed.init_distributed(config.train.device)
         path = str(run_dir) if run_dir else str(new_run_dir(config.output.out_dir, config.output.name,
-                                                              list(config.tasks)))
+                                                              list(config.tasks), distributed.job_id()))
         self.run_dir = Path(distributed.broadcast_text(path, self.dist))
         self.folder = RunFolder(self.run_dir)
+        restarted = continue_run or distributed.restart_count(self.dist) > 0
+        self._restarted = restarted and not resume and self.folder.exists()
+        if self._restarted and self.folder.latest_checkpoint() is not None:  # a restarted job
+            self.resume, self.config = True, load_config(self.folder.config_path)
         self._made_run_dir = not self.run_dir.exists()
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +133,7 @@ class Trainer:
             return self._train(on_event)
 
     def _train(self, on_event: EventHandler | None) -> Event:
-        self._on_event = on_event or (lambda event: None)
+        self._on_event = with_external_logs(self.config, self.run_dir, on_event or (lambda event: None))
         try:
             self.prepare()
             with keep_freed_memory():
@@ -119,6 +141,10 @@ class Trainer:
         except NonFiniteLoss:
             return self._fail(f"The loss became NaN or infinite at step {self.step}: training diverged. "
                               "Try a lower learning rate, stronger gradient clipping or fp32 precision.")
+        except NonFiniteGradients:
+            return self._fail(f"The gradients were NaN or infinite for {MAX_SKIPPED_STEPS} steps in a row, up to "
+                              f"step {self.step + 1} (each step was skipped, the weights kept). Try fp32 precision or "
+                              "a lower learning rate.")
         except torch.cuda.OutOfMemoryError:
             smaller = max(2, self.config.train.batch_size // 2)
             return self._fail(f"The GPU ran out of memory at step {self.step} with batch size "
@@ -149,7 +175,8 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         self.precision = resolve_precision(cfg.train.precision, self.device)
 
-        dataset = self._dataset or load_dataset(cfg.data, cancel=self.control)
+        with distributed.node_leader_first(self.dist):  # the decoded cache is built once per node
+            dataset = self._dataset or load_dataset(cfg.data, cancel=self.control)
         self.dataset = dataset
         if len(dataset) < MIN_TRAINING_IMAGES:
             raise ValueError(f"the dataset has {len(dataset)} readable image(s); training needs at least "
@@ -162,7 +189,6 @@ class Trainer:
         self.labels = dataset.labels
 
         self.model = MultiTaskModel(cfg, dataset.channels).to(self.device)
-        self.contexts = batch_contexts(self.model, dataset, self.images, self.device)
         self.channels_last = backbone_kind(cfg.model.backbone) == "conv" and uses_channels_last(cfg.train.channels_last,
                                                                                           self.device)
         if self.channels_last:
@@ -172,6 +198,7 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.augmenter = BatchAugmenter(cfg.augment, dataset.channels, cfg.data.image_size, dataset.mean,
                                         dataset.std, colour=not dataset.stacked_slices)
+        self.contexts = batch_contexts(self.model, dataset, self.images, self.device, self.augmenter.normalize)
         self.draw_views = ViewDrawer(self.augmenter, self.device, cfg.train.seed, self.dist.rank, self.channels_last)
         self.prefetch = prefetch_helps(cfg.train.prefetch, self.device, torch.get_num_threads())
         self.eval_subset = choose_eval_subset(self.labels, cfg.eval.subset_size, cfg.eval.knn_test_fraction,
@@ -182,13 +209,17 @@ class Trainer:
         if self.resume:
             self._restore()
         elif self.dist.is_main:
+            if self._restarted:  # restarted before its first checkpoint: the run starts over
+                self.folder.metrics_path.unlink(missing_ok=True)
             save_config(cfg, self.folder.config_path)
             self._write_scan_report()
-        self._collapse = CollapseDetector()
-        self._narrowing = DimensionalCollapseDetector()
-        self._divergence = DivergenceDetector(cfg.train.warmup_steps)
         self._judge = VerdictJudge(list(cfg.tasks), cfg.train.warmup_steps,
                                    self.folder.read_events() if self.resume else ())
+        self._collapse = CollapseDetector(COLLAPSE_ADVICE[self._judge.family])
+        self._narrowing = DimensionalCollapseDetector(RANK_ADVICE[self._judge.family])
+        self._divergence = DivergenceDetector(cfg.train.warmup_steps)
+        self._skipped_in_a_row = 0
+        self._best = BestKeeper(self.folder, self.step if self.resume else None) if self.dist.is_main else None
 
     def numeric_path(self) -> str:
         """The precision and layout training runs in, for the user: e.g. "bf16 autocast, channels-last"."""
@@ -206,7 +237,7 @@ class Trainer:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         train = self.config.train
-        params = self.model.trainable_parameters()
+        params = parameter_groups(self.model.trainable_parameters(), self.model.encoder, train.layer_lr_decay)
         if train.optimizer == "sgd":
             return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
         return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
@@ -229,7 +260,13 @@ class Trainer:
                 "dicom_window": data.dicom_window, "window_center": data.window_center,
                 "window_width": data.window_width, "context_slices": data.context_slices,
                 "slices_per_volume": data.slices_per_volume, "min_foreground": data.min_foreground,
-                "class_names": list(self.dataset.class_names), "tasks": list(self.config.tasks)}
+                "class_names": list(self.dataset.class_names), "tasks": list(self.config.tasks),
+                "pooling": self.model.encoder.pooling, **self._starting_weights()}
+
+    def _starting_weights(self) -> dict:
+        """The starting weights' file name and SHA-256 as read when the run began (never their path)."""
+        report = self.model.encoder.weights_report
+        return {"starting_weights": {"file": report.name, "sha256": report.sha256}} if report else {}
 
     def _save_checkpoint(self) -> None:
         if not self.dist.is_main:
@@ -245,6 +282,7 @@ class Trainer:
             raise FileNotFoundError(f"{self.run_dir} has no checkpoint to resume from")
         state = Checkpoint.load(path, map_location=self.device)
         self.model.load_state_dict(state.model)
+        self.model.encoder.pooling = recorded_pooling(state.input_spec)  # a run keeps the embedding it began with
         self.optimizer.load_state_dict(state.optimizer)
         torch.set_rng_state(state.torch_rng.cpu())
         self.step = state.step
@@ -260,6 +298,10 @@ class Trainer:
         self._emit(StartedEvent(str(self.run_dir), self.step, total, str(self.device), self.numeric_path(),
                                 len(self.dataset), int(self.dataset.num_labelled)))
         if self.step == 0:
+            for note in starting_weights_notes(cfg):
+                self._emit(WarningEvent(0, note))
+            if self.model.encoder.weights_report:  # what was read and adapted, e.g. a first conv summed to gray
+                self._emit(NoteEvent(0, self.model.encoder.weights_report.summary()))
             self._evaluate()  # the random-init reference level
         window = StepWindow()
         window.reset()
@@ -319,8 +361,7 @@ class Trainer:
         """One optimiser step on the images at `indices` (`images`: those already on the device); views come
         from `augment` (default: this step's views from the augmenter)."""
         cfg = self.config.train
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.step, cfg.steps, cfg.lr, cfg.warmup_steps)
+        set_learning_rate(self.optimizer, learning_rate(self.step, cfg.steps, cfg.lr, cfg.warmup_steps))
         if images is None:
             images = self._load_batch(indices)
         context = self.contexts(indices) if self.contexts is not None else None
@@ -328,9 +369,16 @@ class Trainer:
             loss, outputs = self.trained(images, augment or StepViews(self.draw_views, self.step, images), context)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.trainable_parameters(), cfg.grad_clip)
-        self.optimizer.step()
+        norm = nn.utils.clip_grad_norm_(self.model.trainable_parameters(), cfg.grad_clip or math.inf)
+        if torch.isfinite(norm):  # a host sync, as a gradient scaler's: one bad backward pass must not ruin the weights
+            self.optimizer.step()
+            self._skipped_in_a_row = 0
+        else:
+            self._skipped_in_a_row += 1
+            if window is not None:
+                window.skipped += 1
+            if self._skipped_in_a_row >= MAX_SKIPPED_STEPS:
+                raise NonFiniteGradients()
         self.model.on_step_end(self.step, cfg.steps)
         if window is not None:
             self._accumulate(window, loss.detach(), outputs)
@@ -355,7 +403,7 @@ class Trainer:
         elapsed = time.perf_counter() - window.started
         images_per_second = window.steps * self.batch_size * self.dist.world_size / max(elapsed, 1e-9)
         values = {"loss": float(window.loss) / window.steps,
-                  "lr": self.optimizer.param_groups[0]["lr"],
+                  "lr": scheduled_learning_rate(self.optimizer),
                   "images_per_second": images_per_second}
         if len(self.config.tasks) > 1:
             values.update({k: float(v) / window.steps for k, v in window.task_losses.items()})
@@ -364,6 +412,10 @@ class Trainer:
         seconds_per_step = (time.perf_counter() - run_started) / max(done_steps, 1)
         eta = seconds_per_step * (self.config.train.steps - self.step)
         self._judge.add(self._emit(StepEvent(self.step, self._epoch(), self.config.train.steps, values, eta)))
+        if window.skipped:
+            self._emit(WarningEvent(self.step, f"{window.skipped} of the last {window.steps} step(s) skipped: their "
+                                               f"gradients were NaN or infinite ({self.numeric_path()}); the weights "
+                                               "were kept. If it keeps happening, try fp32 precision."))
         warning = self._divergence.check(self.step, values["loss"])
         if warning:
             self._emit(WarningEvent(self.step, warning))
@@ -392,6 +444,7 @@ class Trainer:
         if not all(math.isfinite(v) for v in values.values()):
             raise NonFiniteLoss()
         self._judge.add(self._emit(EvalEvent(self.step, self._epoch(), values)))
+        self._best.offer(self.step, values, self._checkpoint)  # a new best is saved now, between checkpoints too
         self._write_map(embeddings, embed_batch, context)
         self._write_task_examples(images[:EXAMPLE_IMAGES])
         for warning in (self._collapse.check(self.step, values["embedding_std"]),

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from workbench.engine.events import EvalEvent, Event, StepEvent
-from workbench.engine.health import (COLLAPSE_ADVICE, COLLAPSE_STD, DIVERGENCE_ADVICE, RANK_ADVICE, RANK_DROP,
-                                     diverged)
+from workbench.engine.health import COLLAPSE_ADVICE as HEALTH_COLLAPSE_ADVICE
+from workbench.engine.health import COLLAPSE_STD, DIVERGENCE_ADVICE, RANK_DROP, diverged
+from workbench.engine.health import RANK_ADVICE as HEALTH_RANK_ADVICE
+from workbench.tasks import registered_tasks
 
 LEARNING, PLATEAUED, COLLAPSING, DIVERGING, TOO_LITTLE_DATA = (
     "learning", "plateaued", "collapsing", "diverging", "too little data")
@@ -30,12 +32,6 @@ SIGNAL_LOSS = 0.05
 QUALITY_SIGNALS = ("knn_accuracy", "lidar", "effective_rank")
 """Evaluation values that say how good the embeddings are; the first one a run has is its main signal."""
 
-FAMILIES = {
-    "contrastive": ("simclr", "moco"),
-    "joint embedding": ("byol", "simsiam", "dino", "barlow_twins", "vicreg"),
-    "masked prediction": ("mae", "simmim", "reconstruction", "next_patch"),
-}
-"""Tasks that share advice; any other task (rotation, jigsaw, ...) is a pretext classification."""
 PLATEAU_ADVICE = {
     "contrastive": "a larger batch (more negatives), stronger augmentations, or a larger backbone",
     "joint embedding": "stronger augmentations, a larger projector, or a larger backbone",
@@ -49,6 +45,25 @@ DATA_ADVICE = {
     "masked prediction": "a higher mask ratio, a smaller backbone, fewer steps, or more images",
     "pretext classification": "stronger augmentations, fewer steps, or more images",
 }
+COLLAPSE_ADVICE = {
+    "contrastive": HEALTH_COLLAPSE_ADVICE,
+    "joint embedding": HEALTH_COLLAPSE_ADVICE,
+    "masked prediction": "the encoder maps every image to nearly the same point, so it has stopped telling images "
+                         "apart. Try a lower learning rate, a longer warm-up, or a higher mask ratio (a task too "
+                         "easy needs no image-specific features).",
+    "pretext classification": "the encoder maps every image to nearly the same point, so it has stopped telling "
+                              "images apart. Try a lower learning rate, a harder pretext (more permutations, finer "
+                              "angles), or a joint-embedding task such as VICReg.",
+}
+RANK_ADVICE = {
+    "contrastive": HEALTH_RANK_ADVICE,
+    "joint embedding": HEALTH_RANK_ADVICE,
+    "masked prediction": "features are becoming redundant. Try a higher mask ratio, larger hidden patches, a "
+                         "larger backbone, or more images.",
+    "pretext classification": "features are becoming redundant: the pretext is solved with a few of them. Try a "
+                              "harder pretext, stronger augmentations, or a joint-embedding task such as VICReg.",
+}
+"""Advice by task family (`PretextTask.family`): each family's own fixes, never another family's."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +74,9 @@ class Verdict:
 
 
 def family(task: str) -> str:
-    return next((name for name, tasks in FAMILIES.items() if task in tasks), "pretext classification")
+    """The family of the task registered as `task` (a plugin not loaded now: a pretext classification)."""
+    cls = registered_tasks().get(task)
+    return cls.family if cls is not None else "pretext classification"
 
 
 class VerdictJudge:
@@ -106,11 +123,11 @@ class VerdictJudge:
     def _collapsing(self) -> Verdict | None:
         latest = self.evaluations[-1]
         if latest["embedding_std"] < COLLAPSE_STD:
-            return Verdict(COLLAPSING, f"Collapsing: {COLLAPSE_ADVICE}")
+            return Verdict(COLLAPSING, f"Collapsing: {COLLAPSE_ADVICE[self.family]}")
         best_rank = max(values["effective_rank"] for values in self.evaluations)
         if latest["effective_rank"] < RANK_DROP * best_rank:
             return Verdict(COLLAPSING, f"Collapsing to a few directions (RankMe {latest['effective_rank']:.1f}, "
-                                       f"best {best_rank:.1f}): {RANK_ADVICE}")
+                                       f"best {best_rank:.1f}): {RANK_ADVICE[self.family]}")
         return None
 
     def _signal(self) -> tuple[str, list[float]] | None:

@@ -12,7 +12,8 @@ SPEC_NAME = "encoder.json"
 @dataclass(frozen=True)
 class EncoderDescription(JsonArtefact):
     """An export's format and model file, the checkpoint step, the input it expects (channels, image size,
-    normalisation, DICOM window), the backbone settings, the embedding size and the pretext tasks."""
+    normalisation, DICOM window), the backbone settings with the network's library, architecture and `in_chans`
+    (e.g. timm's convnext_atto: the safetensors keys are then timm's), the embedding size and the pretext tasks."""
 
     INDENT: ClassVar[int | None] = 1
 
@@ -23,3 +24,5 @@ class EncoderDescription(JsonArtefact):
     model: dict[str, Any]
     embed_dim: int
     tasks: list[str]
+    checkpoint: str = ""
+    """Which checkpoint of the run was exported, e.g. "best by RankMe, step 300" (empty in older exports)."""

@@ -42,7 +42,11 @@ def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> nn.Mod
     model_file = folder / FILE_NAMES[description.format]
     if description.format == "safetensors":
         module = build_encoder({**description.input, "embed_dim": description.embed_dim}, description.model)
-        module.load_state_dict(load_file(str(model_file)))
+        state = load_file(str(model_file))
+        if "mean" in state:  # written before exports kept the library's layout: the whole NormalizedEncoder
+            module.load_state_dict(state)
+        else:
+            module.encoder.body.load_state_dict(state)
         module.to(device)
     elif description.format == "torchscript":
         module = torch.jit.load(str(model_file), map_location=device)

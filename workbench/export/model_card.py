@@ -29,19 +29,21 @@ def write_model_card(path: Path, description: EncoderDescription, config: RunCon
         f"- {spec['channels']} channel(s), {spec['image_size']} x {spec['image_size']} pixels, float32 in [0, 1]",
         "- normalisation is built in (mean " + ", ".join(f"{v:.4f}" for v in spec["mean"]) + "; std "
         + ", ".join(f"{v:.4f}" for v in spec["std"]) + ")",
-        f"- DICOM intensity window used in training: {_window_text(spec)}",
+        f"- intensity window for DICOM and NIfTI input (other images are used as stored): {_window_text(spec)}",
         "",
         "## Training",
         f"- pretext task(s): {', '.join(f'{name} (weight {config.tasks[name].weight:g})' for name in config.tasks)}",
         f"- steps: {description.step} of {config.train.steps}, batch size {config.train.batch_size}, "
         f"{config.train.optimizer} at learning rate {config.train.lr:g}",
+        f"- starting weights: {_starting_weights_text(description)}",
     ]
     if started is not None:
         lines.append(f"- images: {started.num_images} ({started.num_labelled} labelled); device: {started.device}, "
                      f"precision {started.precision}")
     if evals:
         first, last = evals[0], evals[-1]
-        lines += ["", "## Embedding health (evaluation subset)", "| metric | at start (random init) | at end |",
+        start = "starting weights" if description.model.get("starting_weights") else "random init"
+        lines += ["", "## Embedding health (evaluation subset)", f"| metric | at start ({start}) | at end |",
                   "|---|---|---|"]
         for key, value in last.values.items():
             lines.append(f"| {key} | {first.values.get(key, float('nan')):.3f} | {value:.3f} |")
@@ -54,6 +56,7 @@ def write_model_card(path: Path, description: EncoderDescription, config: RunCon
         f"embeddings = encoder(images)  # images: ({spec['channels']}, {spec['image_size']}, "
         f"{spec['image_size']}) floats in [0, 1], batched",
         "```",
+        *_timm_use(description),
         "",
         "## Limitations",
         "- Trained without labels on one dataset: embeddings reflect that data's variation and may not transfer.",
@@ -64,6 +67,27 @@ def write_model_card(path: Path, description: EncoderDescription, config: RunCon
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _timm_use(description: EncoderDescription) -> list[str]:
+    """For a timm network exported as safetensors: how to load it with timm alone (its keys are timm's)."""
+    model = description.model
+    if description.format != "safetensors" or model.get("library") != "timm":
+        return []
+    size = f", img_size={model['img_size']}" if "img_size" in model else ""
+    return ["", "Without Pretext Workbench (timm's own layout; normalise with the mean and std above first):",
+            "```python", "import timm", "from safetensors.torch import load_file",
+            f"net = timm.create_model({model['architecture']!r}, num_classes=0, in_chans={model['in_chans']}{size})",
+            f"net.load_state_dict(load_file({description.file!r}))", "```"]
+
+
+def _starting_weights_text(description: EncoderDescription) -> str:
+    """The weights training started from, by file name and SHA-256 (`exporter.starting_weights`)."""
+    start = description.model.get("starting_weights")
+    if not start:
+        return "none (random initialisation)"
+    sha256 = f"SHA-256 {start['sha256']}" if start["sha256"] else "file gone by export time, SHA-256 unknown"
+    return f"{start['file']} ({sha256})"
 
 
 def _window_text(spec: dict) -> str:

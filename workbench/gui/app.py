@@ -241,6 +241,8 @@ class MainWindow(QMainWindow):
         self.dataset_panel.train_requested.connect(self.start_training)
         self.train_panel.start_requested.connect(self.start_training)
         self.train_panel.continue_requested.connect(self.resume_run)
+        self.train_panel.recipe_box.source = self._recipe_source
+        self.train_panel.recipe_box.applied.connect(self._apply_recipe)
         self.train_panel.run_started.connect(self._on_run_started)
         self.train_panel.run_ended.connect(self._on_run_ended)
         self.train_panel.output_form.changed.connect(
@@ -350,6 +352,21 @@ class MainWindow(QMainWindow):
         config.output = self.train_panel.output_form.values()
         self.apply_config(config, rescan=False)
         self.statusBar().showMessage(f"Preset “{name}” applied.", 5000)
+
+    def _recipe_source(self):
+        """The settings as shown, and the Dataset step's scan report when it is of their folder (else None: the
+        recipe scans the folder itself)."""
+        from workbench.data import dataset_folder
+
+        config = self.current_config()
+        result = self.dataset_panel.scan_result
+        fresh = result is not None and _same_path(result.report.root, str(dataset_folder(config.data)))
+        return config, result.report if fresh else None
+
+    def _apply_recipe(self, config: RunConfig) -> None:
+        self.apply_config(config, rescan=False)
+        self.statusBar().showMessage("Recipe applied: the Dataset, Pretext tasks, Augmentations and Train pages "
+                                     "show its settings.", 5000)
 
     def open_dataset(self, folder: str) -> None:
         self.show_step("Dataset")

@@ -3,7 +3,8 @@
 The editor comes from the field's type and metadata (`workbench.config.field_info`): numbers get a text field
 that keeps what is typed and refuses, at the field, text that is not a number of the field's kind or lies
 outside its bounds (never clamped or replaced); true/false a check box, a field with choices a drop-down,
-text a line edit (with a Browse button for paths). The help text is the tooltip and, shortened, a caption
+text a line edit (with a Browse button for paths;
+"Choose weights…" with recent choices for starting weights). The help text is the tooltip and, shortened, a caption
 under the editor. Advanced fields sit in a collapsed section.
 
 A form edits over the config it was last given (`set_values`): reading it back (`values`) gives that config
@@ -24,7 +25,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from workbench.config import field_info
-from workbench.config.paths import PATH_SETTINGS
+from workbench.gui.backbone_picker import BackbonePicker
+from workbench.gui.weights_chooser import WeightsChooser
 
 Problem = tuple[str, str]
 GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
@@ -36,11 +38,6 @@ def first_sentence(text: str) -> str:
     text = text.strip()
     end = text.find(". ")
     return text if end < 0 else text[: end + 1]
-
-
-def path_kind(section: str, name: str) -> str | None:
-    """'folder' or 'file' for the settings that hold a path (`workbench.config.paths.PATH_SETTINGS`), else None."""
-    return PATH_SETTINGS.get((section, name))
 
 
 def format_number(value: float, kind: type) -> str:
@@ -213,9 +210,8 @@ class ConfigForm(QWidget):
         editor.setAccessibleDescription(info["help"])
         editor.setToolTip(info["help"])
         value_widget = editor
-        kind_of_path = path_kind(self.path, f.name)
-        if kind_of_path:
-            value_widget = self._with_browse_button(editor, kind_of_path, info["label"])
+        if info["path"]:
+            value_widget = self._with_browse_button(editor, info["path"], info["label"])
         column = QWidget(self)
         column_layout = QVBoxLayout(column)
         column_layout.setContentsMargins(0, 0, 0, 0)
@@ -240,6 +236,8 @@ class ConfigForm(QWidget):
         self._signal_of(editor).connect(lambda *_args: self._edited(row))
 
     def _make_editor(self, name: str, kind: Any, info: dict[str, Any]) -> QWidget:
+        if self.field_path(name) == "model.backbone":
+            return BackbonePicker(self)  # built-ins and every timm model: searched, not scrolled
         if info["choices"]:
             combo = QComboBox(self)
             for choice in info["choices"]:
@@ -261,6 +259,8 @@ class ConfigForm(QWidget):
         shows at once; other text: when editing is finished)."""
         if isinstance(editor, QComboBox):
             return editor.currentIndexChanged
+        if isinstance(editor, BackbonePicker):
+            return editor.edited
         if isinstance(editor, QCheckBox):
             return editor.toggled
         if isinstance(editor, NumberEdit):
@@ -278,6 +278,11 @@ class ConfigForm(QWidget):
         layout = QHBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(line, 1)
+        if kind == "weights":  # a file or a folder, with the recent choices
+            chooser = WeightsChooser(line, label, box)
+            chooser.setObjectName(f"{line.objectName() or label}.browse")
+            layout.addWidget(chooser)
+            return box
         button = QToolButton(box)
         button.setText("Browse…")
         button.setAccessibleName(f"Browse for {label}")
@@ -323,6 +328,8 @@ class ConfigForm(QWidget):
             editor = row.editor
             if isinstance(editor, QComboBox):
                 values[name] = editor.currentData()
+            elif isinstance(editor, BackbonePicker):
+                values[name] = editor.value()
             elif isinstance(editor, QCheckBox):
                 values[name] = editor.isChecked()
             elif isinstance(editor, NumberEdit):
@@ -350,6 +357,8 @@ class ConfigForm(QWidget):
                 editor = row.editor
                 if isinstance(editor, QComboBox):
                     editor.setCurrentIndex(max(editor.findData(value), 0))
+                elif isinstance(editor, BackbonePicker):
+                    editor.set_value(value)
                 elif isinstance(editor, QCheckBox):
                     editor.setChecked(bool(value))
                 elif isinstance(editor, NumberEdit):
@@ -395,7 +404,7 @@ class ConfigForm(QWidget):
         column = row.error_label.parentWidget()  # its height changed: told at once, the form layout spreads the
         QTimer.singleShot(0, column, column.updateGeometry)  # change over every row and squashes this one
         row.editor.setProperty("invalid", bool(message))
-        _repolish(row.editor)
+        repolish(row.editor)
         if message:
             expand_around(row.editor)
 
@@ -405,7 +414,8 @@ class ConfigForm(QWidget):
         return row.error_label.text() if not row.error_label.isHidden() else ""
 
 
-def _repolish(widget: QWidget) -> None:
+def repolish(widget: QWidget) -> None:
+    """Re-apply the style sheet to `widget` after a property it is styled by (invalid, role) changed."""
     widget.style().unpolish(widget)
     widget.style().polish(widget)
     widget.update()

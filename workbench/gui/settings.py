@@ -12,7 +12,8 @@ from PySide6.QtCore import QSettings
 ORGANISATION = "PretextWorkbench"
 APPLICATION = "Pretext Workbench"
 SETTINGS_ENV = "PRETEXT_WORKBENCH_SETTINGS"
-MAX_RECENT_FOLDERS = 8
+MAX_RECENT = 8
+"""How many recent dataset folders, and recent starting weights, are remembered."""
 
 
 def app_settings() -> QSettings:
@@ -25,18 +26,35 @@ def app_settings() -> QSettings:
 
 def recent_folders() -> list[str]:
     """Recently opened dataset folders, newest first."""
-    value = app_settings().value("recent_folders", [])
+    return _recent("recent_folders")
+
+
+def remember_folder(folder: str) -> list[str]:
+    """Put `folder` at the top of the recent list; returns the new list."""
+    return _remember("recent_folders", folder)
+
+
+def recent_weights() -> list[str]:
+    """Recently chosen starting weights (files or folders), newest first."""
+    return _recent("recent_weights")
+
+
+def remember_weights(path: str) -> list[str]:
+    """Put `path` at the top of the recent starting weights; returns the new list."""
+    return _remember("recent_weights", path)
+
+
+def _recent(key: str) -> list[str]:
+    value = app_settings().value(key, [])
     if isinstance(value, str):  # QSettings returns a bare string for a one-element list
         value = [value]
     return [str(item) for item in value or []]
 
 
-def remember_folder(folder: str) -> list[str]:
-    """Put `folder` at the top of the recent list; returns the new list."""
-    folders = [folder] + [item for item in recent_folders() if item != folder]
-    folders = folders[:MAX_RECENT_FOLDERS]
-    app_settings().setValue("recent_folders", folders)
-    return folders
+def _remember(key: str, item: str) -> list[str]:
+    items = ([item] + [old for old in _recent(key) if old != item])[:MAX_RECENT]
+    app_settings().setValue(key, items)
+    return items
 
 
 def remember_config(config_yaml: str) -> None:

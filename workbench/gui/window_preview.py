@@ -3,25 +3,27 @@ right-drag to adjust, double-click to go back to the named window).
 
 A window applies to the scanner's values in DICOM and NIfTI files (HU for CT). PNG, JPEG and TIFF images are
 used as stored, so for them the window settings give way to a note saying why. A slice of a series is shown
-with its series' automatic window (`volume_windows.SeriesRanges`), as training sees it.
+with its series' automatic window (`volume_windows.SeriesRanges`), as training sees it. The structures of the
+folder's masks (SEG, RTSTRUCT) that the image contains are drawn over it (`mask_overlay`), with a box to hide them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from workbench.config import DataConfig
+from workbench.data.masks import MaskSourceError, read_masks, structure_names
 from workbench.data.modality import ModalityImage, read_modality_image
 from workbench.data.volume_windows import SeriesRanges
 from workbench.data.windows import (WINDOW_NAMES, WINDOW_PRESETS, chosen_window, format_window, measured_window,
                                     window_choice_text)
 from workbench.gui.forms import ConfigForm
-from workbench.gui.window_drag import WindowedImageView
+from workbench.gui.mask_overlay import MaskedImageView
 from workbench.gui.workers import JobSlot, WhileBusy
 
 WINDOW_FIELDS = ("dicom_window", "window_center", "window_width")
@@ -33,11 +35,13 @@ NO_WINDOW_NOTE = ("These images (PNG, JPEG, TIFF) are used as stored: a window a
 @dataclass
 class PreviewImage:
     """What the preview shows: the engine's pixels for the current settings, and for DICOM/NIfTI the frame's
-    modality values and the (level, width) the pixels were windowed with (None when it cannot be told)."""
+    modality values and the (level, width) the pixels were windowed with (None when it cannot be told), and the
+    masks of the structures it contains, by name."""
 
     pixels: np.ndarray
     values: ModalityImage | None = None
     window: tuple[float, float] | None = None
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def load_preview(path: Path, frame: int, data_cfg: DataConfig, values: ModalityImage | None,
@@ -111,6 +115,11 @@ class WindowPreview(QWidget):
         self.setObjectName("windowPreview")
         self._decodes = JobSlot(WhileBusy.LATEST, self)
         self._source: tuple[Path, int] | None = None
+        self._record: tuple[Path, Any] | None = None
+        """The previewed image's folder and ImageRecord (its masks are read with the image)."""
+        self._masks: tuple[tuple[Path, Any], dict[str, np.ndarray]] | None = None
+        """The masks shown, with the (folder, record) they are of."""
+        self._structures: list[str] = []
         self._series: tuple[Path, str, tuple[str, ...]] | None = None
         self._ranges: dict[tuple, SeriesRanges] = {}
         """Series ranges (each computed once), by (folder, the volume's files, window mode)."""
@@ -127,13 +136,20 @@ class WindowPreview(QWidget):
         self.window_label.setProperty("role", "metric")
         top.addWidget(self.window_label)
         top.addStretch(1)
+        self.masks_box = QCheckBox("Show masks", self)
+        self.masks_box.setObjectName("showMasks")
+        self.masks_box.setToolTip("Draw the structures of the folder's segmentations (SEG, RTSTRUCT) over the image")
+        self.masks_box.setChecked(True)
+        self.masks_box.setVisible(False)
+        top.addWidget(self.masks_box)
         self.caption = QLabel(self)
         self.caption.setObjectName("previewCaption")
         self.caption.setProperty("role", "caption")
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         top.addWidget(self.caption)
         layout.addLayout(top)
-        self.view = WindowedImageView(self)
+        self.view = MaskedImageView(self)
+        self.masks_box.toggled.connect(self.view.show_masks)
         self.view.show_message("The selected image appears here.")
         self.view.window_changing.connect(lambda level, width: self.window_label.setText(
             format_window((level, width))))
@@ -177,7 +193,8 @@ class WindowPreview(QWidget):
         """Preview `record` (an ImageRecord under `root`; None: nothing) with the settings `data_cfg`; `records`:
         the scanned images, whose slices of the same volume decide its automatic window."""
         if record is None:
-            self._source = self._series = None
+            self._source = self._series = self._record = None
+            self.masks_box.setVisible(False)
             self._decodes.drop()
             self.caption.clear()
             self.view.show_message("No image to show.")
@@ -185,6 +202,8 @@ class WindowPreview(QWidget):
             return
         self._source = (Path(root) / record.path, record.frame)
         self._series = (Path(root), record.path, series_members(record, list(records) or [record]))
+        self._record = (Path(root), record)
+        self._structures = structure_names(list(records) or [record])
         self.caption.setText(record.path + (f" (frame {record.frame + 1})" if record.frame else ""))
         self.refresh(data_cfg)
 
@@ -193,13 +212,19 @@ class WindowPreview(QWidget):
         One decode at a time: of the settings that arrive meanwhile, the newest is shown when it ends."""
         if self._source is None:
             return
-        source, windowable, series = self._source, self._windowable, self._series
+        source, windowable, series, record = self._source, self._windowable, self._series, self._record
 
         def decode(_cancel, _progress):
             # read when the decode starts, after the one before it has kept the values it read
             known = self._values
             values = known[1] if known is not None and known[0] == source else None
-            return load_preview(*source, data_cfg, values, windowable, self._series_range(series, data_cfg))
+            preview = load_preview(*source, data_cfg, values, windowable, self._series_range(series, data_cfg))
+            shown = self._masks  # masks do not depend on the window: read once per image shown
+            try:
+                preview.masks = shown[1] if shown is not None and shown[0] == record else read_masks(*record)
+            except MaskSourceError:  # the SEG or RTSTRUCT changed since the scan: the image without its masks
+                preview.masks = {}
+            return preview
 
         self._decodes.run(decode, succeeded=lambda preview: self._on_loaded(source, data_cfg, preview),
                           failed=lambda message, _details: self._on_failed(source, message))
@@ -221,7 +246,10 @@ class WindowPreview(QWidget):
         if preview.values is not None:
             self._values = (source, preview.values)
         if self._current(source):
+            self._masks = (self._record, preview.masks)
             self.view.show_image(preview.pixels, preview.values, preview.window)
+            self.view.set_masks(preview.masks, self._structures)
+            self.masks_box.setVisible(bool(preview.masks))
             self._show_window_controls(data_cfg.dicom_window)
 
     def _on_failed(self, source: tuple[Path, int], message: str) -> None:

@@ -34,7 +34,3 @@ def small_cnn(in_channels: int, widths: tuple[int, ...] = (32, 64, 128, 256)) ->
         previous = width
     return nn.Sequential(*blocks, GlobalAveragePool())
 
-
-def small_cnn_feature_map(body: nn.Sequential, images: torch.Tensor) -> torch.Tensor:
-    """The last conv block's (B, widths[-1], H/16, W/16) map of a `small_cnn` body, before pooling."""
-    return body[:-1](images)  # the body ends in GlobalAveragePool

@@ -5,11 +5,12 @@ torch's compiler stack), which the small CNN and the app's start-up need not wai
 """
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+from workbench.models.encoder import Family
 
 if TYPE_CHECKING:
     from torchvision import models
@@ -51,17 +52,48 @@ def vit_body(in_channels: int, image_size: int, patch_size: int, hidden_dim: int
     return net, hidden_dim
 
 
-def is_torchvision_net(net: nn.Module, kind: str) -> bool:
-    """Whether `net` is a torchvision `kind` ("ResNet" or "VisionTransformer"); without importing torchvision:
-    when it was never imported, no network can be one."""
-    models = sys.modules.get("torchvision.models")
-    return models is not None and isinstance(net, getattr(models, kind))
+class ResNetFamily(Family):
+    """torchvision ResNets; their state dict (without `body.`) is torchvision's layout, the stem as configured."""
+
+    def __init__(self, depth: int, small_image_stem: bool):
+        self.depth, self.small_image_stem = depth, small_image_stem
+
+    def feature_map(self, body: models.ResNet, images: torch.Tensor) -> torch.Tensor:
+        """The last stage's (B, C, h, w) feature map, before pooling."""
+        x = body.maxpool(body.relu(body.bn1(body.conv1(images))))
+        return body.layer4(body.layer3(body.layer2(body.layer1(x))))
+
+    def first_conv(self, body: nn.Module) -> str:
+        return "conv1"
+
+    def architecture(self, body: nn.Module, in_channels: int) -> dict[str, Any]:
+        stem = "3x3 stride-1 conv1, no max-pool" if self.small_image_stem else "torchvision's"
+        return {"library": "torchvision", "architecture": f"resnet{self.depth}", "in_chans": in_channels,
+                "num_classes": 0, "stem": stem, "note": "fc is Identity; conv1 takes in_chans channels"}
 
 
-def resnet_feature_map(net: models.ResNet, images: torch.Tensor) -> torch.Tensor:
-    """The last stage's (B, C, h, w) feature map of a torchvision ResNet, before pooling."""
-    x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
-    return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+class VitFamily(Family):
+    """torchvision VisionTransformers: tokens, class token first (see `vit_tokens`)."""
+
+    is_vit = True
+
+    def input_size(self, body: models.VisionTransformer) -> int:
+        return body.image_size
+
+    def patch_size(self, body: models.VisionTransformer) -> int:
+        return body.patch_size
+
+    def tokens(self, body: models.VisionTransformer, images: torch.Tensor, keep: torch.Tensor | None,
+               attn_mask: torch.Tensor | None) -> torch.Tensor:
+        return vit_tokens(body, images, keep, attn_mask)
+
+    def first_conv(self, body: nn.Module) -> str:
+        return "conv_proj"
+
+    def architecture(self, body: models.VisionTransformer, in_channels: int) -> dict[str, Any]:
+        return {"library": "torchvision", "architecture": "VisionTransformer", "in_chans": in_channels,
+                "image_size": body.image_size, "patch_size": body.patch_size, "hidden_dim": body.hidden_dim,
+                "num_layers": len(body.encoder.layers), "note": "heads is Identity; conv_proj takes in_chans"}
 
 
 def vit_tokens(net: models.VisionTransformer, images: torch.Tensor, keep: torch.Tensor | None = None,

@@ -1,5 +1,10 @@
 """Baselines on the same splits: the images' raw pixels, the same backbone at random initialisation (frozen),
-and the same backbone trained supervised from scratch on the same labels with the same augmentations."""
+with the run's starting weights when it had some (frozen), and trained supervised from scratch on the same
+labels with the same augmentations (early-stopped on a validation part of them, see `finetune`).
+
+The raw-pixels row goes through the same linear probe as the encoders (`metrics.linear_probe`): an
+L2-regularised multinomial logistic regression (cross-entropy + weight decay on the weights, full-batch L-BFGS)
+on L2-normalised, standardised features, i.e. the logistic regression on raw pixels that papers report."""
 from __future__ import annotations
 
 from typing import Callable
@@ -10,7 +15,7 @@ from torch import nn
 
 from workbench.control import CancelToken
 from workbench.probes.context import RunContext, embed_images
-from workbench.probes.finetune import SCRATCH, Schedule, score_end_to_end
+from workbench.probes.finetune import SCRATCH, Schedule, Training, score_end_to_end
 from workbench.metrics.scores import Scores
 from workbench.probes.splits import ProbeSplit
 
@@ -49,7 +54,15 @@ def random_init_embeddings(context: RunContext, seed: int = 0, cancel: CancelTok
     return embed_images(context.random_encoder(seed), context.dataset.images, context.device, cancel=cancel)
 
 
+def starting_weights_embeddings(context: RunContext, cancel: CancelToken | None = None) -> torch.Tensor:
+    """Embeddings of every image through the run's backbone with its starting weights (`model.init_weights`),
+    before any pretraining: beside the trained encoder's, they say whether continued pretraining helped."""
+    return embed_images(context.starting_encoder(), context.dataset.images, context.device, cancel=cancel)
+
+
 def supervised_from_scratch(context: RunContext, split: ProbeSplit, schedule: Schedule = SCRATCH,
-                            cancel: CancelToken | None = None, on_step: Callable[[], None] | None = None) -> Scores:
-    """Train a freshly initialised backbone + linear head on the split's labels; its test scores."""
+                            cancel: CancelToken | None = None,
+                            on_step: Callable[[], None] | None = None) -> tuple[Scores, Training]:
+    """Train a freshly initialised backbone (seeded per split) + linear head on the split's labels, augmented and
+    early-stopped (`score_end_to_end`); its test scores and how the training went."""
     return score_end_to_end(context, context.random_encoder(1000 + split.seed), split, schedule, cancel, on_step)

@@ -30,7 +30,7 @@ def pretext_losses(context: RunContext, repeats: int = LOSS_REPEATS, batch_size:
     augmenter = BatchAugmenter(config.augment, dataset.channels, config.data.image_size, context.spec["mean"],
                                context.spec["std"])
     generator = torch.Generator(device=device).manual_seed(seed)
-    contexts = batch_contexts(model, dataset, dataset.images, device)
+    contexts = batch_contexts(model, dataset, dataset.images, device, augmenter.normalize)
     total = torch.zeros(len(dataset))
     for repeat in range(repeats):
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + repeat))

@@ -22,7 +22,7 @@ from workbench.engine.runs import RunFolder
 from workbench.data.scan_summary import SCAN_REPORT_NAME, ScanSummary
 from workbench.probes import svg
 from workbench.probes.table import (LABELS_RULE, PROBE_NAME, ProbeResult, fraction_label, percent, pixels_note,
-                                    schedule_note, table_cells)
+                                    schedule_note, starting_note, table_cells)
 from workbench.tasks import get_task, load_config, task_title
 
 REPORT_NAME = "report.html"
@@ -303,7 +303,8 @@ def _probe_section(probe: ProbeResult | None) -> str:
              "Linear probe: L-BFGS on frozen, standardised embeddings. kNN: cosine, k = "
              f"{probe.knn_k}. Random init: the same backbone, untrained and frozen. Supervised from scratch: "
              "the same backbone trained on the same labels with the same augmentations. "
-             f"{escape(_sentence(pixels_note(probe)))} {escape(_sentence(LABELS_RULE))} "
+             f"{escape(_sentence(pixels_note(probe)))} {escape(_sentence(starting_note(probe)))} "
+             f"{escape(_sentence(LABELS_RULE))} "
              f"{escape(_sentence(schedule_note(probe)))}"
              + (f" Kept as {escape(probe.saved_as)}." if probe.saved_as else "") + "</p>")
     return _section("Does the pretraining help?", body, "probe")
@@ -319,7 +320,8 @@ def headline(summary: list[dict], tasks: list[str]) -> str:
     lookup = {e["method"]: e["accuracy"] for e in summary if e["fraction"] == fraction}
     parts = [f"{' + '.join(map(task_title, tasks)) or 'pretrained'} encoder, {fraction_label(fraction)} labels: "
              f"{percent(lookup.get('linear probe', float('nan')))}"]
-    for method, label in (("raw pixels, linear", "raw pixels"), ("random init, linear", "random init"),
+    for method, label in (("starting weights, linear", "starting weights"), ("raw pixels, linear", "raw pixels"),
+                          ("random init, linear", "random init"),
                           ("supervised from scratch", "supervised from scratch"),
                           ("fine-tuned", "fine-tuned")):
         if method in lookup:

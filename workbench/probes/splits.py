@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from workbench.data.splits import describe_split, group_fraction, group_split
+from workbench.data.splits import classes_in_one_group, describe_split, group_fraction, group_id, group_split
 
 DEFAULT_TEST_FRACTION = 0.3
+VALIDATION_FRACTION = 0.15
+"""The share of a split's training labels that the trained baselines hold out for early stopping."""
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,25 @@ def split_description(labels: torch.Tensor, groups: list[str], splits: list[Prob
     indices, held_groups, _ = _labelled(labels, groups, None)
     place = {index: number for number, index in enumerate(indices.tolist())}
     return describe_split(held_groups, [[place[index] for index in split.test.tolist()] for split in splits])
+
+
+def validation_split(train: torch.Tensor, labels: torch.Tensor, groups: list[str], seed: int,
+                     fraction: float = VALIDATION_FRACTION) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split's training indices as sorted (fit, validation): about `fraction` of each class's labels held out
+    for early stopping, as whole groups (`group_split`: at least one group per class, never the test set). A
+    class with a single group (one image, at 1 % labels) cannot be validated and stays whole in fit, as does
+    any group holding such a class; the validation part is empty when no class has two groups."""
+    positions = train.tolist()
+    ids = [groups[index] or group_id("image", f"#{index}") for index in positions]
+    names = labels[train].tolist()
+    kept = list(range(len(positions)))
+    while lonely := classes_in_one_group([ids[i] for i in kept], [names[i] for i in kept]):
+        blocked = {ids[i] for i in kept if names[i] in lonely}
+        kept = [i for i in kept if ids[i] not in blocked]
+    try:
+        _, held = group_split([ids[i] for i in kept], [names[i] for i in kept], fraction, seed)
+    except ValueError:  # fewer than two groups left, or a class that whole groups cannot put on both sides
+        held = []
+    validation = {positions[kept[i]] for i in held}
+    return (torch.tensor(sorted(set(positions) - validation), dtype=torch.long),
+            torch.tensor(sorted(validation), dtype=torch.long))

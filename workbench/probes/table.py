@@ -154,18 +154,63 @@ def pixels_note(result: ProbeResult) -> str:
             + f" ({values:,} values per image), then the same linear probe")
 
 
+STARTING_WEIGHTS = "starting weights"
+"""The rows of the run's starting weights (`model.init_weights`) before pretraining begin with this."""
+
+
+def starting_note(result: ProbeResult) -> str:
+    """What the starting-weights rows probed; '' when the run started from random weights (no such rows)."""
+    if not any(entry["method"].startswith(STARTING_WEIGHTS) for entry in result.summary):
+        return ""
+    return (f"{STARTING_WEIGHTS}: the same backbone with the weights the run started from (model.init_weights), "
+            "before pretraining, frozen; what the trained encoder gains over them is what the continued "
+            "pretraining added")
+
+
 def schedule_note(result: ProbeResult) -> str:
-    """What the trained baselines ran, e.g. 'supervised from scratch: 150 steps, batches of up to 64 labelled
-    images, lr 0.002, at the run's resolution, 1 seed of 3'; '' when none ran."""
+    """What the trained baselines ran, e.g. 'supervised from scratch: augmented (the run's augmentations), AdamW
+    lr 0.002 + cosine over 50 epochs (200–2,000 steps, batches of up to 64), early-stopped on 15 % of the
+    training labels, best weights kept: 1% best at step 40–90 of at most 200, ..., 3 seeds'; '' when none ran.
+    Probes written before early stopping say '150 steps, batches of up to 64 labelled images, lr 0.002, ...'."""
     notes = []
     for name, schedule in (("supervised from scratch", result.supervised_schedule),
                            ("fine-tuned", result.finetune_schedule)):
         if schedule:
             seeds = schedule.get("seeds", result.seeds)
-            notes.append(f"{name}: {schedule['steps']} steps, batches of up to {schedule['batch_size']} labelled "
-                         f"images, lr {schedule['lr']:g}, at the run's resolution, {seeds} seed"
+            how = _stopping(schedule) if "trainings" in schedule else (
+                f"{schedule['steps']} steps, batches of up to {schedule['batch_size']} labelled images, "
+                f"lr {schedule['lr']:g}")
+            notes.append(f"{name}: {how}, at the run's resolution, {seeds} seed"
                          + ("s" if seeds != 1 else "") + (f" of {result.seeds}" if seeds < result.seeds else ""))
     return "; ".join(notes)
+
+
+def _span(values: list[int]) -> str:
+    """'120' or '40–120'."""
+    low, high = min(values), max(values)
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+
+def _stopping(schedule: dict) -> str:
+    """How an early-stopped schedule (see `finetune.Schedule`, `probe.trained_schedule`) trained, per fraction."""
+    by_fraction: dict[float, list[dict]] = {}
+    for training in schedule["trainings"]:
+        by_fraction.setdefault(training["fraction"], []).append(training)
+    stops = []
+    for fraction, trainings in by_fraction.items():
+        planned = _span([t["planned"] for t in trainings])
+        validated = [t for t in trainings if t["validation"]]
+        if not validated:
+            stops.append(f"{fraction_label(fraction)} all {planned} steps (too few labels per class to validate)")
+            continue
+        unvalidated = len(trainings) - len(validated)
+        stops.append(f"{fraction_label(fraction)} best at step {_span([t['best_step'] for t in validated])} of at "
+                     f"most {planned}" + (f" ({unvalidated} seed(s) unvalidated)" if unvalidated else ""))
+    length = (f"{schedule['steps']:,} steps" if schedule["min_steps"] >= schedule["steps"] else
+              f"{schedule['epochs']} epochs ({schedule['min_steps']:,}–{schedule['steps']:,} steps)")
+    return (f"augmented (the run's augmentations), AdamW lr {schedule['lr']:g} + cosine over {length}, batches "
+            f"of up to {schedule['batch_size']}, early-stopped on {schedule['validation_fraction']:.0%} of the "
+            f"training labels (patience {schedule['patience']} checks), best weights kept: " + ", ".join(stops))
 
 
 def format_table(result: ProbeResult) -> str:

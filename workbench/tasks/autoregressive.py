@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.config import RunConfig, TaskConfig, setting
+from workbench.models import backbone_patch_size
 from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.display import to_display
 from workbench.tasks.losses import masked_reconstruction_loss
@@ -114,6 +115,8 @@ class NextPatch(PretextTask):
     title = "Next-patch prediction"
     description = "Autoregressive (CNN or ViT): predict each next patch, in raster order, from the ones before it."
     Config = NextPatchConfig
+    family = "masked prediction"
+    trains_class_token = False
 
     def __init__(self, cfg: NextPatchConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)
@@ -133,7 +136,8 @@ class NextPatch(PretextTask):
         """The patches read in raster order must be 2 x 2 at least."""
         vit = kind == "vit"
         problems = [(cls.setting_path("head_dim"), _head_problem(cfg))] if _head_problem(cfg) else []
-        problem = patch_grid_problem(config.data.image_size, config.model.patch_size if vit else cfg.cnn_patch_size)
+        patch = backbone_patch_size(config.model) if vit else cfg.cnn_patch_size
+        problem = patch_grid_problem(config.data.image_size, patch)
         if problem:
             problems.append(("model.patch_size", f"{cls.name} reads the ViT's patches: {problem}") if vit
                             else (cls.setting_path("cnn_patch_size"), problem))

@@ -49,6 +49,7 @@ class BarlowTwins(PretextTask):
     title = "Barlow Twins"
     description = "Redundancy reduction: two views' features correlate 1-to-1, different features not at all."
     Config = BarlowTwinsConfig
+    family = "joint embedding"
 
     def __init__(self, cfg: BarlowTwinsConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)

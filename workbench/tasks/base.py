@@ -13,6 +13,10 @@ from workbench.config.schema import RunConfig, TaskConfig
 Augment = Callable[[torch.Tensor], torch.Tensor]
 
 
+TASK_FAMILIES = ("contrastive", "joint embedding", "masked prediction", "pretext classification")
+"""Kinds of pretext task that share advice (`PretextTask.family`)."""
+
+
 def humanise(name: str) -> str:
     """A task's registered name in words: "flip_prediction" -> "Flip prediction"."""
     words = name.replace("_", " ").strip()
@@ -54,6 +58,9 @@ class BatchContext:
     load_frames: Callable[[torch.Tensor], torch.Tensor]
     """(B, k) positions in each image's own sequence (clamped to it) -> (B, k, C, S, S) raw cached frames,
     on the batch's device, like `images`."""
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None
+    """Raw cached images -> the encoder's input without augmentation (scaled, normalised with the dataset's
+    mean and std): an un-augmented view. None where the caller has no dataset statistics."""
 
     def same_sequence(self) -> torch.Tensor:
         """(B, B) bool on the device: True where images i and j are frames of one sequence (i == j included,
@@ -77,6 +84,12 @@ class PretextTask(nn.Module):
     """The kinds of backbone the task can train (see `workbench.models.backbones`)."""
     backbone_advice: ClassVar[str] = ""
     """What to use instead when the backbone is of another kind."""
+    trains_class_token: ClassVar[bool] = True
+    """Whether the loss trains the encoder's pooled output (a ViT's class token). Masked-modelling tasks that
+    train only the patch tokens set False; a run of such tasks alone embeds with the mean of the patch tokens
+    (`model.pooling: auto`, see `workbench.tasks.pooling`)."""
+    family: ClassVar[str] = "pretext classification"
+    """The kind of task, one of `TASK_FAMILIES`; the verdict's advice is the family's."""
 
     def __init__(self, cfg: TaskConfig, encoder: nn.Module, embed_dim: int):
         problem = self.backbone_problem("vit" if getattr(encoder, "is_vit", False) else "conv")

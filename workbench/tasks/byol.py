@@ -25,13 +25,14 @@ def cosine_momentum(base: float, step: int, total_steps: int) -> float:
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     """target <- momentum * target + (1 - momentum) * online, for every float parameter and buffer.
 
-    Integer buffers (BatchNorm's batch counter) are copied.
+    As a linear interpolation, so a value the online network shares with its target (a frozen stage) stays
+    bit-identical. Integer buffers (BatchNorm's batch counter) are copied.
     """
     for (name, target_value), online_value in zip(target.state_dict().items(), online.state_dict().values()):
         if target_value.shape != online_value.shape:
             raise ValueError(f"EMA target and online network differ at {name}")
         if target_value.is_floating_point():
-            target_value.mul_(momentum).add_(online_value.detach(), alpha=1.0 - momentum)
+            target_value.lerp_(online_value.detach(), 1.0 - momentum)
         else:
             target_value.copy_(online_value)
 
@@ -83,6 +84,7 @@ class BYOL(FollowsWithMomentum, PretextTask):
     title = "BYOL"
     description = "Self-distillation: predict a slow-moving target network's view of the same image (no negatives)."
     Config = BYOLConfig
+    family = "joint embedding"
 
     def __init__(self, cfg: BYOLConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)

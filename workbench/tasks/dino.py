@@ -91,6 +91,7 @@ class DINO(FollowsWithMomentum, PretextTask):
     title = "DINO"
     description = "Self-distillation: match an EMA teacher's sharpened, centred output across global and local crops."
     Config = DINOConfig
+    family = "joint embedding"
 
     def __init__(self, cfg: DINOConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from workbench.config import RunConfig, TaskConfig, setting
+from workbench.models import backbone_patch_size
 from workbench.tasks.base import Augment, BatchContext, PretextTask, TaskOutput
 from workbench.tasks.display import to_display
 from workbench.tasks.losses import masked_reconstruction_loss
@@ -51,6 +52,8 @@ class MAE(PretextTask):
     title = "MAE"
     description = "Masked modelling (ViT): redraw the 75% of patches hidden from the encoder."
     Config = MAEConfig
+    family = "masked prediction"
+    trains_class_token = False
     backbone_kinds = ("vit",)
     backbone_advice = "use simmim for convolutional ones"
 
@@ -74,7 +77,7 @@ class MAE(PretextTask):
     def config_problems(cls, cfg: MAEConfig, config: RunConfig, kind: str) -> list[tuple[str, str]]:
         """The ViT's patches must be 2 x 2 at least: some hidden, some seen."""
         problems = []
-        problem = patch_grid_problem(config.data.image_size, config.model.patch_size)
+        problem = patch_grid_problem(config.data.image_size, backbone_patch_size(config.model))
         if problem:
             problems.append(("model.patch_size", f"{cls.name} needs it to cut the image into patches: {problem}"))
         if _decoder_problem(cfg):
@@ -82,7 +85,8 @@ class MAE(PretextTask):
         return problems
 
     def _reconstruct(self, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(predicted patches (B, N, C*p*p), mask (B, N) True = hidden, class token (B, D))."""
+        """(predicted patches (B, N, C*p*p), mask (B, N) True = hidden, mean of the visible patch tokens (B, D):
+        the class token is never trained, so it is not the embedding)."""
         batch, patches = view.shape[0], self.decoder_position.shape[1]
         mask = random_patch_mask(batch, patches, self.cfg.mask_ratio, view.device)
         visible = patches - masked_count(patches, self.cfg.mask_ratio)  # known on the host: no sync
@@ -93,7 +97,7 @@ class MAE(PretextTask):
         placeholders = self.mask_token.to(encoded.dtype).expand(batch, patches, width)
         full = placeholders.scatter(1, keep.unsqueeze(-1).expand(-1, -1, width), encoded)
         decoded = self.decoder_norm(self.decoder(full + self.decoder_position))
-        return self.predict(decoded), mask, tokens[:, 0]
+        return self.predict(decoded), mask, tokens[:, 1:].mean(dim=1)
 
     def _target(self, view: torch.Tensor) -> torch.Tensor:
         target = patchify(view.float(), self.patch)
@@ -102,9 +106,9 @@ class MAE(PretextTask):
     def training_step(self, images: torch.Tensor, augment: Augment,
                       context: BatchContext | None = None) -> TaskOutput:
         view = augment(images)
-        prediction, mask, cls = self._reconstruct(view)
+        prediction, mask, embeddings = self._reconstruct(view)
         per_sample = masked_reconstruction_loss(prediction, self._target(view), mask.unsqueeze(-1))
-        return TaskOutput(loss=per_sample.mean(), embeddings=cls.detach(), per_sample_loss=per_sample.detach(),
+        return TaskOutput(loss=per_sample.mean(), embeddings=embeddings.detach(), per_sample_loss=per_sample.detach(),
                           metrics={"masked_mse": per_sample.detach().mean()})
 
     @torch.no_grad()

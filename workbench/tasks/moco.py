@@ -63,6 +63,7 @@ class MoCo(FollowsWithMomentum, PretextTask):
     title = "MoCo"
     description = "Contrastive with a momentum key encoder: match each view to its key among negatives."
     Config = MoCoConfig
+    family = "contrastive"
     uses_batch_context = True
 
     def __init__(self, cfg: MoCoConfig, encoder: nn.Module, embed_dim: int):

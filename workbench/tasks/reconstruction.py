@@ -53,6 +53,8 @@ class Reconstruction(PretextTask):
     title = "Image restoration"
     description = "Restore a corrupted view: remove noise, fill holes, or give a gray image its colours back."
     Config = ReconstructionConfig
+    family = "masked prediction"
+    trains_class_token = False
 
     def __init__(self, cfg: ReconstructionConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)

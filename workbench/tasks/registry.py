@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.config.schema import TaskConfig
-from workbench.tasks.base import PretextTask, humanise
+from workbench.tasks.base import TASK_FAMILIES, PretextTask, humanise
 
 _TASKS: dict[str, type[PretextTask]] = {}
 
@@ -23,6 +23,8 @@ def register_task(name: str):
             raise TypeError(f"@register_task({name!r}) must decorate a PretextTask subclass")
         if not (isinstance(cls.Config, type) and issubclass(cls.Config, TaskConfig)):
             raise TypeError(f"task {name!r}: Config must subclass workbench.config.TaskConfig")
+        if cls.family not in TASK_FAMILIES:
+            raise TypeError(f"task {name!r}: family must be one of {', '.join(TASK_FAMILIES)}, not {cls.family!r}")
         try:
             inspect.signature(cls.training_step).bind(None, None, None, context=None)
         except TypeError:

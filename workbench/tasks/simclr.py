@@ -55,6 +55,7 @@ class SimCLR(PretextTask):
     title = "SimCLR"
     description = "Contrastive: two augmented views of an image attract, other images repel (needs negatives)."
     Config = SimCLRConfig
+    family = "contrastive"
     uses_batch_context = True
 
     def __init__(self, cfg: SimCLRConfig, encoder: torch.nn.Module, embed_dim: int):

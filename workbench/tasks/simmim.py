@@ -49,6 +49,8 @@ class SimMIM(PretextTask):
     title = "SimMIM"
     description = "Masked modelling (CNN or ViT): redraw the pixels of squares blanked in the input."
     Config = SimMIMConfig
+    family = "masked prediction"
+    trains_class_token = False
 
     def __init__(self, cfg: SimMIMConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)

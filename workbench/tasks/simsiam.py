@@ -50,6 +50,7 @@ class SimSiam(PretextTask):
     title = "SimSiam"
     description = "Siamese views without negatives: predict one view from the other behind a stop-gradient."
     Config = SimSiamConfig
+    family = "joint embedding"
 
     def __init__(self, cfg: SimSiamConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)

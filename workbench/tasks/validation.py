@@ -4,20 +4,26 @@ check before Start all go through `workbench.tasks.validate_config` / `load_conf
 from __future__ import annotations
 
 from workbench.config import RunConfig
-from workbench.models import backbone_kind, backbone_names
+from workbench.models import backbone_kind, backbone_names, backbone_patch_size, backbone_problem
 from workbench.tasks.registry import registered_tasks
 
 
 def registry_problems(config: RunConfig) -> list[tuple[str, str]]:
     """(field, message) for every rule of the backbone and task registries that `config` breaks."""
     model = config.model
-    if model.backbone not in backbone_names():
-        return [("model.backbone", f"unknown backbone {model.backbone!r}; known: {', '.join(backbone_names())}")]
+    unknown = backbone_problem(model.backbone)
+    if unknown:
+        return [("model.backbone", unknown)]
     kind = backbone_kind(model.backbone)
+    patch = backbone_patch_size(model)
     problems = []
-    if kind == "vit" and config.data.image_size % model.patch_size:
-        problems.append(("model.patch_size", f"must divide data.image_size ({config.data.image_size}), "
-                                             f"got {model.patch_size}"))
+    if patch and config.data.image_size % patch:
+        if patch == model.patch_size and model.backbone in backbone_names():
+            problems.append(("model.patch_size", f"must divide data.image_size ({config.data.image_size}), "
+                                                 f"got {model.patch_size}"))
+        else:  # a timm ViT: its patch comes with the architecture
+            problems.append(("data.image_size", f"must be a multiple of {model.backbone}'s patch size {patch}, "
+                                                f"got {config.data.image_size}"))
     tasks = registered_tasks()
     for name in config.tasks:
         problem = tasks[name].backbone_problem(kind) if name in tasks else None

@@ -51,6 +51,7 @@ class VICReg(PretextTask):
     title = "VICReg"
     description = "Redundancy reduction: match two views, keep each feature's variance up and features uncorrelated."
     Config = VICRegConfig
+    family = "joint embedding"
 
     def __init__(self, cfg: VICRegConfig, encoder: nn.Module, embed_dim: int):
         super().__init__(cfg, encoder, embed_dim)

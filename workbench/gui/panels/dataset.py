@@ -24,7 +24,7 @@ from workbench.gui.widgets import Banner, panel_layout, thumbnail_grid
 from workbench.gui.window_preview import WINDOW_FIELDS, WindowPreview, preview_row
 from workbench.gui.workers import JobSlot, WhileBusy, format_seconds
 
-VOLUME_FIELDS = ("sequences", "slices_per_volume", "min_foreground", "context_slices")
+VOLUME_FIELDS = ("sequences", "nifti_volumes", "slices_per_volume", "min_foreground", "context_slices")
 """The data settings for volumes (CT/MR series, NIfTI) and image sequences, in a section of their own. Every
 other data setting but the folder and the window is a reading setting, so a new one shows without GUI code."""
 DEMOS = (("scans", "Scans (PNG photos, 4 classes)"), ("ct", "CT series (DICOM, soft-tissue window)"))
@@ -57,7 +57,17 @@ def describe_summary(summary: ScanSummary) -> str:
     return (f"<b>{summary.readable:,} images</b>{frames} · {label_text} · {len(summary.skipped)} skipped{notices}"
             f"<br>Sizes: {size_text}{_spacing_text(summary)}<br>Channels: {channels}<br>Bit depth: {depths}"
             + (f"<br>Found through DICOMDIR: {html.escape('; '.join(summary.found_through))}"
-               if summary.found_through else ""))
+               if summary.found_through else "")
+            + _masks_text(summary))
+
+
+def _masks_text(summary: ScanSummary) -> str:
+    """The structures of the folder's masks with the images containing each ("Masks: Liver (12 images)")."""
+    if not summary.structures:
+        return ""
+    named = ", ".join(f"{name} ({count:,} image{'s' if count != 1 else ''})"
+                      for name, count in summary.structures.items())
+    return f"<br>Masks: {html.escape(named)}"
 
 
 def _spacing_text(summary: ScanSummary) -> str:
@@ -234,7 +244,7 @@ class DatasetPanel(QWidget):
         scroll.setWidget(settings_page)
         tabs.addTab(scroll, "Reading settings")
         self.reading_form.changed.connect(self._on_reading_changed)
-        self.volume_form.changed.connect(self.changed)
+        self.volume_form.changed.connect(self._on_reading_changed)  # the 4-D NIfTI setting rescans too
         self.window_form.changed.connect(self._on_window_changed)
         self.tabs = tabs
         return tabs
@@ -461,7 +471,8 @@ class DatasetPanel(QWidget):
     def _on_reading_changed(self) -> None:
         self.changed.emit()
         scanned = self._scanned_config
-        if scanned is not None and self.data_config().labels_csv != scanned.labels_csv:
+        labels = (self.data_config().labels_csv, self.data_config().mask_label, self.data_config().nifti_volumes)
+        if scanned is not None and labels != (scanned.labels_csv, scanned.mask_label, scanned.nifti_volumes):
             self.scan()
 
     def _on_window_changed(self) -> None:

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
 
 from workbench.config import DataConfig
 from workbench.config.formats import ArtefactError
-from workbench.engine.runs import CHECKPOINT_PATTERN, RunFolder
+from workbench.engine.checkpoint_choice import checkpoint_choices
+from workbench.engine.runs import RunFolder
 from workbench.gui.report_pdf import print_report_with_qt
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.try_image import TryImageBox, dropped_file
@@ -27,7 +28,8 @@ from workbench.gui.workers import JobSlot, WhileBusy, format_seconds
 from workbench.probes.finetune import SCRATCH, Schedule
 from workbench.probes.report import PDF_INSTALL_HINT, build_report, convert_to_pdf, find_pdf_converter, headline
 from workbench.probes.svg import PALETTE
-from workbench.probes.table import LABELS_RULE, PROBE_NAME, ProbeResult, pixels_note, schedule_note, table_cells
+from workbench.probes.table import (LABELS_RULE, PROBE_NAME, ProbeResult, pixels_note, schedule_note, starting_note,
+                                    table_cells)
 
 COLUMNS = ("Method", "Labels\nused", "Accuracy", "Balanced\naccuracy")
 STRATEGIES = (("mix of both", "mixed"), ("hardest for the model", "loss"), ("least like the others", "diversity"))
@@ -37,8 +39,10 @@ CELL_SIZE = QSize(THUMBNAIL_SIZE + 40, THUMBNAIL_SIZE + 44)
 METHODS_HELP = ("Accuracy on held-out labelled images (mean ± spread over seeds; best per share in bold). "
                 "<b>Linear / kNN probe</b>: the pretrained encoder, frozen, plus a simple classifier. "
                 "<b>Raw pixels</b>: the same linear probe on the images themselves. "
-                "<b>Random init</b>: the same network untrained. <b>Supervised from scratch</b>: the same network "
-                "trained on the labels alone. Pretraining helps when the probes beat random init by far.")
+                "<b>Random init</b>: the same network untrained; <b>starting weights</b>: the weights the run began "
+                "from, before pretraining. <b>Supervised from scratch</b>: the same network trained on the labels "
+                "alone, with the run's augmentations, early-stopped on a part of those labels. Pretraining helps "
+                "when the probes beat random init by far, and beat supervised training on few labels.")
 RANKING_HELP = ("Unlabelled images, most useful to label first: hard for the encoder, unlike those already "
                 "labelled, or both. Also saved as to_label_&lt;strategy&gt;.csv in the run folder.")
 
@@ -125,7 +129,10 @@ class EvaluatePanel(QWidget):
                                            "Choose a run folder to evaluate", self._choose_run, "folder")
         for button in (self.probe_button, self.report_button, self.pdf_button, self.choose_button):
             row.addWidget(button)
+        self.checkpoint_label = QLabel("Checkpoint", self)
+        row.addWidget(self.checkpoint_label)
         self.checkpoint_box = QComboBox(self)
+        self.checkpoint_label.setBuddy(self.checkpoint_box)
         self.checkpoint_box.setObjectName("probeCheckpoint")
         self.checkpoint_box.setAccessibleName("Checkpoint to probe")
         self.checkpoint_box.setToolTip("Which of the run's checkpoints the probe measures")
@@ -288,17 +295,16 @@ class EvaluatePanel(QWidget):
         self._show_saved_probe()
 
     def _list_checkpoints(self) -> None:
-        """Fill the checkpoint chooser: the latest first (the default), then the older ones."""
+        """Fill the checkpoint chooser: the run's default first (its best, else its last), then the others."""
         self.checkpoint_box.clear()
-        found = RunFolder(self.run_dir).checkpoints() if self.run_dir else []
-        for position, path in enumerate(reversed(found)):
-            step = int(CHECKPOINT_PATTERN.match(path.name).group(1))
-            text = f"latest: step {step:,}" if position == 0 else f"step {step:,}"
-            self.checkpoint_box.addItem(text, None if position == 0 else str(path))
-        self.checkpoint_box.setVisible(len(found) > 1)
+        found = checkpoint_choices(RunFolder(self.run_dir)) if self.run_dir else []
+        for position, choice in enumerate(found):
+            self.checkpoint_box.addItem(choice.label, None if position == 0 else str(choice.path))
+        for widget in (self.checkpoint_label, self.checkpoint_box):
+            widget.setVisible(len(found) > 1)
 
     def chosen_checkpoint(self) -> str | None:
-        """The checkpoint file chosen for the probe; None means the run's latest."""
+        """The checkpoint file chosen for the probe; None means the run's default (`choose_checkpoint`)."""
         return self.checkpoint_box.currentData()
 
     def _choose_run(self) -> None:
@@ -344,8 +350,10 @@ class EvaluatePanel(QWidget):
         self.headline.setVisible(bool(summary))
         note = schedule_note(record) if record else ""
         pixels = pixels_note(record) if record else ""
+        starting = starting_note(record) if record else ""
         self.methods_caption.setText(METHODS_HELP + f" Labels: {LABELS_RULE}."
-                                     + (f" {html.escape(pixels[:1].upper() + pixels[1:])}." if pixels else "")
+                                     + "".join(f" {html.escape(text[:1].upper() + text[1:])}."
+                                               for text in (starting, pixels) if text)
                                      + (f" Trained here: {html.escape(note)}." if note else "")
                                      + (f" Kept as {html.escape(record.saved_as)}." if record and record.saved_as
                                         else ""))

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QButtonGroup, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget, QFileDialog)
 
+from workbench.engine.checkpoint_choice import checkpoint_choices
+from workbench.engine.runs import RunFolder
 from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, panel_layout
 from workbench.gui.workers import JobSlot, WhileBusy
@@ -46,6 +48,13 @@ class ExportPanel(QWidget):
         browse.clicked.connect(self._browse)
         run_row.addWidget(browse)
         run_form.addRow("Run folder", run_row)
+        self.checkpoint_box = QComboBox(self)
+        self.checkpoint_box.setObjectName("exportCheckpoint")
+        self.checkpoint_box.setAccessibleName("Checkpoint to export")
+        self.checkpoint_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # first shown empty
+        self.checkpoint_box.setToolTip("Which of the run's checkpoints to export: by default the best one by RankMe "
+                                       "(or kNN accuracy when the data have labels), else the last")
+        self.run_edit.textChanged.connect(self._list_checkpoints)
         layout.addWidget(run_box)
 
         format_box = QGroupBox("Format", self)
@@ -76,6 +85,10 @@ class ExportPanel(QWidget):
         self.export_button.setProperty("primary", True)
         self.export_button.clicked.connect(self.export)
         row.addWidget(self.export_button)
+        checkpoint_label = QLabel("Checkpoint", self)
+        checkpoint_label.setBuddy(self.checkpoint_box)
+        row.addWidget(checkpoint_label)
+        row.addWidget(self.checkpoint_box)
         self.progress = QProgressBar(self)
         self.progress.setObjectName("exportProgress")
         self.progress.setAccessibleName("Export progress")
@@ -94,7 +107,23 @@ class ExportPanel(QWidget):
         layout.addStretch(1)
 
     def set_run(self, run_dir: str | Path) -> None:
+        """Choose the run `run_dir`; the same run again re-lists its checkpoints (it may have saved more)."""
+        if self.run_edit.text() == str(run_dir):
+            self._list_checkpoints()
         self.run_edit.setText(str(run_dir))
+
+    def _list_checkpoints(self) -> None:
+        """Offer the run folder's checkpoints: its default first (the best, else the last), then the others."""
+        self.checkpoint_box.clear()
+        text = self.run_edit.text().strip()
+        found = checkpoint_choices(RunFolder(text)) if text else []
+        for position, choice in enumerate(found):
+            self.checkpoint_box.addItem(choice.label, None if position == 0 else str(choice.path))
+        self.checkpoint_box.setEnabled(bool(found))
+
+    def chosen_checkpoint(self) -> str | None:
+        """The checkpoint file chosen for export; None means the run's default (`choose_checkpoint`)."""
+        return self.checkpoint_box.currentData()
 
     def chosen_format(self) -> str:
         return next(fmt for fmt, button in self.format_buttons.items() if button.isChecked())
@@ -118,9 +147,9 @@ class ExportPanel(QWidget):
         if not run_dir:
             self.banner.show_message("Choose a run folder to export (train one first).", "error")
             return
-        fmt = self.chosen_format()
+        fmt, checkpoint = self.chosen_format(), self.chosen_checkpoint()
         started = self._exports.run(
-            lambda cancel, progress: export_run(run_dir, fmt, cancel=cancel, progress=progress),
+            lambda cancel, progress: export_run(run_dir, fmt, checkpoint, cancel=cancel, progress=progress),
             progress=lambda done, total, _eta: (self.progress.setRange(0, total), self.progress.setValue(done)),
             succeeded=self._on_exported,
             failed=lambda message, _details: self.banner.show_message(

@@ -16,10 +16,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QHBoxL
                                QTableWidgetItem, QWidget)
 
 from workbench.config import DataConfig, RunConfig
+from workbench.engine.best_checkpoint import format_score
 from workbench.engine.embedding_map import MAP_NAME
 from workbench.engine.heartbeat import is_training_now
 from workbench.engine.run_admin import (RunChangeRefused, check_deletable, delete_run, is_archived, rename_run,
                                         set_archived)
+from workbench.engine.sweep import RunScore, run_score
 from workbench.engine.task_examples import EXAMPLES_NAME
 from workbench.engine.events import (EmbeddingMapEvent, FailedEvent, FinishedEvent, TaskExamplesEvent)
 from workbench.engine.runs import RESUMABLE_STATES, MetricsTail, RunFolder, list_runs
@@ -34,11 +36,15 @@ from workbench.gui.workers import JobSlot, WhileBusy
 WATCH_POLL_MS = 1000
 RUNNING_CHECK_MS = 5000
 """How often the shown list looks for runs that started or stopped training (their heartbeats)."""
-COLUMNS = ("Run", "Task", "Backbone", "Dataset", "Status", "Step", "Last loss", "kNN accuracy", "Last change")
+COLUMNS = ("Run", "Task", "Backbone", "Dataset", "Status", "Step", "Last loss", "kNN accuracy", "Score",
+           "Last change")
 COLUMN_TIPS = {"Status": "running: a process is training the run now (this app, the command line or torchrun); "
                          "interrupted: its training process ended without finishing (it can be resumed).",
                "Last loss": "The training loss at the run's last logged step, as logged (not smoothed).",
-               "kNN accuracy": "The kNN probe accuracy at the run's last evaluation."}
+               "kNN accuracy": "The kNN probe accuracy at the run's last evaluation.",
+               "Score": "The label-free score of the run's best checkpoint (else its last evaluation): kNN accuracy "
+                        "when the data has labels, else RankMe; what a sweep ranks its trials by. Click a column "
+                        "title to sort by it."}
 STATUS_COLOURS = {"running": OK_COLOUR, "interrupted": WARNING_COLOUR, "failed": ERROR_COLOUR}
 DEMO_DATASET = "Demo dataset"
 MIN_VISIBLE_RUNS = 4
@@ -58,6 +64,10 @@ class RunSummary:
     config: RunConfig | None
     """The run's settings (tasks, backbone, dataset); None if its config.yaml cannot be read here."""
     archived: bool
+    score: RunScore | None = None
+    """The run's label-free score (`run_score`), None before its first evaluation."""
+    job: str = ""
+    """Where the cluster job training it stands (`RunStatus.job`): "" when it was not submitted as a job."""
 
     @property
     def data(self) -> DataConfig | None:
@@ -75,7 +85,7 @@ def summarise_run(folder: RunFolder) -> RunSummary:
     modified = folder.metrics_path.stat().st_mtime if folder.metrics_path.exists() else \
         folder.config_path.stat().st_mtime
     return RunSummary(folder.path, status.state, status.step, status.total_steps, history, modified,
-                      _run_config(folder), is_archived(folder))
+                      _run_config(folder), is_archived(folder), run_score(folder, events), status.job)
 
 
 def summarise_runs(out_dir: Path) -> list[RunSummary]:
@@ -110,6 +120,23 @@ def settings_cells(config: RunConfig | None) -> list[tuple[str, str]]:
     root = config.data.root
     dataset = (Path(root).name, root) if root else (DEMO_DATASET, "The built-in demo dataset")
     return [(tasks, task_tip), (config.model.backbone, "model.backbone"), dataset]
+
+
+def row_cells(run: RunSummary) -> list[tuple[str, str, Any]]:
+    """The cells of a run's row, one per column of `COLUMNS`: (text, tooltip, the value the list sorts by, None
+    when the run has none)."""
+    loss = run.history.latest("loss")
+    knn = run.history.latest("knn_accuracy")
+    score = run.score
+    status = f"{run.status}, archived" if run.archived else run.status
+    status = f"{status} ({run.job})" if run.job else status
+    return [(run.path.name, str(run.path), run.path.name.lower()),
+            *((text, tip, text.lower()) for text, tip in settings_cells(run.config)), (status, run.status, status),
+            (f"{run.step:,} / {run.total_steps:,}", "", run.step), ("–" if loss is None else f"{loss:.4f}", "", loss),
+            ("–" if knn is None else f"{knn:.1%}", "", knn),
+            ("–", "", None) if score is None else
+            (format_score(score.metric, score.score), f"At step {score.step:,}", (score.metric, score.score)),
+            (time.strftime("%Y-%m-%d %H:%M", time.localtime(run.modified)), "", run.modified)]
 
 
 class RunsPanel(QWidget):
@@ -149,6 +176,10 @@ class RunsPanel(QWidget):
                                            "start")
         self.export_button = action_button(self, "Export…", "exportRun", "Export the selected run", self._export,
                                            "export")
+        self.cluster_button = action_button(self, "Run on cluster…", "runOnCluster",
+                                            "Run the selected run on a cluster", self.run_on_cluster, "start")
+        self.cluster_button.setToolTip("Run on cluster…: train the selected run as a SLURM job, or as a job on "
+                                       "this machine, continuing from its last checkpoint")
         self.open_button = action_button(self, "Open folder", "openRunFolder", "Open the selected run folder",
                                          self._open_folder, "folder")
         self.rename_button = action_button(self, "Rename…", "renameRun", "Rename the selected run",
@@ -157,8 +188,8 @@ class RunsPanel(QWidget):
                                             self.toggle_archived, "archive")
         self.delete_button = action_button(self, "Delete…", "deleteRun", "Delete the selected runs",
                                            self.delete_selected, "delete")
-        for button in (self.refresh_button, self.watch_button, self.resume_button, self.export_button,
-                       self.open_button, self.rename_button, self.archive_button, self.delete_button):
+        for button in (self.refresh_button, self.watch_button, self.resume_button,
+                       self.export_button, self.open_button, self.rename_button, self.archive_button, self.delete_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         self.show_archived = QCheckBox("Show archived", self)
@@ -170,7 +201,10 @@ class RunsPanel(QWidget):
         self.folder_label = QLabel(self)
         self.folder_label.setProperty("role", "caption")
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.folder_label)
+        folder_row = QHBoxLayout()  # beside the folder: the button row above is full at 1280 px
+        folder_row.addWidget(self.folder_label, 1)
+        folder_row.addWidget(self.cluster_button)
+        layout.addLayout(folder_row)
         self.banner = Banner("Runs message", self)
         layout.addWidget(self.banner)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -188,6 +222,10 @@ class RunsPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionsClickable(True)
+        header.setSortIndicatorShown(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # listed newest first until a title is clicked
+        header.sortIndicatorChanged.connect(lambda _column, _order: self._show_runs(self.all_runs))
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.table.setMinimumHeight(self.table.verticalHeader().defaultSectionSize() * MIN_VISIBLE_RUNS
                                     + header.sizeHint().height() + 2 * self.table.frameWidth())
@@ -257,7 +295,7 @@ class RunsPanel(QWidget):
         selected = self._select_after or {run.path for run in self.selected_runs()}
         self._select_after = None
         self.all_runs = runs
-        self.runs = [run for run in runs if self.show_archived.isChecked() or not run.archived]
+        self.runs = self._sorted([run for run in runs if self.show_archived.isChecked() or not run.archived])
         self.table.blockSignals(True)
         self.table.clearSelection()
         self.table.setRowCount(len(self.runs))
@@ -271,15 +309,19 @@ class RunsPanel(QWidget):
         self.table.setToolTip(f"{hidden} archived run(s) hidden." if hidden else "")
         self._show_selected()
 
+    def _sorted(self, runs: list[RunSummary]) -> list[RunSummary]:
+        """`runs` in the order of the clicked column title (runs without a value last), else as given."""
+        header = self.table.horizontalHeader()
+        column = header.sortIndicatorSection()
+        if not 0 <= column < len(COLUMNS):
+            return runs
+        keyed = [(row_cells(run)[column][2], run) for run in runs]
+        present = sorted(((value, run) for value, run in keyed if value is not None), key=lambda pair: pair[0],
+                         reverse=header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder)
+        return [run for _, run in present] + [run for value, run in keyed if value is None]
+
     def _fill_row(self, row: int, run: RunSummary) -> None:
-        loss = run.history.latest("loss")
-        knn = run.history.latest("knn_accuracy")
-        status = f"{run.status}, archived" if run.archived else run.status
-        cells = [(run.path.name, str(run.path)), *settings_cells(run.config), (status, run.status),
-                 (f"{run.step:,} / {run.total_steps:,}", ""), ("–" if loss is None else f"{loss:.4f}", ""),
-                 ("–" if knn is None else f"{knn:.1%}", ""),
-                 (time.strftime("%Y-%m-%d %H:%M", time.localtime(run.modified)), "")]
-        for column, (text, tip) in enumerate(cells):
+        for column, (text, tip, _) in enumerate(row_cells(run)):
             item = QTableWidgetItem(text)
             item.setToolTip(tip or str(run.path))
             if run.archived:
@@ -332,6 +374,7 @@ class RunsPanel(QWidget):
         one = len(selected) == 1
         running = any(run.status == "running" for run in selected)
         self.resume_button.setEnabled(one and selected[0].status in RESUMABLE_STATES)
+        self.cluster_button.setEnabled(one and selected[0].status in (*RESUMABLE_STATES, "not started"))
         self.export_button.setEnabled(one)
         self.open_button.setEnabled(one)
         self.rename_button.setEnabled(one and not running)
@@ -348,6 +391,16 @@ class RunsPanel(QWidget):
         selected = self.selected_runs()
         if len(selected) == 1:
             self.resume_requested.emit(str(selected[0].path))
+
+    def run_on_cluster(self) -> None:
+        """Run on cluster…: the selected run (continued from its last checkpoint) as a SLURM or local job."""
+        from workbench.gui.cluster_dialog import ClusterDialog
+
+        selected = self.selected_runs()
+        if len(selected) == 1:
+            self.cluster_dialog = ClusterDialog(selected[0].path, self)
+            self.cluster_dialog.finished.connect(lambda _result: self.refresh())
+            self.cluster_dialog.open()
 
     def _export(self) -> None:
         selected = self.selected_runs()

@@ -15,12 +15,13 @@ from workbench.config import EvalConfig, ModelConfig, OutputConfig, RunConfig, T
 from workbench.config.extras import map_method_problem
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, FailedEvent,
                                      FinishedEvent, PausedEvent, StartedEvent, StepEvent, TaskExamplesEvent,
-                                     VerdictEvent, WarningEvent)
+                                     VerdictEvent, WarningEvent, NoteEvent)
 from workbench.gui.bridge import TrainingBridge
 from workbench.gui.embedding import EmbeddingView
 from workbench.gui.forms import ConfigForm
 from workbench.gui.history import MetricHistory
 from workbench.gui.plots import MonitorPlots
+from workbench.gui.recipe import RecipeBox
 from workbench.gui.stall import StallMonitor
 from workbench.gui.task_examples import TaskExamplesView
 from workbench.gui.icons import icon
@@ -92,6 +93,8 @@ class TrainPanel(QWidget):
         self.eval_form = ConfigForm(EvalConfig, "eval")
         offer_installed_map_methods(self.eval_form.editor("map_method"))
         self.output_form = ConfigForm(OutputConfig, "output")
+        self.recipe_box = RecipeBox(holder)
+        column.addWidget(self.recipe_box)
         for title, form in (("Model", self.model_form), ("Training", self.train_form),
                             ("Health checks", self.eval_form), ("Output", self.output_form)):
             box = QGroupBox(title, holder)
@@ -267,6 +270,7 @@ class TrainPanel(QWidget):
         """Stop background work (window closing)."""
         self.stop_and_wait()
         self.embedding_view.shutdown()
+        self.recipe_box.shutdown()
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -282,6 +286,7 @@ class TrainPanel(QWidget):
         self.pause_button.setIcon(icon("start" if paused else "pause"))
         for form in self.forms():
             form.setEnabled(not busy)
+        self.recipe_box.setEnabled(not busy)
         self.state_changed.emit(state)
 
     # -- events ---------------------------------------------------------------------------------------
@@ -319,6 +324,8 @@ class TrainPanel(QWidget):
         elif isinstance(event, WarningEvent):
             self.banner.show_message(html.escape(event.message), "warning")
             self._log(f"Warning at step {event.step}: {event.message}")
+        elif isinstance(event, NoteEvent):
+            self._log(f"Note at step {event.step}: {event.message}")
         elif isinstance(event, FinishedEvent):
             self._stop_stall_monitor()  # training is over: what the end shows is not a stall of training
             self.final_event = event
