@@ -7,6 +7,8 @@ final evaluation (RankMe, LiDAR, kNN accuracy) and the probe accuracy.
 
     .venv/bin/python scripts/sweep_spearman.py --work /tmp/digits-sweep            # ~10 min on 2 CPU cores
     .venv/bin/python scripts/sweep_spearman.py --work /tmp/digits-sweep --resume   # continue a killed one
+    .venv/bin/python scripts/sweep_spearman.py --work /tmp/fashion-sweep --data /tmp/rs/fashion-mnist --image-size 24
+                                                   # another labelled folder (e.g. from scripts/real_sets.py)
 
 Needs Optuna and scikit-learn (`pip install 'pretext-workbench[sweep,maps]'`). Each run evaluates only at its
 end (eval.every_steps = train.steps), so its best checkpoint, the one probed, is its last, and every score is
@@ -47,11 +49,11 @@ def write_digits(folder: Path) -> Path:
     return folder
 
 
-def spec_text(data: Path, trials: int, steps: int, threads: int, tasks: list[str]) -> str:
+def spec_text(data: Path, side: int, trials: int, steps: int, threads: int, tasks: list[str]) -> str:
     return f"""\
 settings:
   data.root: {json.dumps(str(data))}
-  data.image_size: {SIDE}
+  data.image_size: {side}
   data.channels: 1
   model.backbone: small_cnn
   augment.hflip_p: 0.0
@@ -92,18 +94,20 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3, help="probe splits per run")
     parser.add_argument("--tasks", default="simclr,barlow_twins,vicreg,byol", help="the tasks drawn, comma-separated")
     parser.add_argument("--resume", action="store_true", help="continue the sweep in <work>/sweep")
+    parser.add_argument("--data", type=Path, help="a labelled image folder instead of the digits")
+    parser.add_argument("--image-size", type=int, default=SIDE, help="training image side (pixels)")
     args = parser.parse_args()
     from scipy.stats import spearmanr
 
     from workbench.tasks import default_plugin_folders, load_plugins
 
     load_plugins(default_plugin_folders())
-    data = write_digits(args.work / "digits")
+    data = args.data or write_digits(args.work / "digits")
     folder = args.work / "sweep"
     if not args.resume:
         spec = args.work / "digits-sweep.yaml"
-        write_text_atomic(spec, spec_text(data.resolve(), args.trials, args.steps, args.threads,
-                                               args.tasks.split(",")))
+        write_text_atomic(spec, spec_text(data.resolve(), args.image_size, args.trials, args.steps, args.threads,
+                                          args.tasks.split(",")))
         create_sweep(spec, folder)
     sweep = Sweep(folder)
     results = sweep.run(on_trial=lambda result: print(f"trial {result.number}: {result.state}", flush=True))
