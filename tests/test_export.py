@@ -57,6 +57,7 @@ def test_export_folder_has_spec_and_model_card_without_paths(trained_run):
     assert description["input"]["channels"] == 1 and description["input"]["image_size"] == 32
     card = (folder / "MODEL_CARD.md").read_text()
     assert "simclr" in card and "knn_accuracy" in card
+    assert f"- checkpoint exported: {description['checkpoint']}" in card and description["checkpoint"]
     for text in (card, (folder / "encoder.json").read_text()):
         assert str(data_root) not in text and str(run_dir) not in text
     # exporting again replaces the folder whole; no temporary folders are left behind

@@ -35,6 +35,7 @@ def write_model_card(path: Path, description: EncoderDescription, config: RunCon
         f"- pretext task(s): {', '.join(f'{name} (weight {config.tasks[name].weight:g})' for name in config.tasks)}",
         f"- steps: {description.step} of {config.train.steps}, batch size {config.train.batch_size}, "
         f"{config.train.optimizer} at learning rate {config.train.lr:g}",
+        f"- checkpoint exported: {description.checkpoint or f'step {description.step}'}",
         f"- starting weights: {_starting_weights_text(description)}",
     ]
     if started is not None:
