@@ -26,6 +26,12 @@ class Choices(tuple):
         listed = ", ".join(str(choice) for choice in self)
         return ", or ".join([listed] + [f"{prefix}<name>" for prefix in self.open_prefixes])
 
+    def hint(self, value: Any) -> str:
+        """" (did you mean timm/convnext_atto?)" for a bare name that the first open prefix would admit; else ""."""
+        if not self.open_prefixes or not isinstance(value, str) or not value or "/" in value:
+            return ""
+        return f" (did you mean {self.open_prefixes[0]}{value}?)"
+
 
 def describe_choices(choices: Sequence[Any]) -> str:
     """Allowed values as the YAML comments and error messages show them."""

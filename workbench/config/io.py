@@ -15,7 +15,7 @@ import yaml
 from workbench.config.atomic import write_text_atomic
 from workbench.config.errors import ConfigError
 from workbench.config.extras import log_problems, map_method_problem
-from workbench.config.fields import describe_choices, field_info
+from workbench.config.fields import Choices, describe_choices, field_info
 from workbench.config.formats import FORMAT_KEY, ArtefactError, format_version
 from workbench.config.paths import paths_relative_to, paths_resolved_from
 from workbench.config.schema import DataConfig, RunConfig, TaskConfig
@@ -141,8 +141,8 @@ def _coerce(value: Any, kind: Any, info: dict[str, Any]) -> tuple[Any, str | Non
         if not isinstance(value, str):
             return None, f"must be text, got {_describe(value)}"
     if info["choices"] is not None and value not in info["choices"]:
-        return None, (f"must be one of {describe_choices(info['choices'])}, got {_describe(value)}"
-                      + _prefix_hint(info["choices"], value))
+        hint = info["choices"].hint(value) if isinstance(info["choices"], Choices) else ""
+        return None, f"must be one of {describe_choices(info['choices'])}, got {_describe(value)}{hint}"
     if info["min"] is not None and value < info["min"]:
         return None, f"must be >= {info['min']}, got {value}"
     if info["max"] is not None and value > info["max"]:
@@ -267,11 +267,3 @@ def save_config(config: RunConfig, path: str | Path) -> None:
     names no absolute source path.
     """
     write_text_atomic(Path(path), dump_yaml(paths_relative_to(config, Path(path).parent)))
-
-
-def _prefix_hint(choices, value: Any) -> str:
-    """" (did you mean timm/convnext_atto?)" for a bare name where the choices take any name behind a prefix."""
-    prefixes = getattr(choices, "open_prefixes", ())
-    if not prefixes or not isinstance(value, str) or not value or "/" in value:
-        return ""
-    return f" (did you mean {prefixes[0]}{value}?)"
