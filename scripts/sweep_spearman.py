@@ -28,10 +28,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench.config.atomic import write_text_atomic  # noqa: E402
+from workbench.engine.quality_values import QUALITY_VALUES, value_name  # noqa: E402
 from workbench.engine.sweep import Sweep, create_sweep, ranking_table  # noqa: E402
 
 SIDE = 16
-SCORES = {"effective_rank": "RankMe", "lidar": "LiDAR", "knn_accuracy": "kNN accuracy"}
 
 
 def write_digits(folder: Path) -> Path:
@@ -119,14 +119,15 @@ def main() -> int:
         print(f"trial {result.number}: 10%-label linear probe {probes[result.number]:.1%}", flush=True)
     accuracy = [probes[result.number] for result in finished]
     correlations = {}
-    for key, name in SCORES.items():
+    for key in QUALITY_VALUES:
+        name = value_name(key)
         scores = [result.values.get(key, float("nan")) for result in finished]
         rho, p_value = spearmanr(scores, accuracy, nan_policy="omit")
         correlations[key] = {"name": name, "spearman": float(rho), "p_value": float(p_value)}
         print(f"Spearman({name}, 10%-label linear probe) = {rho:.2f} (p = {p_value:.3f}, {len(finished)} runs)")
     record = {"runs": len(finished), "failed": len(results) - len(finished), "correlations": correlations,
               "trials": [{"trial": result.number, "settings": result.settings, "probe_accuracy": probes[result.number],
-                          **{key: result.values.get(key) for key in SCORES}} for result in finished]}
+                          **{key: result.values.get(key) for key in QUALITY_VALUES}} for result in finished]}
     write_text_atomic(folder / "spearman.json", json.dumps(record, indent=1))
     return 0
 

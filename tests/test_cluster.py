@@ -103,6 +103,7 @@ def test_print_script_writes_the_sbatch_script_and_submits_nothing(data, tmp_pat
         assert line in script
     assert re.search(r"torch\.distributed\.run --nnodes 2 --nproc-per-node 2 .*--rdzv-id \$SLURM_JOB_ID", script)
     assert f"train {run_dir / 'config.yaml'} --out {run_dir}" in script
+    assert "#SBATCH --signal" not in script  # SLURM's warning would only kill torchrun early: nothing here handles it
     assert RunFolder(run_dir).exists() and not (run_dir / JOB_NAME).exists()
 
 

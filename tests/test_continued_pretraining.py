@@ -9,6 +9,7 @@ import torch
 
 from engine_helpers import tiny_config, tiny_dataset
 from workbench.config.schema import ModelConfig
+from workbench.control import RunControl
 from workbench.engine.checkpoint import Checkpoint
 from workbench.engine.events import FailedEvent, FinishedEvent, NoteEvent, StepEvent, WarningEvent
 from workbench.engine.runs import RunFolder
@@ -129,7 +130,8 @@ def test_the_from_scratch_rate_with_starting_weights_gets_a_note_at_the_start(ru
     run_dir, weights = runs("small_cnn")
     warnings = [event for event in RunFolder(run_dir).read_events() if isinstance(event, WarningEvent)]
     assert warnings and warnings[0].step == 0 and "about 10x lower (0.0002)" in warnings[0].message
-    notes = [event for event in RunFolder(run_dir).read_events() if isinstance(event, NoteEvent)]
+    notes = [event for event in RunFolder(run_dir).read_events()
+             if isinstance(event, NoteEvent) and event.message.startswith("started from")]
     assert [note.step for note in notes] == [0] and notes[0].message.startswith(f"started from {weights.name} (sha256 ")
     lower = _config(data, run_dir, "small_cnn", weights, lr=2e-4)
     assert starting_weights_notes(lower) == []
@@ -183,3 +185,15 @@ def test_the_probe_table_has_a_starting_weights_row(runs):
     assert "starting weights, linear" in table and "starting weights, kNN" in table
     html = build_report(run_dir).read_text()
     assert "starting weights, linear" in html and "before pretraining" in html
+
+
+def test_a_run_resumes_where_its_starting_weights_file_is_gone(data, tmp_path):
+    """The checkpoint holds the weights: a run handed to another machine resumes without the starting file."""
+    weights = _weights_file(tmp_path, "small_cnn")
+    control = RunControl()
+    trainer = Trainer(_config(data, tmp_path / "runs", "small_cnn", weights, steps=4, checkpoint_every=2),
+                      control=control)
+    trainer.run(lambda event: isinstance(event, StepEvent) and event.step == 2 and control.cancel())
+    weights.unlink()
+    final = Trainer(run_dir=trainer.run_dir, resume=True).run()
+    assert isinstance(final, FinishedEvent) and final.step == 4 and not final.stopped

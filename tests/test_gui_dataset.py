@@ -53,6 +53,18 @@ def test_scan_shows_counts_sizes_skipped_files_and_thumbnails(qtbot, panel, tmp_
     assert settings.recent_folders() == [str(folder)]
 
 
+def test_a_setting_that_changes_what_the_scan_finds_scans_again(qtbot, panel, tmp_path):
+    scan(qtbot, panel, write_class_folder(tmp_path / "images"))
+    assert "12 images" in panel.summary_label.text()
+    limit = panel.reading_form.editor("max_images")
+    with qtbot.waitSignal(panel.scanned, timeout=30000):  # `data.max_images` is one of scan.SCAN_SETTINGS
+        limit.setValue(5)
+        limit.editingFinished.emit()
+    qtbot.waitUntil(lambda: not panel.scanning(), timeout=5000)
+    assert "5 images" in panel.summary_label.text()
+    assert len(panel.scan_result.report.images) == 5
+
+
 def test_missing_folder_is_explained_in_the_panel(qtbot, panel, tmp_path):
     panel.open_folder(str(tmp_path / "nowhere"))
     assert "not a folder" in panel.banner.text()

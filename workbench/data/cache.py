@@ -28,6 +28,7 @@ import torch
 
 from workbench.config import DataConfig
 from workbench.config.atomic import write_atomic
+from workbench.data.build_lock import decoding_alone
 from workbench.control import CancelToken, Progress
 from workbench.data.demo import dataset_folder
 from workbench.data.frame_spool import FrameSpool
@@ -71,6 +72,9 @@ class ImageDataset:
     stacked_slices: bool = False
     sequence_index: torch.Tensor | None = None
     sequence_position: torch.Tensor | None = None
+    files_decoded: int = 0
+    """Files this load decoded (and cached when readable); `files_from_cache` came from the decoded cache."""
+    files_from_cache: int = 0
 
     def __post_init__(self) -> None:
         if not self.groups:  # no patient information: every image is its own group
@@ -97,7 +101,15 @@ class DiskDecodeStore:
 
     def __init__(self, folder: Path, root: Path, data_cfg: DataConfig, pseudonymizer: Pseudonymizer) -> None:
         self.folder = folder
+        self.pseudonymizer = pseudonymizer
         self.settings = _hash(settings_fingerprint(root, data_cfg), pseudonymizer.fingerprint)
+        self.found = self.missed = 0
+        """Files whose decoded entry was read back, and those that had to be decoded."""
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock held while this dataset is decoded into the cache (see `build_lock`)."""
+        return self.folder.parent / "locks" / f"{self.settings}.lock"
 
     def _entry(self, relative_path: str, stat: os.stat_result, auto_range: tuple[float, float] | None) -> Path:
         series_window = () if auto_range is None else (repr(auto_range),)  # a slice windowed by its series' range
@@ -109,8 +121,12 @@ class DiskDecodeStore:
         try:
             data = self._entry(relative_path, stat, auto_range).read_bytes()
         except OSError:
+            self.missed += 1
             return None  # absent: decode
-        return parse_entry(data)
+        decoded = parse_entry(data)
+        self.found += decoded is not None
+        self.missed += decoded is None
+        return decoded
 
     def store(self, relative_path: str, stat: os.stat_result, decoded: DecodedFile,
               auto_range: tuple[float, float] | None = None) -> None:
@@ -167,6 +183,12 @@ def needs_memmap(nbytes: int, cache_ram_mb: int) -> bool:
     return nbytes > cache_ram_mb * BYTES_PER_MB
 
 
+def decode_store(data_cfg: DataConfig) -> DiskDecodeStore:
+    """The decoded cache of `data_cfg`'s folder and decode settings."""
+    cache = cache_root(data_cfg)
+    return DiskDecodeStore(cache / "decoded", dataset_folder(data_cfg), data_cfg, Pseudonymizer.for_folder(cache))
+
+
 def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
                  progress: Progress | None = None) -> ImageDataset:
     """Scan `data_cfg.root` (the demo dataset when empty), using and filling the decoded cache.
@@ -177,11 +199,11 @@ def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
     stacked = stacked_channels(data_cfg)
     cache = cache_root(data_cfg)
     root = dataset_folder(data_cfg)
-    pseudonymizer = Pseudonymizer.for_folder(cache)
-    store = DiskDecodeStore(cache / "decoded", root, data_cfg, pseudonymizer)
-    with FrameSpool(data_cfg.cache_ram_mb * BYTES_PER_MB, cache / "arrays") as frames:
+    store = decode_store(data_cfg)
+    with decoding_alone(store.lock_path, cancel), \
+            FrameSpool(data_cfg.cache_ram_mb * BYTES_PER_MB, cache / "arrays") as frames:
         result = scan_folder(root, data_cfg, cancel=cancel, progress=progress, keep_pixels_at=data_cfg.image_size,
-                             store=store, pseudonymizer=pseudonymizer, sink=frames)
+                             store=store, pseudonymizer=store.pseudonymizer, sink=frames)
         scanned = result.report
         if scanned.readable == 0:
             raise ValueError(f"no readable images in {root}: {skipped_summary(scanned.skipped)}")
@@ -212,7 +234,8 @@ def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
     return ImageDataset(torch.from_numpy(array), labels, class_names, report, channels, mean, std, memmap_path,
                         groups=[record.group for record in report.images],
                         volume_index=_volume_numbers(report.images), stacked_slices=stacked is not None,
-                        sequence_index=sequence_index, sequence_position=sequence_position)
+                        sequence_index=sequence_index, sequence_position=sequence_position,
+                        files_decoded=store.missed, files_from_cache=store.found)
 
 
 def _chosen_report(scanned: ScanReport, kept: list[int], left_out: dict[str, int]) -> ScanReport:

@@ -109,6 +109,16 @@ class DecodeStore(RangeStore, Protocol):
               auto_range: tuple[float, float] | None = None) -> None: ...
 
 
+SCAN_SETTINGS = ("labels_csv", "mask_label", "nifti_volumes", "max_images")
+"""The data settings that change what `scan_folder` reports (which files, their labels, which volumes). The others
+change how found images are decoded, windowed or chosen afterwards, so a shown scan stays true without a new one."""
+
+
+def changes_the_scan(before: DataConfig, after: DataConfig) -> bool:
+    """Whether `after` differs from `before` in a setting that changes what a scan of the same folder reports."""
+    return any(getattr(before, name) != getattr(after, name) for name in SCAN_SETTINGS)
+
+
 def scan_folder(root, data_cfg: DataConfig, cancel: CancelToken | None = None, progress: Progress | None = None,
                 keep_pixels_at: int | None = None, store: DecodeStore | None = None,
                 pseudonymizer: Pseudonymizer | None = None, sink: FrameSink | None = None) -> ScanResult:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from workbench.config.formats import JsonArtefact
+from workbench.engine.quality_values import score_key, value_name
 from workbench.engine.runs import RunFolder
 
 if TYPE_CHECKING:  # the checkpoint module imports torch, which the app's pages need not wait for
@@ -18,14 +19,12 @@ if TYPE_CHECKING:  # the checkpoint module imports torch, which the app's pages 
 
 BEST_NAME = "best.pt"
 MARKER_NAME = "best.json"
-SCORE_NAMES = {"knn_accuracy": "kNN accuracy", "effective_rank": "RankMe"}
-"""Evaluation values that can pick the best checkpoint, first found wins, and their names for people."""
 
 
 def label_free_score(values: dict[str, float]) -> tuple[str, float] | None:
     """(key, value) of the evaluation's score for picking the best checkpoint: kNN accuracy when the subset has
-    labels, else RankMe; None when neither was measured or it is not a number."""
-    key = next((key for key in SCORE_NAMES if key in values), None)
+    labels, else RankMe (`quality_values.score_key`); None when none was measured or it is not a number."""
+    key = score_key(values)
     if key is None or not math.isfinite(values[key]):
         return None
     return key, float(values[key])
@@ -34,7 +33,7 @@ def label_free_score(values: dict[str, float]) -> tuple[str, float] | None:
 def format_score(metric: str, score: float) -> str:
     """"RankMe 41.2" or "kNN accuracy 83%"."""
     shown = f"{score:.0%}" if metric == "knn_accuracy" else f"{score:.1f}"
-    return f"{SCORE_NAMES.get(metric, metric)} {shown}"
+    return f"{value_name(metric)} {shown}"
 
 
 @dataclass
@@ -44,11 +43,11 @@ class BestMarker(JsonArtefact):
     step: int
     score: float
     metric: str
-    """The evaluation value that scored it (a key of `SCORE_NAMES`)."""
+    """The evaluation value that scored it (one of `quality_values.QUALITY_VALUES`)."""
 
     def describe(self) -> str:
         """"best by RankMe, step 300"."""
-        return f"best by {SCORE_NAMES.get(self.metric, self.metric)}, step {self.step:,}"
+        return f"best by {value_name(self.metric)}, step {self.step:,}"
 
 
 def best_checkpoint_path(folder: RunFolder) -> Path:

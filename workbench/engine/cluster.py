@@ -26,6 +26,11 @@ LOGS_NAME = "job_logs"
 """The run folder's sub-folder where submitit keeps the job's logs and pickles."""
 MAIN_SCRIPT = Path(__file__).resolve().parents[2] / "main.py"
 RENDEZVOUS_PORT = 29500
+NO_WARNING_SIGNAL = [
+    "# No --signal: unlike a job submitted through submitit, nothing here acts on SLURM's warning before the end",
+    "# (it would only stop training early). A preempted job is requeued (--requeue) and resumes from the run's",
+    "# last checkpoint; one that reaches its time limit ends there: `main.py submit --resume RUN_FOLDER` continues it.",
+]
 
 
 @dataclass
@@ -134,7 +139,8 @@ def sbatch_script(run_dir: str | Path, options: ClusterOptions) -> str:
                 str(MAIN_SCRIPT), "train", str(folder.config_path), "--out", str(run_dir)]
     command = " ".join(part if part.startswith("$") else shlex.quote(part) for part in torchrun)
     head = 'HEAD_NODE=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)'
-    return _make_sbatch_string(
+    script = _make_sbatch_string(
         command=command, folder=run_dir / LOGS_NAME / "%j", job_name=run_dir.name,
         partition=options.partition or None, time=options.time, nodes=options.nodes, ntasks_per_node=1,
-        gpus_per_node=options.gpus or None, setup=[head], additional_parameters={"requeue": True})
+        gpus_per_node=options.gpus or None, setup=[head, *NO_WARNING_SIGNAL], additional_parameters={"requeue": True})
+    return "\n".join(line for line in script.splitlines() if not line.startswith("#SBATCH --signal=")) + "\n"

@@ -41,6 +41,18 @@ def job_id() -> str | None:
     return os.environ.get("TORCHELASTIC_RUN_ID") or None
 
 
+def restart_hazard() -> str | None:
+    """A warning when torchrun may restart the workers (`--max-restarts`) while it shares its rendezvous store
+    with them (its default): restarted workers can then read the stopped round's addresses and hang, as they did
+    here in about half the trials (torch issue 135712). None when it does not apply."""
+    restarts = int(os.environ.get("TORCHELASTIC_MAX_RESTARTS") or 0)
+    if restarts == 0 or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    return ("torchrun may restart these workers (--max-restarts) but shares its rendezvous store with them, so "
+            "restarted workers can connect to the stopped ones and hang (torch issue 135712): launch torchrun with "
+            "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in its environment")
+
+
 def init_distributed(device_preference: str) -> DistributedContext:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1): NCCL on GPUs, gloo on CPUs."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -1,5 +1,5 @@
 """Logs where users already look: TensorBoard event files in `<run>/tensorboard/` (`output.tensorboard`) and
-MLflow (`output.mlflow`).
+MLflow (`output.mlflow`; tested with mlflow-skinny 3.18, whose local store needs sqlalchemy and alembic).
 
 Both listen to the run's one event stream (`workbench.engine.events`) and write its values under the keys of
 metrics.jsonl (`loss`, `lr`, `simclr/loss`, `knn_accuracy`, `effective_rank`...): nothing is computed again.
@@ -24,7 +24,8 @@ from workbench.engine.runs import RunFolder
 
 TENSORBOARD_DIR = "tensorboard"
 MLFLOW_DIR = "mlruns"
-"""MLflow's store beside the run folders, when MLFLOW_TRACKING_URI names none."""
+"""MLflow's store beside the run folders (its SQLite database and artifacts), when MLFLOW_TRACKING_URI names none."""
+MLFLOW_DB = "mlflow.db"
 MLFLOW_RUN_ID = "mlflow_run_id.txt"
 """The run folder's MLflow run, so that a resumed run logs to the same one."""
 MLFLOW_EXPERIMENT = "pretext-workbench"
@@ -114,14 +115,17 @@ def projector_metadata(labels: list[str], losses: list[float | None] | None):
 
 class MlflowLog:
     """The run's settings (flattened config.yaml), its curves at each step and, at its end, config.yaml and
-    metrics.jsonl as artifacts, in one MLflow run per run folder (a resumed run logs to the same one).
+    metrics.jsonl as artifacts, in one MLflow run per run folder, in the store of `mlflow_store`.
 
-    Untested here: the MLflow package is not installed in the development environment."""
+    A resumed run logs to the same MLflow run, RUNNING again. MLflow cannot forget a value, so the steps it
+    already holds are not logged again: a session killed after logging a step but before its checkpoint leaves
+    the first values of the steps the resumed run redoes (metrics.jsonl keeps the redone ones)."""
 
     def __init__(self, run_dir: str | Path):
         self.folder = RunFolder(run_dir)
         self._client = None
         self._run_id = ""
+        self._last_steps: dict[str, int] = {}
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StartedEvent):
@@ -132,8 +136,10 @@ class MlflowLog:
             from mlflow.entities import Metric
 
             now = int(time.time() * 1000)
-            self._client.log_batch(self._run_id, metrics=[Metric(key, value, now, event.step)
-                                                          for key, value in event.values.items()])
+            metrics = [Metric(key, value, now, event.step) for key, value in event.values.items()
+                       if event.step > self._last_steps.get(key, -1)]
+            if metrics:
+                self._client.log_batch(self._run_id, metrics=metrics)
         elif isinstance(event, (FinishedEvent, FailedEvent)):
             for path in (self.folder.config_path, self.folder.metrics_path):
                 self._client.log_artifact(self._run_id, str(path))
@@ -146,19 +152,41 @@ class MlflowLog:
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
-        store = (self.folder.path.resolve().parent / MLFLOW_DIR).as_uri()
-        self._client = MlflowClient(os.environ.get("MLFLOW_TRACKING_URI") or store)
+        self._client = MlflowClient(mlflow_store(self.folder.path))
         id_path = self.folder.path / MLFLOW_RUN_ID
         if id_path.is_file():
             self._run_id = id_path.read_text(encoding="utf-8").strip()
+            self._client.update_run(self._run_id, status="RUNNING")
+            self._last_steps = {key: max(metric.step for metric in self._client.get_metric_history(self._run_id, key))
+                                for key in self._client.get_run(self._run_id).data.metrics}
             return
         experiment = self._client.get_experiment_by_name(MLFLOW_EXPERIMENT)
-        experiment_id = experiment.experiment_id if experiment else self._client.create_experiment(MLFLOW_EXPERIMENT)
+        if experiment is None:  # in the local store, artifacts lie beside the database; else the store decides
+            local = local_mlflow_folder(self.folder.path)
+            experiment_id = self._client.create_experiment(MLFLOW_EXPERIMENT, local and local.as_uri())
+        else:
+            experiment_id = experiment.experiment_id
         self._run_id = self._client.create_run(experiment_id, run_name=self.folder.name).info.run_id
         write_text_atomic(id_path, self._run_id)
         params = [Param(key, str(value)) for key, value in flatten(read_yaml(self.folder.config_path)).items()]
         for start in range(0, len(params), 100):  # MLflow takes at most 100 params a call
             self._client.log_batch(self._run_id, params=params[start:start + 100])
+
+
+def local_mlflow_folder(run_dir: str | Path) -> Path | None:
+    """The local MLflow store beside the run folders (`mlflow.db`, SQLite, and the artifacts), or None when
+    MLFLOW_TRACKING_URI names the store."""
+    return None if os.environ.get("MLFLOW_TRACKING_URI") else Path(run_dir).resolve().parent / MLFLOW_DIR
+
+
+def mlflow_store(run_dir: str | Path) -> str:
+    """The tracking URI the run in `run_dir` logs to: MLFLOW_TRACKING_URI when set, else the SQLite database
+    of `local_mlflow_folder` (its folder created here). MLflow 3 refuses its older store, a plain folder."""
+    folder = local_mlflow_folder(run_dir)
+    if folder is None:
+        return os.environ["MLFLOW_TRACKING_URI"]
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / MLFLOW_DB).as_posix()}"
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

@@ -20,6 +20,7 @@ from workbench.control import RunControl
 from workbench.engine.best_checkpoint import format_score, label_free_score, read_best
 from workbench.engine.events import EvalEvent, Event, EventHandler, FailedEvent, FinishedEvent
 from workbench.engine.heartbeat import is_training_now
+from workbench.engine.quality_values import QUALITY_VALUES, value_name
 from workbench.engine.recipe import apply_settings
 from workbench.engine.runs import RunFolder, new_run_dir
 from workbench.engine.sweep_spec import TASK_KEY, Param, SweepSpec, base_config, check_space, load_spec, save_spec
@@ -30,8 +31,6 @@ STUDY = "sweep"
 """The name of the one Optuna study in a sweep's journal."""
 TPE_STARTUP_SHARE = 3
 """TPE draws the first trials/this (at least 2) at random before it models the scores."""
-SHOWN_VALUES = {"effective_rank": "RankMe", "lidar": "LiDAR", "knn_accuracy": "kNN"}
-"""Evaluation values the ranking table shows beside the score."""
 
 
 class TrialFailed(RuntimeError):
@@ -262,8 +261,8 @@ def ranked(results: list[TrialResult]) -> list[TrialResult]:
 def ranking_table(results: list[TrialResult]) -> str:
     """The ranking as a plain-text table: rank, trial, state, settings, score, and the evaluation's RankMe,
     LiDAR and kNN accuracy where measured."""
-    shown = [key for key in SHOWN_VALUES if any(key in result.values for result in results)]
-    rows = [["#", "trial", "state", "score", *(SHOWN_VALUES[key] for key in shown), "settings"]]
+    shown = [key for key in QUALITY_VALUES if any(key in result.values for result in results)]
+    rows = [["#", "trial", "state", "score", *(value_name(key) for key in shown), "settings"]]
     for place, result in enumerate(results, start=1):
         score = format_score(result.metric, result.score) if result.score is not None else "–"
         values = [_value(key, result.values.get(key)) for key in shown]

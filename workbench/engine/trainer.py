@@ -188,7 +188,10 @@ class Trainer:
         self.images = self._place_images(dataset.images)
         self.labels = dataset.labels
 
-        self.model = MultiTaskModel(cfg, dataset.channels).to(self.device)
+        # resuming: the checkpoint holds the weights, so the starting weights' file is neither read nor needed
+        # (a run handed to a cluster resumes there without it)
+        built = replace(cfg, model=replace(cfg.model, init_weights="")) if self.resume else cfg
+        self.model = MultiTaskModel(built, dataset.channels).to(self.device)
         self.channels_last = backbone_kind(cfg.model.backbone) == "conv" and uses_channels_last(cfg.train.channels_last,
                                                                                           self.device)
         if self.channels_last:
@@ -297,9 +300,12 @@ class Trainer:
         total = cfg.train.steps
         self._emit(StartedEvent(str(self.run_dir), self.step, total, str(self.device), self.numeric_path(),
                                 len(self.dataset), int(self.dataset.num_labelled)))
+        self._emit(NoteEvent(self.step, f"Files decoded: {self.dataset.files_decoded}, read from the decoded cache: "
+                                        f"{self.dataset.files_from_cache}"))
         if self.step == 0:
-            for note in starting_weights_notes(cfg):
-                self._emit(WarningEvent(0, note))
+            for note in [*starting_weights_notes(cfg), distributed.restart_hazard()]:
+                if note:
+                    self._emit(WarningEvent(0, note))
             if self.model.encoder.weights_report:  # what was read and adapted, e.g. a first conv summed to gray
                 self._emit(NoteEvent(0, self.model.encoder.weights_report.summary()))
             self._evaluate()  # the random-init reference level

@@ -13,6 +13,7 @@ from workbench.engine.events import EvalEvent, Event, StepEvent
 from workbench.engine.health import COLLAPSE_ADVICE as HEALTH_COLLAPSE_ADVICE
 from workbench.engine.health import COLLAPSE_STD, DIVERGENCE_ADVICE, RANK_DROP, diverged
 from workbench.engine.health import RANK_ADVICE as HEALTH_RANK_ADVICE
+from workbench.engine.quality_values import QUALITY_VALUES, score_key
 from workbench.tasks import registered_tasks
 
 LEARNING, PLATEAUED, COLLAPSING, DIVERGING, TOO_LITTLE_DATA = (
@@ -29,8 +30,6 @@ MANY_EPOCHS = 30
 """Too little data: each image seen at least this many times ..."""
 SIGNAL_LOSS = 0.05
 """... and the quality signal this share below its best."""
-QUALITY_SIGNALS = ("knn_accuracy", "lidar", "effective_rank")
-"""Evaluation values that say how good the embeddings are; the first one a run has is its main signal."""
 
 PLATEAU_ADVICE = {
     "contrastive": "a larger batch (more negatives), stronger augmentations, or a larger backbone",
@@ -132,7 +131,7 @@ class VerdictJudge:
 
     def _signal(self) -> tuple[str, list[float]] | None:
         """The main quality signal's name and its values at the trained evaluations."""
-        name = next((key for key in QUALITY_SIGNALS if key in self.evaluations[-1]), None)
+        name = score_key(self.evaluations[-1])
         return None if name is None else (name, [values.get(name, float("nan")) for values in self.evaluations])
 
     def _improving(self) -> bool:
@@ -141,7 +140,7 @@ class VerdictJudge:
             return False
         before, latest = self.evaluations[-3], self.evaluations[-1]
         return any(latest[key] > before[key] + SIGNAL_GAIN * abs(before[key])
-                   for key in QUALITY_SIGNALS if key in latest and key in before)
+                   for key in QUALITY_VALUES if key in latest and key in before)
 
     def _too_little_data(self) -> Verdict | None:
         signal = self._signal()

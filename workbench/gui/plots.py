@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QGridLayout, QMenu, QSizePolicy, QWid
 
 from workbench.engine.events import TASK_LOSS
 from workbench.engine.health import COLLAPSE_STD
+from workbench.engine.quality_values import value_name
 from workbench.gui.history import SMOOTHED, SMOOTHING_HALF_WIDTH, MetricHistory
 
 REFRESH_MS = 100
@@ -27,7 +28,7 @@ RUN_DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, 
 """Per-task lines of overlaid runs: one colour per task, one dash pattern per run."""
 SAVE_FORMATS = {"png": "PNG image", "svg": "SVG image", "csv": "data as CSV"}
 SERIES_LABELS = {"loss": "raw", SMOOTHED: f"smoothed (centred mean of {2 * SMOOTHING_HALF_WIDTH + 1} points)",
-                 "effective_rank": "RankMe", "lidar": "LiDAR"}
+                 "effective_rank": value_name("effective_rank"), "lidar": value_name("lidar")}
 
 
 def palette_colour(index: int) -> QColor:

@@ -42,12 +42,14 @@ class Schedule:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
-    epochs: int = 50
-    min_steps: int = 200
+    epochs: int = 200
+    min_steps: int = 1000
     patience: int = 5
 
 
 SCRATCH = Schedule()
+"""200 epochs, at least 1,000 steps: 50 epochs (at least 200) scored below raw pixels with 350 labels of
+Fashion-MNIST (74.8 against 77.9 %), 4x longer 78.2 % (README, "Is it working?"); early stopping ends it sooner."""
 FINETUNE = Schedule(lr=2e-4)
 """Fine-tuning starts from useful features: a ten times lower learning rate keeps them."""
 CHECKS = 20

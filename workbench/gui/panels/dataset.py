@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGroupBox, QHBoxL
 
 from workbench.config import DataConfig
 from workbench.data.modality import carries_modality_values
-from workbench.data.scan import ScanReport, training_problem
+from workbench.data.scan import ScanReport, changes_the_scan, training_problem
 from workbench.data.scan_summary import ScanSummary
 from workbench.gui import settings
 from workbench.gui.forms import Collapsible, ConfigForm
@@ -470,9 +470,7 @@ class DatasetPanel(QWidget):
     # -- settings changes -----------------------------------------------------------------------------
     def _on_reading_changed(self) -> None:
         self.changed.emit()
-        scanned = self._scanned_config
-        labels = (self.data_config().labels_csv, self.data_config().mask_label, self.data_config().nifti_volumes)
-        if scanned is not None and labels != (scanned.labels_csv, scanned.mask_label, scanned.nifti_volumes):
+        if self._scanned_config is not None and changes_the_scan(self._scanned_config, self.data_config()):
             self.scan()
 
     def _on_window_changed(self) -> None:

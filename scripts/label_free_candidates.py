@@ -1,0 +1,136 @@
+"""Which label-free score ranks the runs of a sweep the way a linear probe does? Offline, on finished sweeps.
+
+For each run of each sweep folder (made by `scripts/sweep_spearman.py`), this embeds every image with the run's
+best checkpoint, probes it with a linear probe at 1 % and 10 % of the labels (10 seeds each, less noisy than the
+sweep's own 3), computes candidate label-free scores and prints each candidate's Spearman rank correlation with
+the probe across the sweep's runs:
+
+- RankMe on 512 images and on all of them (`metrics.effective_rank`, what the app shows);
+- LiDAR with the run's own augmentation (what the app shows) and with one fixed augmentation for every run
+  (the defaults without flips), 256 images x 8 views;
+- alpha-ReQ: the slope of the embedding covariance's eigenspectrum (Agrawal et al. 2022);
+- view retrieval: the share of augmented views whose nearest neighbour is a view of the same image;
+- cluster learnability: k-means (20 clusters) on half the embeddings, kNN predicting the clusters of the other half.
+
+    .venv/bin/python scripts/label_free_candidates.py /tmp/digits-sweep /tmp/fashion-sweep   # ~2 min per sweep
+
+Results: printed, and written to label_free_candidates.json in the current folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from workbench.config import AugmentConfig  # noqa: E402
+from workbench.data.augment import BatchAugmenter  # noqa: E402
+from workbench.metrics import effective_rank, knn_accuracy, lidar  # noqa: E402
+from workbench.metrics.linear_probe import linear_probe  # noqa: E402
+from workbench.probes.context import RunContext, embed_images, open_run  # noqa: E402
+from workbench.probes.splits import probe_splits  # noqa: E402
+
+PROBE_SEEDS = 10
+VIEW_IMAGES, VIEWS = 256, 8
+SUBSET = 512
+CLUSTERS = 20
+
+
+def probe_accuracy(context: RunContext, z: torch.Tensor, fraction: float) -> float:
+    """Mean linear-probe accuracy over `PROBE_SEEDS` splits with `fraction` of the labels."""
+    dataset = context.dataset
+    splits = probe_splits(dataset.labels, dataset.groups, [fraction], PROBE_SEEDS, 0.3, dataset.class_names)
+    labels, classes = dataset.labels, len(dataset.class_names)
+    return float(np.mean([linear_probe(z[s.train], labels[s.train], z[s.test], labels[s.test], classes).accuracy
+                          for s in splits]))
+
+
+def augmented_views(context: RunContext, images: torch.Tensor, augment: AugmentConfig) -> torch.Tensor:
+    """(images, VIEWS, dim) embeddings of seeded augmented views."""
+    dataset = context.dataset
+    augmenter = BatchAugmenter(augment, dataset.channels, context.config.data.image_size, dataset.mean,
+                               dataset.std, colour=not dataset.stacked_slices)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        return torch.stack([context.encoder.encoder(augmenter(images, generator)).float() for _ in range(VIEWS)], 1)
+
+
+def alpha_req(z: torch.Tensor) -> float:
+    """Minus the slope of log eigenvalue against log rank of the centred embeddings' covariance."""
+    eigenvalues = torch.linalg.svdvals((z - z.mean(0)).double()) ** 2
+    eigenvalues = eigenvalues[eigenvalues > eigenvalues.max() * 1e-8].numpy()
+    ranks = np.arange(1, len(eigenvalues) + 1)
+    return float(-np.polyfit(np.log(ranks), np.log(eigenvalues), 1)[0])
+
+
+def view_retrieval(views: torch.Tensor) -> float:
+    """Share of views whose nearest other view (cosine) comes from the same image."""
+    count, per_image, dim = views.shape
+    flat = F.normalize(views.reshape(count * per_image, dim), dim=1)
+    similarity = flat @ flat.T
+    similarity.fill_diagonal_(-2.0)
+    nearest_image = similarity.argmax(1) // per_image
+    return float((nearest_image == torch.arange(count).repeat_interleave(per_image)).float().mean())
+
+
+def cluster_learnability(z: torch.Tensor) -> float:
+    """kNN accuracy at predicting, on one half, the k-means clusters fitted on the other half."""
+    from sklearn.cluster import KMeans
+
+    normalised = F.normalize(z, dim=1)
+    half = len(normalised) // 2
+    kmeans = KMeans(CLUSTERS, n_init=3, random_state=0).fit(normalised[:half].numpy())
+    fitted, predicted = torch.tensor(kmeans.labels_), torch.tensor(kmeans.predict(normalised[half:].numpy()))
+    return knn_accuracy(normalised[:half], fitted, normalised[half:], predicted, 10)
+
+
+def scores_of(run: Path) -> dict[str, float]:
+    """The probe accuracies and every candidate score of one run."""
+    context = open_run(run, device="cpu")
+    z = embed_images(context.encoder, context.dataset.images, context.device)
+    subset = torch.randperm(len(z), generator=torch.Generator().manual_seed(1))[:SUBSET]
+    images = context.dataset.images[subset[:VIEW_IMAGES]]
+    own = augmented_views(context, images, context.config.augment)
+    fixed = augmented_views(context, images, AugmentConfig(hflip_p=0.0))
+    return {"probe 1%": probe_accuracy(context, z, 0.01), "probe 10%": probe_accuracy(context, z, 0.1),
+            "RankMe (512)": effective_rank(z[subset]), "RankMe (all)": effective_rank(z),
+            "LiDAR (own views)": lidar(own), "LiDAR (fixed views)": lidar(fixed), "alpha-ReQ": alpha_req(z[subset]),
+            "view retrieval (own)": view_retrieval(own), "view retrieval (fixed)": view_retrieval(fixed),
+            "cluster learnability": cluster_learnability(z[subset])}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweeps", nargs="+", type=Path, help="folders made by sweep_spearman.py (holding sweep/)")
+    args = parser.parse_args()
+    from scipy.stats import spearmanr
+
+    from workbench.tasks import default_plugin_folders, load_plugins
+
+    load_plugins(default_plugin_folders())
+    torch.set_num_threads(1)
+    record = {}
+    for sweep in args.sweeps:
+        runs = [run for run in sorted((sweep / "sweep").glob("trial-*")) if (run / "checkpoints").is_dir()]
+        rows = [scores_of(run) for run in runs]
+        correlations = {target: {name: float(spearmanr([row[name] for row in rows], [row[target] for row in rows])[0])
+                                 for name in rows[0] if not name.startswith("probe")}
+                        for target in ("probe 1%", "probe 10%")}
+        spread = [row["probe 10%"] for row in rows]
+        print(f"{sweep}: {len(rows)} runs, 10%-label probe {min(spread):.1%} to {max(spread):.1%}")
+        for target, by_name in correlations.items():
+            print(f"  Spearman with the {target} probe: " +
+                  ", ".join(f"{name} {rho:+.2f}" for name, rho in by_name.items()))
+        record[str(sweep)] = {"runs": [str(run) for run in runs], "scores": rows, "spearman": correlations}
+    Path("label_free_candidates.json").write_text(json.dumps(record, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
