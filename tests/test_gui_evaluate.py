@@ -93,6 +93,20 @@ def test_probe_fills_table_and_chart_and_ranking_fills_grid(qtbot, run_dir):
     assert reopened.headline.text() == panel.headline.text() and not reopened.banner.text()
 
 
+def test_the_supervised_baseline_can_be_left_out(qtbot, run_dir):
+    panel = EvaluatePanel(fractions=(1.0,), seeds=1, scratch=Schedule(steps=2, batch_size=4))
+    qtbot.addWidget(panel)
+    panel.set_run(run_dir)
+    assert panel.supervised_box.isChecked()  # the fair bar is on by default
+    panel.supervised_box.setChecked(False)
+    with qtbot.waitSignal(panel.probe_finished, timeout=120_000) as blocker:
+        panel.start_probe()
+    panel.wait()
+    methods = [panel.table.item(row, 0).text() for row in range(panel.table.rowCount())]
+    assert methods[0] == "linear probe" and "supervised from scratch" not in methods
+    assert not any(entry["method"] == "supervised from scratch" for entry in blocker.args[0].summary)
+
+
 def test_an_older_checkpoint_can_be_probed(qtbot, tmp_path):
     data = tiny_dataset(tmp_path / "data", per_class=4)
     trainer = Trainer(tiny_config(data, tmp_path / "runs", train={"steps": 4, "checkpoint_every": 2}))

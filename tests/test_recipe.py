@@ -14,8 +14,11 @@ from test_cli import run_cli
 from workbench.config import ConfigError, DataConfig
 from workbench.data import scan_folder
 from workbench.data.scan_summary import ScanSummary
+from workbench.engine.events import WarningEvent
 from workbench.engine.recipe import (EVALUATION_SHARE, IMAGE_SIZES, RECIPE_NAME, Choice, DataFacts, Recipe, fit_budget,
-                                     image_size, parse_budget, plan, propose, suggest)
+                                     image_size, misfits, parse_budget, plan, propose, suggest)
+from workbench.engine.runs import RunFolder
+from workbench.engine.trainer import Trainer
 from workbench.tasks import default_config
 
 
@@ -95,6 +98,36 @@ def test_flips_are_off_for_dicom_and_the_reason_says_laterality(tmp_path):
     settings = settings_of(choices)
     assert settings["augment.hflip_p"] == settings["augment.vflip_p"] == 0.0
     assert "DICOM" in reason_for(choices, "augment.hflip_p") and "laterality" in reason_for(choices, "augment.hflip_p")
+
+
+def test_settings_against_the_data_are_named_with_the_recipes_instead(tmp_path):
+    digits = default_config()  # 64 px, horizontal flips
+    [enlarged] = misfits(digits, DIGITS, "cpu")
+    assert "typically 8x8 px" in enlarged and "data.image_size 64 enlarges them 8x" in enlarged
+    assert "proposes 16 px" in enlarged
+    digits.data.image_size = 16
+    assert misfits(digits, DIGITS, "cpu") == []  # the smallest size: enlarged 2x, as the recipe itself does
+    assert misfits(default_config(), DataFacts.of(summary(500, 40, channels="3")), "cpu") == []
+
+    copy_dicom("CT_small.dcm", tmp_path / "ct.dcm")
+    scans = DataFacts.of_report(scan_folder(tmp_path, DataConfig(root=str(tmp_path))).report)
+    config = default_config()
+    config.augment.vflip_p = 0.2
+    [flipped] = misfits(config, scans, "cpu")
+    assert "augment.hflip_p, augment.vflip_p" in flipped and "laterality" in flipped
+    config.augment.hflip_p = config.augment.vflip_p = 0.0
+    assert misfits(config, scans, "cpu") == []
+
+
+def test_a_run_that_enlarges_its_images_says_so_at_its_start(tmp_path):
+    from engine_helpers import tiny_config
+
+    data = tiny_dataset(tmp_path / "data", per_class=4, size=8)
+    trainer = Trainer(tiny_config(data, tmp_path / "runs", data={"image_size": 64}, train={"steps": 2}))
+    trainer.run()
+    warnings = [event.message for event in RunFolder(trainer.run_dir).read_events()
+                if isinstance(event, WarningEvent) and event.step == 0]
+    assert any("data.image_size 64 enlarges them 8x" in warning for warning in warnings), warnings
 
 
 def test_colour_photos_keep_horizontal_flips(tmp_path):

@@ -49,6 +49,8 @@ EVALUATION_SHARE = 0.2
 DEFAULT_WARMUP = 20
 FEW_STEPS = 100
 """Fewer steps than this learn little: the recipe says so."""
+UPSAMPLING_NOTED = 2.0
+"""A run whose images are enlarged more than this many times gets a warning at its start (`misfits`)."""
 MEASURED_STEPS, MEASURE_WARMUP = 3, 2
 """Timed and untimed training steps of the measurement."""
 BUDGET_UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -74,6 +76,11 @@ class DataFacts:
     def side(self) -> int:
         """The typical shorter side: what a square crop of a typical image keeps."""
         return min(self.width, self.height)
+
+    @property
+    def mostly_medical(self) -> bool:
+        """Most images come from DICOM or NIfTI files, where left and right differ in anatomy (laterality)."""
+        return self.medical > self.images / 2
 
     @classmethod
     def of(cls, summary: ScanSummary, medical: int = 0) -> "DataFacts":
@@ -164,6 +171,22 @@ def settings_text(settings: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def misfits(config: RunConfig, facts: DataFacts, device_type: str) -> list[str]:
+    """What in `config` goes against the data, in words with the recipe's setting instead: images enlarged more
+    than `UPSAMPLING_NOTED` times, flips on DICOM/NIfTI images. Empty when neither (the values are the user's:
+    this only says so)."""
+    notes, size = [], config.data.image_size
+    if size > UPSAMPLING_NOTED * max(facts.side, IMAGE_SIZES[0]):
+        notes.append(f"The images are typically {facts.width}x{facts.height} px: data.image_size {size} enlarges "
+                     f"them {size / facts.side:.0f}x, which trains slower and shows no more detail; "
+                     f"Suggest a recipe proposes {image_size(facts.side, device_type)} px")
+    flips = [name for name in ("hflip_p", "vflip_p") if getattr(config.augment, name) > 0]
+    if facts.mostly_medical and flips:
+        notes.append(f"Flips (augment.{', augment.'.join(flips)}) on DICOM/NIfTI images: left and right differ in "
+                     "anatomy, so a flipped view shows an image the scanner never makes; 0 keeps laterality")
+    return notes
+
+
 def machine_kind(device_type: str) -> str:
     """"cpu" or "accelerator" (CUDA, MPS) for a torch device type."""
     return "cpu" if device_type == "cpu" else "accelerator"
@@ -235,7 +258,7 @@ def _batch_choice(facts: DataFacts, kind: str) -> Choice:
 
 
 def _augment_choices(facts: DataFacts) -> list[Choice]:
-    if facts.medical > facts.images / 2:
+    if facts.mostly_medical:
         series = f" in {facts.volumes:,} volume{'s' * (facts.volumes != 1)}" if facts.volumes else ""
         return [
             Choice({"augment.hflip_p": 0.0, "augment.vflip_p": 0.0},

@@ -39,6 +39,7 @@ from workbench.engine.model import MultiTaskModel
 from workbench.engine.param_groups import (parameter_groups, scheduled_learning_rate, set_learning_rate,
                                          starting_weights_notes)
 from workbench.engine.prefetch import StepPrefetcher, StepViews, ViewDrawer, prefetch_helps
+from workbench.engine.recipe import DataFacts, misfits
 from workbench.engine.runs import RunFolder, new_run_dir
 from workbench.engine.schedule import learning_rate
 from workbench.engine.task_examples import write_task_examples
@@ -303,7 +304,8 @@ class Trainer:
         self._emit(NoteEvent(self.step, f"Files decoded: {self.dataset.files_decoded}, read from the decoded cache: "
                                         f"{self.dataset.files_from_cache}"))
         if self.step == 0:
-            for note in [*starting_weights_notes(cfg), distributed.restart_hazard()]:
+            misfit = misfits(cfg, DataFacts.of_report(self.dataset.report), self.device.type)
+            for note in [*starting_weights_notes(cfg), *misfit, distributed.restart_hazard()]:
                 if note:
                     self._emit(WarningEvent(0, note))
             if self.model.encoder.weights_report:  # what was read and adapted, e.g. a first conv summed to gray

@@ -231,6 +231,7 @@ class MainWindow(QMainWindow):
     def _connect_panels(self) -> None:
         for panel in (self.dataset_panel, self.tasks_panel, self.augment_panel, self.train_panel):
             panel.changed.connect(self._validate_timer.start)
+        self.train_panel.model_form.editor("backbone").read.connect(self._validate_timer.start)
         self.dataset_panel.scanned.connect(self._on_scanned)
         self.dataset_panel.window_applied.connect(lambda: self.augment_panel.load_preview_images(
             self.dataset_panel.data_config()))
@@ -288,9 +289,11 @@ class MainWindow(QMainWindow):
         config = self.current_config()
         if not refused:
             self._show_device(config.train)
-        try:
-            validate_config(config)
-            found: list[tuple[str, str]] = []
+        waiting = self.train_panel.model_form.editor("backbone").waiting()  # a timm backbone not read yet: checking
+        try:                                                                # it now would import timm on this thread
+            found: list[tuple[str, str]] = [("model.backbone", waiting)] if waiting else []
+            if not waiting:
+                validate_config(config)
         except ConfigError as error:
             found = list(error.problems)
         refused_paths = {path for path, _message in refused}
@@ -339,7 +342,7 @@ class MainWindow(QMainWindow):
         if not text:
             return None
         try:
-            return config_from_dict(yaml.safe_load(text))
+            return config_from_dict(yaml.safe_load(text), registry_checks=False)  # `validate` does those, off timm
         except (ConfigError, yaml.YAMLError) as error:
             self.statusBar().showMessage(f"The settings of your last session could not be restored ({error}); "
                                          "the defaults are used.")

@@ -2,14 +2,18 @@
 model as one types, and a line on the chosen one (parameters, embedding size, what input it expects).
 
 timm's names and a backbone's facts are read off the GUI thread (importing timm takes a second or two; the
-facts come from a parameter-free instance, `workbench.models.describe_backbone`), each once."""
+facts come from a parameter-free instance, `workbench.models.describe_backbone`), each once. Until a timm
+backbone's facts are read, checking it would import timm on the GUI thread: `waiting` says so, and validation
+waits for `read`. The per-backbone settings that apply to the chosen backbone (`workbench.models.backbone_settings`)
+are announced by `settings_apply`, for the form to show only those."""
 from __future__ import annotations
 
 from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import QCompleter, QHBoxLayout, QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget
 
 from workbench.gui.workers import JobSlot, WhileBusy
-from workbench.models import BackboneFacts, backbone_names, describe_backbone
+from workbench.models import (BACKBONE_SETTINGS, BackboneFacts, backbone_names, backbone_needs_timm, backbone_problem,
+                              backbone_settings, describe_backbone)
 
 
 def facts_text(facts: BackboneFacts) -> str:
@@ -30,12 +34,18 @@ class BackbonePicker(QWidget):
 
     edited = Signal()
     """The name was changed by the user (a match chosen, or typing finished)."""
+    read = Signal()
+    """The facts of the name shown were read (or found unreadable): `waiting` no longer holds it up."""
+    settings_apply = Signal(dict)
+    """{setting: whether it applies} for each of BACKBONE_SETTINGS, once known for the backbone shown."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._names = QStringListModel(backbone_names(), self)
         self._timm_listed = False
-        self._facts: dict[str, str] = {}
+        self._facts: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+        """Per name read: the facts' line (or why there are none) and the per-backbone settings that apply."""
+        self._asked = ""
         self._shown = ""
         self._listing = JobSlot(WhileBusy.IGNORE, self)
         self._describing = JobSlot(WhileBusy.LATEST, self)
@@ -121,19 +131,53 @@ class BackbonePicker(QWidget):
         if not name:
             self.facts.setText("")
         elif name in self._facts:
-            self.facts.setText(self._facts[name])
+            self.facts.setText(self._facts[name][0])
         else:
             self.facts.setText("Reading the backbone…")
-            self._describing.run(lambda cancel, progress: facts_text(describe_backbone(name)),
-                                 succeeded=lambda text: self._described(name, text),
-                                 failed=lambda kind, message: self._described(name, message))
+            self._asked = name
+            self._describing.run(lambda cancel, progress: _read(name),
+                                 succeeded=lambda result: self._described(name, *result),
+                                 failed=lambda kind, message: self._described(name, message, None))
+        self._announce_settings(name)
 
-    def _described(self, name: str, text: str) -> None:
-        self._facts[name] = text
+    def _described(self, name: str, text: str, settings: tuple[str, ...] | None) -> None:
+        self._facts[name] = (text, settings)
         if name == self.value():
             self.facts.setText(text)
+            self._announce_settings(name)
+            self.read.emit()
+
+    def waiting(self) -> str:
+        """Why the backbone shown cannot be checked yet ('' when it can): a timm one whose facts are still being
+        read, as checking it here would import timm on the GUI thread. Its reading is started if need be; `read`
+        is emitted when it ends."""
+        name = self.value()
+        if not backbone_needs_timm(name) or name in self._facts:
+            return ""
+        if name != self._asked:
+            self.describe(name)
+        return "still being read (timm loads in the background): it is checked once read"
+
+    def _announce_settings(self, name: str) -> None:
+        """Emit `settings_apply` when the settings that apply to `name` are known without waiting: those of a
+        built-in backbone, or of a timm one already read."""
+        if name in self._facts:
+            applying = self._facts[name][1]
+        elif backbone_needs_timm(name) or backbone_problem(name):
+            applying = None
+        else:
+            applying = backbone_settings(name)
+        if applying is not None:
+            self.settings_apply.emit({setting: setting in applying for setting in BACKBONE_SETTINGS})
 
     def wait(self) -> None:
         """Block until the background reads end (shutdown and tests)."""
         self._listing.wait()
         self._describing.wait()
+
+
+def _read(name: str) -> tuple[str, tuple[str, ...]]:
+    """The facts' line of backbone `name` and the per-backbone settings that apply to it (imports timm for a timm
+    backbone: run off the GUI thread)."""
+    facts = describe_backbone(name)
+    return facts_text(facts), facts.settings

@@ -144,6 +144,8 @@ class _Row:
     error_label: QLabel
     problem: str = ""
     """The message validation last gave for this field (until it is edited or validated again)."""
+    layout: QFormLayout | None = None
+    """The form layout holding the row (to show or hide it)."""
 
 
 class ConfigForm(QWidget):
@@ -231,8 +233,10 @@ class ConfigForm(QWidget):
         label.setToolTip(info["help"])
         label.setBuddy(editor)
         layout.addRow(label, column)
-        row = _Row(f.name, kind, editor, error_label)
+        row = _Row(f.name, kind, editor, error_label, layout=layout)
         self._rows[f.name] = row
+        if isinstance(editor, BackbonePicker):
+            editor.settings_apply.connect(self._show_applying)
         self._signal_of(editor).connect(lambda *_args: self._edited(row))
 
     def _make_editor(self, name: str, kind: Any, info: dict[str, Any]) -> QWidget:
@@ -278,10 +282,11 @@ class ConfigForm(QWidget):
         layout = QHBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(line, 1)
-        if kind == "weights":  # a file or a folder, with the recent choices
+        if kind == "weights":  # a file or a folder, with the recent choices; under the path, which needs the width
             chooser = WeightsChooser(line, label, box)
             chooser.setObjectName(f"{line.objectName() or label}.browse")
-            layout.addWidget(chooser)
+            layout.setDirection(QHBoxLayout.Direction.TopToBottom)
+            layout.addWidget(chooser, 0, Qt.AlignmentFlag.AlignLeft)
             return box
         button = QToolButton(box)
         button.setText("Browse…")
@@ -300,6 +305,13 @@ class ConfigForm(QWidget):
         button.clicked.connect(browse)
         layout.addWidget(button)
         return box
+
+    def _show_applying(self, applies: dict[str, bool]) -> None:
+        """Show the rows of this form's per-backbone settings that apply to the chosen backbone, hide the others."""
+        for name, on in applies.items():
+            row = self._rows.get(name)
+            if row is not None:
+                row.layout.setRowVisible(row.error_label.parentWidget(), on)
 
     def _edited(self, row: _Row) -> None:
         """A field changed (not by `set_values`): its old problem is gone until validation says otherwise."""

@@ -1,5 +1,6 @@
-""""Choose weights…": the button beside the starting-weights field. Its menu picks a weights file or a folder
-(Hugging Face layout, an earlier run's export) and lists the recent choices, remembered between launches."""
+""""Choose weights…": the button under the starting-weights field. Its menu picks a weights file or a folder
+(Hugging Face layout, an earlier run's export) and lists the recent choices, remembered between launches. The
+field beside it keeps a minimum width, so that a path can be read."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,6 +13,8 @@ from workbench.gui import settings
 WEIGHTS_FILTER = "Weights (*.safetensors *.pt *.pth *.bin *.tar);;All files (*)"
 MENU_TEXT_WIDTH = 460
 """Pixels a recent path may take in the menu before its middle is elided (the full path is its tooltip)."""
+FIELD_MIN_WIDTH = 220
+"""Pixels the starting-weights field keeps however narrow the form: room for a folder and file name."""
 
 
 class WeightsChooser(QToolButton):
@@ -20,6 +23,7 @@ class WeightsChooser(QToolButton):
     def __init__(self, line: QLineEdit, label: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.line, self.label = line, label
+        line.setMinimumWidth(FIELD_MIN_WIDTH)
         self.setText("Choose weights…")
         self.setAccessibleName(f"Choose {label.lower()}")
         self.setToolTip("A weights file, or a folder holding one; recent choices are listed")

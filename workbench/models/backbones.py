@@ -2,7 +2,8 @@
 
 Adding a backbone is one decorated function that returns an Encoder, registered with its kind: "conv"
 (a convolutional network: trains channels-last, takes any image size) or "vit" (a vision transformer:
-cuts images into patches). Validation and the trainer read the kind from here, and the config's choices of
+cuts images into patches), and with the per-backbone `model.*` settings its builder reads (`backbone_settings`:
+the app shows only those). Validation and the trainer read the kind from here, and the config's choices of
 `model.backbone` are the names registered here, plus any installed timm architecture as "timm/<name>"
 (`workbench.models.timm_nets`).
 """
@@ -23,20 +24,28 @@ from workbench.models.weights import load_encoder_weights
 
 BackboneBuilder = Callable[[ModelConfig, int, int], Encoder]
 BACKBONE_KINDS = ("conv", "vit")
+BACKBONE_SETTINGS = ("small_image_stem", "patch_size", "pooling")
+"""The `model.*` settings that apply to some backbones only (`backbone_settings` says which apply to one)."""
 _BACKBONES: dict[str, BackboneBuilder] = {}
 _KINDS: dict[str, str] = {}
+_SETTINGS: dict[str, tuple[str, ...]] = {}
 
 
-def register_backbone(name: str, kind: str) -> Callable[[BackboneBuilder], BackboneBuilder]:
+def register_backbone(name: str, kind: str,
+                      settings: tuple[str, ...] = ()) -> Callable[[BackboneBuilder], BackboneBuilder]:
     """Decorator: make `builder(cfg, in_channels, image_size) -> Encoder` available under `name`, a backbone
-    of `kind` ("conv" or "vit"). A name registered twice is an error."""
+    of `kind` ("conv" or "vit") whose builder reads `settings` (of BACKBONE_SETTINGS, e.g. "patch_size").
+    A name registered twice is an error."""
     if kind not in BACKBONE_KINDS:
         raise ValueError(f"backbone kind must be one of {', '.join(BACKBONE_KINDS)}, not {kind!r}")
     if name in _BACKBONES:
         raise ValueError(f"a backbone named {name!r} is already registered")
+    unknown = sorted(set(settings) - set(BACKBONE_SETTINGS))
+    if unknown:
+        raise ValueError(f"backbone settings must be among {', '.join(BACKBONE_SETTINGS)}, not {', '.join(unknown)}")
 
     def decorate(builder: BackboneBuilder) -> BackboneBuilder:
-        _BACKBONES[name], _KINDS[name] = builder, kind
+        _BACKBONES[name], _KINDS[name], _SETTINGS[name] = builder, kind, tuple(settings)
         return builder
 
     return decorate
@@ -44,6 +53,12 @@ def register_backbone(name: str, kind: str) -> Callable[[BackboneBuilder], Backb
 
 def _timm_name(name: str) -> str | None:
     return name[len(timm_nets.PREFIX):] if name.startswith(timm_nets.PREFIX) else None
+
+
+def backbone_needs_timm(name: str) -> bool:
+    """Whether checking, describing or building `name` imports timm (seconds the first time: a GUI does it off its
+    own thread)."""
+    return _timm_name(name) is not None
 
 
 def backbone_problem(name: str) -> str | None:
@@ -63,6 +78,13 @@ def backbone_kind(name: str) -> str:
         raise KeyError(problem)
     timm_name = _timm_name(name)
     return timm_nets.timm_spec(timm_name).kind if timm_name is not None else _KINDS[name]
+
+
+def backbone_settings(name: str) -> tuple[str, ...]:
+    """Those of BACKBONE_SETTINGS that apply to backbone `name`: the ones its builder reads (registered with it;
+    a timm architecture fixes its own), and `pooling` for every ViT. Imports timm for a timm backbone."""
+    own = _SETTINGS.get(name, ())
+    return tuple(dict.fromkeys(own + ("pooling",))) if backbone_kind(name) == "vit" else own
 
 
 def backbone_patch_size(cfg: ModelConfig) -> int | None:
@@ -99,6 +121,8 @@ class BackboneFacts:
     """Whether it is built for one image side (ViTs, Swin); else any side works."""
     patch_size: int | None
     """A ViT's patch (built-in ViTs: at the default `model.patch_size`); the image side must be a multiple."""
+    settings: tuple[str, ...] = ()
+    """The per-backbone `model.*` settings that apply to it (`backbone_settings`)."""
 
 
 def describe_backbone(name: str) -> BackboneFacts:
@@ -113,7 +137,7 @@ def describe_backbone(name: str) -> BackboneFacts:
         encoder = _build(ModelConfig(backbone=name), 3, size)
     fixed = encoder.input_size is not None
     return BackboneFacts(name, backbone_kind(name), sum(p.numel() for p in encoder.parameters()),
-                         encoder.embed_dim, size, fixed, encoder.patch_size)
+                         encoder.embed_dim, size, fixed, encoder.patch_size, backbone_settings(name))
 
 
 def create_backbone(cfg: ModelConfig, in_channels: int, image_size: int) -> Encoder:
@@ -145,25 +169,25 @@ def _small_cnn(cfg: ModelConfig, in_channels: int, image_size: int) -> Encoder:
     return Encoder(small_cnn(in_channels), 256, in_channels)
 
 
-@register_backbone("resnet18", "conv")
+@register_backbone("resnet18", "conv", settings=("small_image_stem",))
 def _resnet18(cfg: ModelConfig, in_channels: int, image_size: int) -> Encoder:
     return Encoder(*resnet_body(18, in_channels, cfg.small_image_stem), in_channels,
                    ResNetFamily(18, cfg.small_image_stem))
 
 
-@register_backbone("resnet50", "conv")
+@register_backbone("resnet50", "conv", settings=("small_image_stem",))
 def _resnet50(cfg: ModelConfig, in_channels: int, image_size: int) -> Encoder:
     return Encoder(*resnet_body(50, in_channels, cfg.small_image_stem), in_channels,
                    ResNetFamily(50, cfg.small_image_stem))
 
 
-@register_backbone("vit_tiny", "vit")
+@register_backbone("vit_tiny", "vit", settings=("patch_size",))
 def _vit_tiny(cfg: ModelConfig, in_channels: int, image_size: int) -> Encoder:
     return Encoder(*vit_body(in_channels, image_size, cfg.patch_size, hidden_dim=192, depth=12, heads=3),
                    in_channels, VitFamily())
 
 
-@register_backbone("vit_small", "vit")
+@register_backbone("vit_small", "vit", settings=("patch_size",))
 def _vit_small(cfg: ModelConfig, in_channels: int, image_size: int) -> Encoder:
     return Encoder(*vit_body(in_channels, image_size, cfg.patch_size, hidden_dim=384, depth=12, heads=6),
                    in_channels, VitFamily())

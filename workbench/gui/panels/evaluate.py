@@ -12,7 +12,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QModelIndex, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QDragEnterEvent, QDropEvent, QFont, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QProgressBar, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
                                QTabWidget, QVBoxLayout, QWidget)
 
@@ -137,6 +137,12 @@ class EvaluatePanel(QWidget):
         self.checkpoint_box.setAccessibleName("Checkpoint to probe")
         self.checkpoint_box.setToolTip("Which of the run's checkpoints the probe measures")
         row.addWidget(self.checkpoint_box)
+        self.supervised_box = QCheckBox("Supervised baseline", self)
+        self.supervised_box.setObjectName("probeSupervised")
+        self.supervised_box.setChecked(True)
+        self.supervised_box.setToolTip("Also train the same network from scratch on the labels of each split (the "
+                                       "fair bar to beat; minutes on a CPU). Unchecked: the probe takes seconds.")
+        row.addWidget(self.supervised_box)
         row.addSpacing(12)
         self.progress = QProgressBar(self)
         self.progress.setObjectName("evaluateProgress")
@@ -320,15 +326,17 @@ class EvaluatePanel(QWidget):
         for button in (self.probe_button, self.report_button, self.pdf_button, self.rank_button):
             button.setEnabled(ready)
         self.choose_button.setEnabled(not self.busy())
+        self.supervised_box.setEnabled(not self.busy())
 
     # -- probe ----------------------------------------------------------------------------------------
     def start_probe(self) -> None:
         from workbench.probes.probe import run_probe
 
         run_dir, fractions, seeds, scratch = self.run_dir, self.fractions, self.seeds, self.scratch
-        checkpoint = self.chosen_checkpoint()
+        checkpoint, supervised = self.chosen_checkpoint(), self.supervised_box.isChecked()
         self._start(lambda cancel, progress: run_probe(run_dir, fractions=fractions, seeds=seeds, scratch=scratch,
-                                                       cancel=cancel, progress=progress, checkpoint=checkpoint),
+                                                       supervised=supervised, cancel=cancel, progress=progress,
+                                                       checkpoint=checkpoint),
                     self._probe_done)
 
     def _show_saved_probe(self) -> None:
