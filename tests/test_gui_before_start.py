@@ -217,3 +217,17 @@ def test_a_rule_across_fields_is_shown_at_its_field_and_keeps_start_disabled(qtb
     card.form.editor("permutations").setValue(24)
     window.validate()
     assert card.form.problem_at("permutations") == "" and train.start_button.isEnabled()
+
+
+def test_settings_that_go_against_the_images_are_named_on_the_dataset_step(qtbot, window, tmp_path):
+    qtbot.waitUntil(lambda: "checking" not in window.device_label.text(), timeout=60_000)  # the trainer's imports
+    scan(qtbot, window, write_class_folder(tmp_path / "digits", per_class=3, size=8))
+    banner = window.dataset_panel.banner
+    qtbot.waitUntil(lambda: "enlarges them 8x" in banner.text(), timeout=10_000)  # 8 px images at 64 px
+    assert banner.level() == "warning" and "Suggest a recipe" in banner.text() and "proposes 16 px" in banner.text()
+    assert window.train_panel.start_button.isEnabled()  # a note, not a refusal: the value is the user's
+
+    size = window.dataset_panel.reading_form.editor("image_size")
+    size.setValue(16)
+    size.editingFinished.emit()
+    qtbot.waitUntil(banner.isHidden, timeout=10_000)  # fitting now: the note goes

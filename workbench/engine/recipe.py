@@ -179,7 +179,8 @@ def misfits(config: RunConfig, facts: DataFacts, device_type: str) -> list[str]:
     if size > UPSAMPLING_NOTED * max(facts.side, IMAGE_SIZES[0]):
         notes.append(f"The images are typically {facts.width}x{facts.height} px: data.image_size {size} enlarges "
                      f"them {size / facts.side:.0f}x, which trains slower and shows no more detail; "
-                     f"Suggest a recipe proposes {image_size(facts.side, device_type)} px")
+                     f"the recipe (Suggest a recipe on Train & monitor, or train --auto) proposes "
+                     f"{image_size(facts.side, device_type)} px")
     flips = [name for name in ("hflip_p", "vflip_p") if getattr(config.augment, name) > 0]
     if facts.mostly_medical and flips:
         notes.append(f"Flips (augment.{', augment.'.join(flips)}) on DICOM/NIfTI images: left and right differ in "

@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowIcon(icon("app"))
         self._device_ready = False  # torch loads on a worker thread first (`_describe_device`)
+        self._facts = None  # (scan report, its DataFacts) for `_show_fit_notes`
         self.dataset_panel = DatasetPanel()
         self.tasks_panel = TasksPanel(registered_tasks(), list(PRESETS))
         self.augment_panel = AugmentPanel()
@@ -227,6 +228,25 @@ class MainWindow(QMainWindow):
     def _device_described(self) -> None:
         self._device_ready = True
         self._show_device(self.train_panel.train_form.values())
+        self._show_fit_notes(self.current_config())
+
+    def _show_fit_notes(self, config: RunConfig) -> None:
+        """On the Dataset step, what in the settings goes against the scanned images (`recipe.misfits`: images
+        enlarged, flips on DICOM/NIfTI), as a run would say at its start; once the trainer's imports are loaded
+        (off the GUI thread, soon after launch)."""
+        report = self.dataset_panel.scanned_report()
+        if not self._device_ready or report is None or report.readable == 0:  # nothing to fit (the banner says why)
+            return
+        from workbench.engine.device import resolve_device
+        from workbench.engine.recipe import DataFacts, misfits
+
+        try:
+            device_type = resolve_device(config.train.device).type
+        except RuntimeError:  # a device that is not here: validation names it at its field
+            return
+        if self._facts is None or self._facts[0] is not report:
+            self._facts = (report, DataFacts.of_report(report))
+        self.dataset_panel.show_fit_notes(misfits(config, self._facts[1], device_type))
 
     def _connect_panels(self) -> None:
         for panel in (self.dataset_panel, self.tasks_panel, self.augment_panel, self.train_panel):
@@ -289,6 +309,7 @@ class MainWindow(QMainWindow):
         config = self.current_config()
         if not refused:
             self._show_device(config.train)
+            self._show_fit_notes(config)
         waiting = self.train_panel.model_form.editor("backbone").waiting()  # a timm backbone not read yet: checking
         try:                                                                # it now would import timm on this thread
             found: list[tuple[str, str]] = [("model.backbone", waiting)] if waiting else []

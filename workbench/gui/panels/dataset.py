@@ -29,6 +29,8 @@ VOLUME_FIELDS = ("sequences", "nifti_volumes", "slices_per_volume", "min_foregro
 other data setting but the folder and the window is a reading setting, so a new one shows without GUI code."""
 DEMOS = (("scans", "Scans (PNG photos, 4 classes)"), ("ct", "CT series (DICOM, soft-tissue window)"))
 WINDOW_DELAY_MS = 300
+FIT_NOTES_LEVEL = "warning"
+"""The banner's level for the settings' notes; its other messages (errors, info) are never replaced by them."""
 
 
 def window_settings(config: DataConfig) -> tuple:
@@ -100,6 +102,7 @@ class DatasetPanel(QWidget):
         """The dataset folder; '' means the built-in demo dataset."""
         self.scan_result: Any = None
         self._scanned_config: DataConfig | None = None
+        self._fit_notes = ""  # the settings' notes last shown (`show_fit_notes`)
         self._config = DataConfig()
         """The data config last shown: what the forms edit, the folder and the settings they do not show."""
         self._scans = JobSlot(WhileBusy.REPLACE, self)
@@ -293,6 +296,27 @@ class DatasetPanel(QWidget):
         self.root = root
         self.folder_edit.setText(root)
 
+    def scanned_report(self) -> ScanReport | None:
+        """The report of the folder in use, once scanned (None before, or while another folder is typed)."""
+        if self.scan_result is None or self._scanned_config is None or self._scanned_config.root != self.root:
+            return None
+        return self.scan_result.report
+
+    def show_fit_notes(self, notes: list[str]) -> None:
+        """Show what in the settings goes against these images (a warning, as a run says at its start); never over
+        the banner's other messages (why the folder cannot train), and not again once dismissed until it changes.
+        No notes: clear the ones shown."""
+        text = ("<b>Settings that go against these images:</b> " +
+                " ".join(html.escape(note) + "." for note in notes)) if notes else ""
+        ours = self.banner.isHidden() or self.banner.level() == FIT_NOTES_LEVEL
+        if not ours or text == self._fit_notes:
+            return
+        self._fit_notes = text
+        if text:
+            self.banner.show_message(text, FIT_NOTES_LEVEL)
+        elif not self.banner.isHidden():
+            self.banner.clear()
+
     def offer_training(self, problems: list[tuple[str, str]]) -> None:
         """Enable "Train on this dataset" when nothing keeps Start disabled; else its tooltip names why."""
         self.train_button.setEnabled(not problems)
@@ -396,6 +420,7 @@ class DatasetPanel(QWidget):
         root = dataset_folder(config)
         self.folder_edit.setPlaceholderText(f"Built-in demo dataset ({root})")
         self.banner.clear()
+        self._fit_notes = ""  # a new scan: its notes are shown afresh
         self._folder_problem = ""
         self._scans.run(lambda cancel, progress: scan_folder(root, config, cancel=cancel, progress=progress),
                         progress=self._on_progress,
