@@ -98,6 +98,9 @@ def test_the_supervised_baseline_can_be_left_out(qtbot, run_dir):
     qtbot.addWidget(panel)
     panel.set_run(run_dir)
     assert panel.supervised_box.isChecked()  # the fair bar is on by default
+    narrow = panel.minimumSizeHint().width()
+    panel.run_label.setText("Run: " + "a-very-long-run-name-" * 8)  # shortened in the middle, never widening the page
+    assert panel.minimumSizeHint().width() == narrow and "…" in panel.run_label.text()
     panel.supervised_box.setChecked(False)
     with qtbot.waitSignal(panel.probe_finished, timeout=120_000) as blocker:
         panel.start_probe()

@@ -82,7 +82,7 @@ def test_export_and_evaluate_follow_a_renamed_run_and_forget_a_deleted_one(qtbot
     rename_to(qtbot, window.runs_panel, "baseline")
     assert window.export_panel.run_edit.text() == str(runs / "baseline")
     assert window.evaluate_panel.run_dir == runs / "baseline"
-    assert window.evaluate_panel.run_label.text() == "Run: baseline"
+    assert window.evaluate_panel.run_label.full_text() == "Run: baseline"
 
     use_trash(monkeypatch, tmp_path, exists=True)
     Dialogs(monkeypatch, YES, YES)

@@ -112,6 +112,31 @@ def thumbnail_grid(parent: QWidget, name: str, accessible_name: str, icon_size: 
     return grid
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that takes the room left to it and shows its text shortened in the middle ("Run: simclr-
+    2026…012133") when that is too narrow; the whole text is its tooltip."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        super().setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, self.width()))
+
+
 class PageStack(QStackedWidget):
     """A stack of pages sized by the page shown, not by the largest one: in a scroll area, a short page never
     scrolls because a taller page hides behind it."""

@@ -23,7 +23,7 @@ from workbench.engine.runs import RunFolder
 from workbench.gui.report_pdf import print_report_with_qt
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.try_image import TryImageBox, dropped_file
-from workbench.gui.widgets import Banner, action_button, panel_layout, thumbnail_grid
+from workbench.gui.widgets import Banner, ElidedLabel, action_button, panel_layout, thumbnail_grid
 from workbench.gui.workers import JobSlot, WhileBusy, format_seconds
 from workbench.probes.finetune import SCRATCH, Schedule
 from workbench.probes.report import PDF_INSTALL_HINT, build_report, convert_to_pdf, find_pdf_converter, headline
@@ -158,10 +158,11 @@ class EvaluatePanel(QWidget):
         for widget in self._progress_widgets:
             widget.setVisible(False)
         row.addStretch(1)
-        self.run_label = QLabel(self)
+        self.run_label = ElidedLabel(self)  # the buttons come first: a long run name is shortened on a narrow window
         self.run_label.setObjectName("evaluateRun")
         self.run_label.setProperty("role", "caption")
-        row.addWidget(self.run_label)
+        self.run_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        row.addWidget(self.run_label, 1)
         return row
 
     def _results(self) -> QWidget:
