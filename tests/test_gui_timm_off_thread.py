@@ -92,6 +92,7 @@ def test_in_a_fresh_process(qtbot, monkeypatch, tmp_path):
     assert picker.value() == "timm/convnext_atto"
     assert backbone_problems(window) == ["still being read (timm loads in the background): it is checked once read"]
     assert not window.train_panel.start_button.isEnabled()
+    assert form.problem_at("backbone") == ""  # Start waits, but the field is not marked wrong before it is known
 
     qtbot.waitUntil(lambda: "3.4 M parameters · 320 features" in picker.facts.text(), timeout=120_000)
     qtbot.waitUntil(lambda: not backbone_problems(window), timeout=10_000)  # validated again once read

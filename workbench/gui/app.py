@@ -310,18 +310,21 @@ class MainWindow(QMainWindow):
         if not refused:
             self._show_device(config.train)
             self._show_fit_notes(config)
-        waiting = self.train_panel.model_form.editor("backbone").waiting()  # a timm backbone not read yet: checking
-        try:                                                                # it now would import timm on this thread
-            found: list[tuple[str, str]] = [("model.backbone", waiting)] if waiting else []
+        # a timm backbone not read yet: checking it now would import timm on this thread; Start waits (saying why)
+        # and the picker shows that it is reading, but no field is marked wrong before it is known to be
+        waiting = self.train_panel.model_form.editor("backbone").waiting()
+        pending = [("model.backbone", waiting)] if waiting else []
+        try:
+            found: list[tuple[str, str]] = []
             if not waiting:
                 validate_config(config)
         except ConfigError as error:
             found = list(error.problems)
         refused_paths = {path for path, _message in refused}
         settings_problems = refused + [problem for problem in found if problem[0] not in refused_paths]
-        if self._remembers and not settings_problems:
+        if self._remembers and not settings_problems and not pending:
             settings.remember_config(dump_yaml(config))
-        problems = settings_problems + self.dataset_panel.problems()
+        problems = settings_problems + pending + self.dataset_panel.problems()
         self.train_panel.show_start_problems(problems)
         self.dataset_panel.offer_training(problems)
         self._mark_steps(problems)
