@@ -100,7 +100,7 @@ class DiskDecodeStore:
     with parsed array headers), which matters when a large folder is opened again."""
 
     def __init__(self, folder: Path, root: Path, data_cfg: DataConfig, pseudonymizer: Pseudonymizer) -> None:
-        self.folder = folder
+        self.folder, self.root = folder, root
         self.pseudonymizer = pseudonymizer
         self.settings = _hash(settings_fingerprint(root, data_cfg), pseudonymizer.fingerprint)
         self.found = self.missed = 0
@@ -198,8 +198,8 @@ def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
     """
     stacked = stacked_channels(data_cfg)
     cache = cache_root(data_cfg)
-    root = dataset_folder(data_cfg)
     store = decode_store(data_cfg)
+    root = store.root
     with decoding_alone(store.lock_path, cancel), \
             FrameSpool(data_cfg.cache_ram_mb * BYTES_PER_MB, cache / "arrays") as frames:
         result = scan_folder(root, data_cfg, cancel=cancel, progress=progress, keep_pixels_at=data_cfg.image_size,

@@ -157,7 +157,6 @@ class EvaluatePanel(QWidget):
         self._progress_widgets = (self.progress, self.eta_label, self.cancel_button)
         for widget in self._progress_widgets:
             widget.setVisible(False)
-        row.addStretch(1)
         self.run_label = ElidedLabel(self)  # the buttons come first: a long run name is shortened on a narrow window
         self.run_label.setObjectName("evaluateRun")
         self.run_label.setProperty("role", "caption")
