@@ -49,7 +49,21 @@ def write_digits(folder: Path) -> Path:
     return folder
 
 
-def spec_text(data: Path, side: int, trials: int, steps: int, threads: int, tasks: list[str]) -> str:
+SPACES = {
+    "mixed": """\
+  train.lr: {log_uniform: [3.0e-4, 3.0e-2]}
+  augment.crop_scale_min: {uniform: [0.1, 0.8]}
+  augment.rotation_degrees: [0, 15, 30]
+""",
+    "temperature": """\
+  tasks.simclr.temperature: {log_uniform: [0.02, 2.0]}
+""",
+}
+"""The settings each `--space` draws (besides the task): several at once, or SimCLR's temperature alone, the
+setting RankMe's authors show moving the rank and the probe together."""
+
+
+def spec_text(data: Path, side: int, trials: int, steps: int, threads: int, tasks: list[str], space: str) -> str:
     return f"""\
 settings:
   data.root: {json.dumps(str(data))}
@@ -71,10 +85,7 @@ sampler: random
 seed: 0
 space:
   task: [{", ".join(tasks)}]
-  train.lr: {{log_uniform: [3.0e-4, 3.0e-2]}}
-  augment.crop_scale_min: {{uniform: [0.1, 0.8]}}
-  augment.rotation_degrees: [0, 15, 30]
-"""
+{SPACES[space]}"""
 
 
 def probe_accuracy(run_dir: Path, seeds: int) -> float:
@@ -93,6 +104,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=3, help="probe splits per run")
     parser.add_argument("--tasks", default="simclr,barlow_twins,vicreg,byol", help="the tasks drawn, comma-separated")
+    parser.add_argument("--space", choices=sorted(SPACES), default="mixed",
+                        help="mixed: learning rate, crop scale and rotation; temperature: SimCLR's alone")
     parser.add_argument("--resume", action="store_true", help="continue the sweep in <work>/sweep")
     parser.add_argument("--data", type=Path, help="a labelled image folder instead of the digits")
     parser.add_argument("--image-size", type=int, default=SIDE, help="training image side (pixels)")
@@ -107,7 +120,7 @@ def main() -> int:
     if not args.resume:
         spec = args.work / "digits-sweep.yaml"
         write_text_atomic(spec, spec_text(data.resolve(), args.image_size, args.trials, args.steps, args.threads,
-                                          args.tasks.split(",")))
+                                          args.tasks.split(","), args.space))
         create_sweep(spec, folder)
     sweep = Sweep(folder)
     results = sweep.run(on_trial=lambda result: print(f"trial {result.number}: {result.state}", flush=True))

@@ -14,8 +14,7 @@ import pytest
 
 from engine_helpers import tiny_dataset
 from workbench.config import DataConfig
-from workbench.control import CancelToken, CancelledError
-from workbench.data.build_lock import decoding_alone
+from workbench.control import CancelToken, CancelledError, held_alone
 from workbench.data.cache import decode_store, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +37,7 @@ def test_processes_opening_one_folder_at_once_decode_it_once(data, tmp_path):
     cache = tmp_path / "cache"
     store = decode_store(DataConfig(root=str(data), image_size=16, cache_dir=str(cache)))
     files = sum(1 for path in data.rglob("*.png"))
-    with decoding_alone(store.lock_path):  # held until both processes wait at it, then both race for it
+    with held_alone(store.lock_path):  # held until both processes wait at it, then both race for it
         loaders = [subprocess.Popen([sys.executable, "-c", LOADER, str(data), str(cache)], cwd=ROOT, text=True,
                                     stdout=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
                    for _ in range(2)]
@@ -54,7 +53,7 @@ def test_a_load_waiting_for_another_process_can_be_cancelled(data, tmp_path):
     config = DataConfig(root=str(data), image_size=16, cache_dir=str(tmp_path / "cache"))
     cancel = CancelToken()
     threading.Timer(0.5, cancel.cancel).start()  # the load alone takes far less: it must have waited
-    with decoding_alone(decode_store(config).lock_path), pytest.raises(CancelledError):
+    with held_alone(decode_store(config).lock_path), pytest.raises(CancelledError):
         load_dataset(config, cancel=cancel)
 
 

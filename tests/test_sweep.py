@@ -16,7 +16,7 @@ from engine_helpers import tiny_config, tiny_dataset
 from test_cli import run_cli
 from workbench.config import ConfigError, TaskConfig, save_config, setting
 from workbench.engine.runs import RunFolder
-from workbench.engine.sweep import STUDY_NAME, Sweep, create_sweep, ranking_table, run_score
+from workbench.engine.sweep import CLAIM_LOCK_NAME, STUDY_NAME, Sweep, create_sweep, ranking_table, run_score
 from workbench.engine.sweep_spec import EXAMPLE, base_config, check_space, parse_spec
 from workbench.tasks import PretextTask, TaskOutput, register_task
 
@@ -28,12 +28,13 @@ def data(tmp_path_factory) -> Path:
     return tiny_dataset(tmp_path_factory.mktemp("sweep-data") / "scans", per_class=4, size=16)
 
 
-def write_spec(folder: Path, data: Path, space: dict, trials: int = 3, sampler: str = "random") -> Path:
-    """A spec whose base config trains 4 steps of SimCLR at 16 px, evaluating at the end."""
+def write_spec(folder: Path, data: Path, space: dict, trials: int = 3, sampler: str = "random",
+               steps: int = 4) -> Path:
+    """A spec whose base config trains `steps` steps of SimCLR at 16 px, evaluating at the end."""
     folder.mkdir(parents=True, exist_ok=True)
     base = tiny_config(data, folder / "runs", data={"image_size": 16},
-                       train={"steps": 4, "checkpoint_every": 4, "threads": 1},
-                       eval={"every_steps": 4, "subset_size": 16})
+                       train={"steps": steps, "checkpoint_every": steps, "threads": 1},
+                       eval={"every_steps": steps, "subset_size": 16})
     save_config(base, folder / "base.yaml")
     spec = {"base": "base.yaml", "trials": trials, "sampler": sampler, "seed": 1, "space": space}
     path = folder / "spec.yaml"
@@ -53,8 +54,8 @@ def test_a_sweep_trains_each_trial_in_its_folder_and_ranks_them_by_score(tmp_pat
     folder = create_sweep(write_spec(tmp_path, data, SPACE), tmp_path / "sweep")
     seen = []
     results = Sweep(folder).run(on_trial=seen.append)
-    assert sorted(path.name for path in folder.iterdir()) == ["base.yaml", STUDY_NAME, "sweep.yaml",
-                                                              "trial-000", "trial-001", "trial-002"]
+    assert sorted(path.name for path in folder.iterdir()) == ["base.yaml", CLAIM_LOCK_NAME, STUDY_NAME,
+                                                              "sweep.yaml", "trial-000", "trial-001", "trial-002"]
     assert [result.number for result in seen] == [0, 1, 2]
     assert [result.state for result in results] == ["finished"] * 3
     scores = [result.score for result in results]

@@ -2,7 +2,14 @@
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable
+
+from filelock import FileLock, Timeout
+
+LOCK_POLL_SECONDS = 0.25
+"""How often a process waiting for a file lock checks for cancellation."""
 
 
 class CancelledError(Exception):
@@ -56,3 +63,22 @@ class RunControl(CancelToken):
 
 #: Progress callback of long jobs: called with (done, total) units of work.
 Progress = Callable[[int, int], None]
+
+
+@contextmanager
+def held_alone(lock_path: Path, cancel: CancelToken | None = None):
+    """Inside: no other process holds the file lock at `lock_path`; waits (cancellably) for one that does. The lock
+    is filelock's: flock on Linux and macOS, which NFS v3/v4 honour (Lustre needs its `flock` mount option)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path)
+    while True:
+        try:
+            lock.acquire(timeout=LOCK_POLL_SECONDS)
+            break
+        except Timeout:
+            if cancel:
+                cancel.raise_if_cancelled()
+    try:
+        yield
+    finally:
+        lock.release()

@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", help="sweep folder to create (default: sweeps/<spec name>)")
     sweep.add_argument("--resume", metavar="SWEEP_DIR", help="continue a stopped or killed sweep")
     sweep.add_argument("--example", action="store_true", help="print a commented example spec")
+    sweep.add_argument("--gpus", help="train trials side by side, one worker process per GPU: indices such as 0,1 "
+                                      "or all (each worker's log: SWEEP_DIR/worker-gpu<N>.log)")
     return parser
 
 
@@ -478,8 +480,22 @@ def _export_classifier(args) -> int:
     return 0
 
 
+def _sweep_gpus(text: str) -> list[str]:
+    """`--gpus`' list; a warning when this machine has no CUDA GPU (the workers then share the CPU)."""
+    import torch
+
+    from workbench.engine.sweep_workers import parse_gpus
+
+    visible = torch.cuda.device_count()
+    gpus = parse_gpus(text, visible)
+    if visible == 0:
+        print(f"Warning: no CUDA GPU here; the {len(gpus)} workers train on the CPU side by side.", file=sys.stderr)
+    return gpus
+
+
 def _sweep(args) -> int:
-    """`sweep SPEC` or `sweep --resume SWEEP_DIR`: train the trials one after the other, then print the ranking."""
+    """`sweep SPEC` or `sweep --resume SWEEP_DIR`: train the trials (one after the other, or side by side with
+    --gpus), then print the ranking."""
     from workbench.cli.progress import ConsoleReporter
     from workbench.engine.sweep import Sweep, SweepStopped, create_sweep, ranking_table
     from workbench.engine.sweep_spec import EXAMPLE
@@ -491,9 +507,12 @@ def _sweep(args) -> int:
         raise ValueError("give a sweep spec (sweep SPEC.yaml) or a sweep folder to continue (--resume SWEEP_DIR)")
     if args.resume and args.out:
         raise ValueError("--out makes a new sweep; --resume continues one in its own folder")
+    gpus = _sweep_gpus(args.gpus) if args.gpus else None
     folder = args.resume or create_sweep(args.spec, args.out)
     sweep = Sweep(folder)
-    print(f"Sweep folder {folder}: {sweep.planned_trials()} trials, {sweep.spec.sampler} sampler", flush=True)
+    side_by_side = f", {len(gpus)} workers (GPUs {', '.join(gpus)})" if gpus else ""
+    print(f"Sweep folder {folder}: {sweep.planned_trials()} trials, {sweep.spec.sampler} sampler{side_by_side}",
+          flush=True)
     control = RunControl()
 
     def stop_cleanly(signum, frame):
@@ -507,7 +526,16 @@ def _sweep(args) -> int:
 
     previous = signal.signal(signal.SIGINT, stop_cleanly)
     try:
-        results = sweep.run(control, ConsoleReporter(), trial_ended)
+        if gpus:
+            from workbench.engine.sweep_workers import run_on_gpus
+
+            results, ends = run_on_gpus(sweep, gpus, control, trial_ended)
+            for end in ends:
+                if end.failed:
+                    print(f"The worker on GPU {end.gpu} ended with exit code {end.returncode}; its log: {end.log}",
+                          file=sys.stderr)
+        else:
+            results = sweep.run(control, ConsoleReporter(), trial_ended)
     except SweepStopped as stopped:
         print(f"Stopped: {stopped}", file=sys.stderr)
         results = sweep.results()

@@ -28,8 +28,7 @@ import torch
 
 from workbench.config import DataConfig
 from workbench.config.atomic import write_atomic
-from workbench.data.build_lock import decoding_alone
-from workbench.control import CancelToken, Progress
+from workbench.control import CancelToken, Progress, held_alone
 from workbench.data.demo import dataset_folder
 from workbench.data.frame_spool import FrameSpool
 from workbench.data.locations import cache_root
@@ -108,7 +107,10 @@ class DiskDecodeStore:
 
     @property
     def lock_path(self) -> Path:
-        """The lock held while this dataset is decoded into the cache (see `build_lock`)."""
+        """The lock held while this dataset is decoded into the cache. Several processes open one dataset at once
+        when a run starts under `torchrun` (every worker of a node) or on a cluster (every node, when the cache is
+        on a shared file system): entries are written atomically, so decoding side by side would be correct, only
+        wasted. Under the lock the first process decodes and the others then find every file in the cache."""
         return self.folder.parent / "locks" / f"{self.settings}.lock"
 
     def _entry(self, relative_path: str, stat: os.stat_result, auto_range: tuple[float, float] | None) -> Path:
@@ -200,7 +202,7 @@ def load_dataset(data_cfg: DataConfig, cancel: CancelToken | None = None,
     cache = cache_root(data_cfg)
     store = decode_store(data_cfg)
     root = store.root
-    with decoding_alone(store.lock_path, cancel), \
+    with held_alone(store.lock_path, cancel), \
             FrameSpool(data_cfg.cache_ram_mb * BYTES_PER_MB, cache / "arrays") as frames:
         result = scan_folder(root, data_cfg, cancel=cancel, progress=progress, keep_pixels_at=data_cfg.image_size,
                              store=store, pseudonymizer=store.pseudonymizer, sink=frames)

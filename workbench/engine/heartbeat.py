@@ -39,7 +39,7 @@ class Heartbeat:
     def beat(self) -> None:
         """Write the heartbeat now. Never recreates a run folder that was removed; a failed write is skipped
         (the next one may succeed, and a missed beat only makes the run look stale sooner)."""
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+        record = this_process()
         tmp = self.path.with_name(f".{HEARTBEAT_NAME}.tmp")
         try:
             tmp.write_text(json.dumps(record), encoding="utf-8")
@@ -50,6 +50,11 @@ class Heartbeat:
     def _beat_until_stopped(self) -> None:
         while not self._stop.wait(self._every):
             self.beat()
+
+
+def this_process() -> dict:
+    """This process as a heartbeat records it: {"pid", "host", "time" (now)}."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
 
 
 def read_heartbeat(run_dir: str | Path) -> dict | None:
@@ -71,6 +76,12 @@ def is_training_now(run_dir: str | Path, now: float | None = None) -> bool:
         return False
     if (time.time() if now is None else now) - record["time"] > STALE_AFTER_S:
         return False
+    return process_of_record_alive(record)
+
+
+def process_of_record_alive(record: dict) -> bool:
+    """Whether the process a `this_process` record names is alive; True when it ran on another machine (which
+    cannot be asked from here)."""
     pid = record.get("pid")
     if record.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0:
         return process_alive(pid)

@@ -2,34 +2,40 @@
 
 A sweep is a folder: sweep.yaml (the spec, `sweep_spec.SweepSpec`), base.yaml (the config every trial starts
 from, the spec's fixed settings applied), study.log (Optuna's journal of the trials, so a killed sweep resumes
-where it stopped) and one run folder per trial, trial-000, trial-001... Pointing the app's runs folder at the
+where it stopped; study.lock is taken while a process picks its next trial) and one run folder per trial, trial-000, trial-001... Pointing the app's runs folder at the
 sweep folder lists the trials with their scores. Trials run one after the other, on the device the base config
-names; a machine with several GPUs could give each its own trial (Optuna's `n_jobs`, one device per job): that
-is the place to add it. A trial that fails (a diverged loss, settings that do not fit together) is recorded
+names; with several GPUs, `sweep_workers` starts one process per GPU and each takes the next trial when it is
+free (`Sweep.run` in each, sharing the journal). A trial that fails (a diverged loss, settings that do not fit together) is recorded
 as failed and the sweep goes on.
 """
 from __future__ import annotations
 
+import itertools
 import math
+import random
+import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from workbench.config import ConfigError, RunConfig, save_config
-from workbench.control import RunControl
+from workbench.control import RunControl, held_alone
 from workbench.engine.best_checkpoint import format_score, label_free_score, read_best
 from workbench.engine.events import EvalEvent, Event, EventHandler, FailedEvent, FinishedEvent
-from workbench.engine.heartbeat import is_training_now
+from workbench.engine.heartbeat import is_training_now, process_of_record_alive, this_process
 from workbench.engine.quality_values import QUALITY_VALUES, value_name
 from workbench.engine.recipe import apply_settings
 from workbench.engine.runs import RunFolder, new_run_dir
 from workbench.engine.sweep_spec import TASK_KEY, Param, SweepSpec, base_config, check_space, load_spec, save_spec
 
-SPEC_NAME, BASE_NAME, STUDY_NAME = "sweep.yaml", "base.yaml", "study.log"
+SPEC_NAME, BASE_NAME, STUDY_NAME, CLAIM_LOCK_NAME = "sweep.yaml", "base.yaml", "study.log", "study.lock"
 TRIAL_PREFIX = "trial-"
 STUDY = "sweep"
 """The name of the one Optuna study in a sweep's journal."""
 TPE_STARTUP_SHARE = 3
+STARTING_GRACE_S = 600.0
+"""A trial taken by a process on another machine counts as running this long before its run's heartbeat shows."""
 """TPE draws the first trials/this (at least 2) at random before it models the scores."""
 
 
@@ -130,18 +136,31 @@ class Sweep:
         import optuna
 
         seed += self.spec.seed
-        if self.spec.sampler == "grid":
-            return optuna.samplers.GridSampler({key: list(param.values) for key, param in self.spec.space.items()},
-                                               seed=seed)
-        if self.spec.sampler == "random":
+        if self.spec.sampler in ("random", "grid"):  # a grid trial's settings are enqueued (`_enqueue_grid_point`)
             return optuna.samplers.RandomSampler(seed=seed)
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, self.spec.trials // TPE_STARTUP_SHARE))
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, self.spec.trials // TPE_STARTUP_SHARE),
+                                          constant_liar=True)  # trials running side by side are not drawn alike
 
     def planned_trials(self) -> int:
         """The spec's trials; with the grid sampler at most the grid's combinations (none is trained twice)."""
         if self.spec.sampler != "grid":
             return self.spec.trials
-        return min(self.spec.trials, math.prod(len(param.values) for param in self.spec.space.values()))
+        return min(self.spec.trials, len(self._grid()))
+
+    def _grid(self) -> list[dict[str, Any]]:
+        """The grid's combinations, in an order shuffled by the spec's seed."""
+        keys = list(self.spec.space)
+        points = [dict(zip(keys, values)) for values in itertools.product(*(self.spec.space[key].values
+                                                                           for key in keys))]
+        random.Random(self.spec.seed).shuffle(points)
+        return points
+
+    def _enqueue_grid_point(self, study, trials) -> None:
+        """Queue the first grid combination no trial has taken (interrupted ones are taken again). Optuna's
+        GridSampler is not used: it stops the study from `tell`, which only works inside `Study.optimize`."""
+        taken = {trial.user_attrs.get("grid_point") for trial in trials if _result(trial).state != "interrupted"}
+        point = next(index for index in range(len(self._grid())) if index not in taken)
+        study.enqueue_trial(self._grid()[point], user_attrs={"grid_point": point})
 
     def results(self) -> list[TrialResult]:
         """Every trial, ranked: finished ones by score (best first), then the others by number."""
@@ -149,28 +168,49 @@ class Sweep:
 
     def run(self, control: RunControl | None = None, on_event: EventHandler | None = None,
             on_trial: Callable[[TrialResult], None] | None = None) -> list[TrialResult]:
-        """Train the trials the spec still asks for (finished and failed ones count; interrupted ones are
-        redone with new settings) and return the ranking. `control` stops the sweep during a trial (its run
-        is left stopped and marked interrupted: SweepStopped); `on_event` sees each trial's training events,
-        `on_trial` each trial's result."""
+        """Train trials until the spec's count is reached, then return the ranking. Finished and failed trials
+        count, and so do trials other processes are training now: several processes (one per GPU,
+        `sweep_workers`) can run one sweep side by side, each taking the next trial under the folder's lock.
+        Trials left running by a process that died are marked interrupted and redone with new settings.
+        `control` stops the sweep during a trial (its run is left stopped and marked interrupted: SweepStopped);
+        `on_event` sees each trial's training events, `on_trial` each trial's result."""
+        from optuna.trial import TrialState
+
         control = control or RunControl()
         study = self.study()
-        self._mark_interrupted(study)
-        done = sum(_result(trial).state in ("finished", "failed") for trial in study.trials)
-        remaining = self.planned_trials() - done
-        if remaining <= 0:
-            return self.results()
-        study.sampler = self._sampler(len(study.trials))
-
-        def objective(trial) -> float:
-            return self._trial(trial, control, on_event)
-
-        def report(_study, trial) -> None:
+        while (trial := self._claim(study, control)) is not None:
+            try:
+                score = self._trial(trial, control, on_event)
+            except TrialFailed:
+                study.tell(trial, state=TrialState.FAIL)
+            except BaseException:  # stopped, or an error of the sweep itself: the trial is redone on resume
+                trial.set_user_attr("interrupted", True)
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            else:
+                study.tell(trial, score)
             if on_trial:
-                on_trial(_result(trial))
-
-        study.optimize(objective, n_trials=remaining, catch=(TrialFailed,), callbacks=[report])
+                on_trial(_result(study.get_trials(deepcopy=False)[trial.number]))
         return self.results()
+
+    def _claim(self, study, control: RunControl):
+        """The next trial for this process to train, or None when the finished, failed and running trials already
+        reach the spec's count. Taken under the sweep's lock, so processes side by side never take one too many;
+        the sampler is seeded by the trial's number, so each trial draws its own settings."""
+        if control.cancelled:
+            raise SweepStopped(f"the sweep was stopped between trials; continue it with --resume {self.folder}")
+        with held_alone(self.folder / CLAIM_LOCK_NAME, control):
+            self._mark_interrupted(study.get_trials(deepcopy=False))
+            trials = study.get_trials(deepcopy=False)
+            states = [_result(trial).state for trial in trials]
+            if sum(state in ("finished", "failed", "running") for state in states) >= self.planned_trials():
+                return None
+            study.sampler = self._sampler(len(trials))
+            if self.spec.sampler == "grid":
+                self._enqueue_grid_point(study, trials)
+            trial = study.ask()
+            trial.set_user_attr("owner", this_process())
+            return trial
 
     def _trial(self, trial, control: RunControl, on_event: EventHandler | None) -> float:
         """Train one trial's run and return its score; TrialFailed (recorded) when it gives none."""
@@ -204,21 +244,34 @@ class Sweep:
         trial.set_user_attr("error", message)
         return TrialFailed(message)
 
-    def _mark_interrupted(self, study) -> None:
-        """Trials left running by a killed sweep become failed, marked interrupted (they are not counted as
-        done). A trial whose run a process is still training means the sweep runs elsewhere: ValueError."""
+    def _mark_interrupted(self, trials) -> None:
+        """Trials left running by a process that died become failed, marked interrupted (they are not counted as
+        done, so another trial takes their place)."""
         from optuna.trial import TrialState
 
         storage = self._storage
         study_id = storage.get_study_id_from_name(STUDY)
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            run = trial.user_attrs.get("run")
-            if run and is_training_now(self.folder / run):
-                raise ValueError(f"{self.folder} is being swept by another process now (trial {trial.number} "
-                                 "is training)")
+        for trial in trials:
+            if trial.state != TrialState.RUNNING or _trial_alive(self.folder, trial):
+                continue
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
             storage.set_trial_user_attr(trial_id, "interrupted", True)
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+
+def _trial_alive(folder: Path, trial) -> bool:
+    """Whether the process that took a running trial still works on it: its run is being trained now, or the
+    process is alive (on this machine) or took it less than `STARTING_GRACE_S` ago (on another machine, before
+    its run's heartbeat starts). A trial without an owner (written before owners were recorded) is not alive."""
+    owner = trial.user_attrs.get("owner")
+    run = trial.user_attrs.get("run")
+    if run and is_training_now(folder / run):
+        return True
+    if not isinstance(owner, dict) or not isinstance(owner.get("time"), (int, float)):
+        return False
+    if owner.get("host") != socket.gethostname():
+        return time.time() - owner["time"] < STARTING_GRACE_S
+    return process_of_record_alive(owner)
 
 
 def draw_settings(trial, space: dict[str, Param], base: RunConfig) -> dict[str, Any]:
