@@ -12,6 +12,8 @@ the probe across the sweep's runs:
 - view retrieval: the share of augmented views whose nearest neighbour is a view of the same image;
 - cluster learnability: k-means (20 clusters) on half the embeddings, kNN predicting the clusters of the other half.
 
+It also prints how well the probe ranks the runs against itself (`split_half_spearman`): the ceiling for any score.
+
     .venv/bin/python scripts/label_free_candidates.py /tmp/digits-sweep /tmp/fashion-sweep   # ~2 min per sweep
 
 Results: printed, and written to label_free_candidates.json in the current folder.
@@ -42,13 +44,29 @@ SUBSET = 512
 CLUSTERS = 20
 
 
-def probe_accuracy(context: RunContext, z: torch.Tensor, fraction: float) -> float:
-    """Mean linear-probe accuracy over `PROBE_SEEDS` splits with `fraction` of the labels."""
+def probe_accuracies(context: RunContext, z: torch.Tensor, fraction: float) -> list[float]:
+    """Linear-probe accuracy on each of `PROBE_SEEDS` splits with `fraction` of the labels (the same splits for
+    every run of a sweep)."""
     dataset = context.dataset
     splits = probe_splits(dataset.labels, dataset.groups, [fraction], PROBE_SEEDS, 0.3, dataset.class_names)
     labels, classes = dataset.labels, len(dataset.class_names)
-    return float(np.mean([linear_probe(z[s.train], labels[s.train], z[s.test], labels[s.test], classes).accuracy
-                          for s in splits]))
+    return [float(linear_probe(z[s.train], labels[s.train], z[s.test], labels[s.test], classes).accuracy)
+            for s in splits]
+
+
+def split_half_spearman(per_seed: list[list[float]]) -> float:
+    """How well the probe ranks the runs against itself: the Spearman correlation between the runs' mean accuracy
+    on half the seeds and on the other half, averaged over every way of halving them. A label-free score can
+    only match the probe's ranking as far as the probe agrees with itself."""
+    from itertools import combinations
+
+    from scipy.stats import spearmanr
+
+    table = np.asarray(per_seed)  # runs x seeds
+    seeds = range(table.shape[1])
+    halves = [list(half) for half in combinations(seeds, len(seeds) // 2) if 0 in half]
+    return float(np.mean([spearmanr(table[:, half].mean(1), np.delete(table, half, 1).mean(1))[0]
+                          for half in halves]))
 
 
 def augmented_views(context: RunContext, images: torch.Tensor, augment: AugmentConfig) -> torch.Tensor:
@@ -98,7 +116,7 @@ def scores_of(run: Path) -> dict[str, float]:
     images = context.dataset.images[subset[:VIEW_IMAGES]]
     own = augmented_views(context, images, context.config.augment)
     fixed = augmented_views(context, images, AugmentConfig(hflip_p=0.0))
-    return {"probe 1%": probe_accuracy(context, z, 0.01), "probe 10%": probe_accuracy(context, z, 0.1),
+    return {"probe 1%": probe_accuracies(context, z, 0.01), "probe 10%": probe_accuracies(context, z, 0.1),
             "RankMe (512)": effective_rank(z[subset]), "RankMe (all)": effective_rank(z),
             "LiDAR (own views)": lidar(own), "LiDAR (fixed views)": lidar(fixed), "alpha-ReQ": alpha_req(z[subset]),
             "view retrieval (own)": view_retrieval(own), "view retrieval (fixed)": view_retrieval(fixed),
@@ -119,6 +137,10 @@ def main() -> int:
     for sweep in args.sweeps:
         runs = [run for run in sorted((sweep / "sweep").glob("trial-*")) if (run / "checkpoints").is_dir()]
         rows = [scores_of(run) for run in runs]
+        reliability = {target: split_half_spearman([row[target] for row in rows]) for target in ("probe 1%",
+                                                                                                  "probe 10%")}
+        for row in rows:
+            row.update({target: float(np.mean(row[target])) for target in reliability})
         correlations = {target: {name: float(spearmanr([row[name] for row in rows], [row[target] for row in rows])[0])
                                  for name in rows[0] if not name.startswith("probe")}
                         for target in ("probe 1%", "probe 10%")}
@@ -126,8 +148,10 @@ def main() -> int:
         print(f"{sweep}: {len(rows)} runs, 10%-label probe {min(spread):.1%} to {max(spread):.1%}")
         for target, by_name in correlations.items():
             print(f"  Spearman with the {target} probe: " +
-                  ", ".join(f"{name} {rho:+.2f}" for name, rho in by_name.items()))
-        record[str(sweep)] = {"runs": [str(run) for run in runs], "scores": rows, "spearman": correlations}
+                  ", ".join(f"{name} {rho:+.2f}" for name, rho in by_name.items()) +
+                  f"; the probe with itself (split-half over seeds) {reliability[target]:+.2f}")
+        record[str(sweep)] = {"runs": [str(run) for run in runs], "scores": rows, "spearman": correlations,
+                              "probe_split_half_spearman": reliability}
     Path("label_free_candidates.json").write_text(json.dumps(record, indent=1))
     return 0
 

@@ -1,6 +1,8 @@
-"""The GUI thread never imports timm (about 1.5 s, more on a busy machine): a timm backbone restored at launch or
-typed into the backbone picker is read on a worker thread, and validation waits for that reading (Start says
-why) instead of importing timm itself; then it still names the field of a wrong timm name.
+"""The GUI thread never imports timm (about 1.5 s, more on a busy machine): a timm backbone restored at launch,
+typed into the backbone picker or loaded from a config file (File › Load config…) is read on a worker thread,
+and validation waits for that reading (Start says why) instead of importing timm itself; then it still names the
+field of a wrong timm name. Watching a timm run's folder and continuing it (Runs page) do not import it either:
+the trainer does, on its own thread.
 
 Each scenario runs in a fresh Python process, where timm is not imported yet: there a finder at the head of
 `sys.meta_path` notes the thread that loads each module of timm (import statements themselves cannot be watched
@@ -40,7 +42,7 @@ if SCENARIO:  # only in the fresh process the outer test starts
     sys.meta_path.insert(0, TimmLoadRecorder())
 
 
-@pytest.mark.parametrize("scenario", ["launch", "typing"])
+@pytest.mark.parametrize("scenario", ["launch", "typing", "load", "run folder"])
 def test_the_gui_thread_never_imports_timm(scenario):
     env = {**os.environ, SCENARIO_ENV: scenario, "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -75,6 +77,8 @@ def test_in_a_fresh_process(qtbot, monkeypatch, tmp_path):
 
     use_private_settings(monkeypatch, tmp_path)
     assert "timm" not in sys.modules  # the app's modules did not import it
+    if SCENARIO == "run folder":
+        return watch_and_continue_a_timm_run(qtbot, tmp_path)
     if SCENARIO == "launch":  # the last session chose a timm backbone
         config = preset_config(FIRST_PRESET)
         config.model.backbone = "timm/convnext_atto"
@@ -85,6 +89,11 @@ def test_in_a_fresh_process(qtbot, monkeypatch, tmp_path):
     window.show_step("Train & monitor")
     form = window.train_panel.model_form
     picker = form.editor("backbone")
+    if SCENARIO == "load":  # File › Load config… with a file naming a timm backbone
+        config = preset_config(FIRST_PRESET)
+        config.model.backbone = "timm/convnext_atto"
+        (tmp_path / "timm.yaml").write_text(dump_yaml(config), encoding="utf-8")
+        assert window.load_config_file(tmp_path / "timm.yaml")
     if SCENARIO == "typing":
         assert picker.value() == "small_cnn"
         type_into(qtbot, picker.line, "timm/convnext_atto")
@@ -106,3 +115,35 @@ def test_in_a_fresh_process(qtbot, monkeypatch, tmp_path):
 
     assert LOADS, "timm was never imported: the scenario did not exercise it"
     assert not any(LOADS), f"{sum(LOADS)} of timm's {len(LOADS)} modules were loaded on the GUI thread"
+
+
+def watch_and_continue_a_timm_run(qtbot, tmp_path) -> None:
+    """A run folder of a timm backbone, trained by `main.py train` in another process: the Runs page watches it
+    and the window continues it (from its last checkpoint, where it ends at once); nothing imports timm before
+    the trainer's thread does."""
+    from engine_helpers import tiny_config, tiny_dataset
+    from workbench.config import save_config
+    from workbench.engine.events import FinishedEvent
+    from workbench.gui.app import MainWindow
+    from workbench.gui.workers import finish_running_jobs
+
+    run = tmp_path / "runs" / "timm-run"
+    config = tiny_config(tiny_dataset(tmp_path / "data", per_class=2, size=32), tmp_path / "runs",
+                         train={"steps": 2, "checkpoint_every": 2}, eval={"every_steps": 2, "subset_size": 8})
+    config.model.backbone = "timm/convnext_atto"  # set, not validated: that would import timm here
+    save_config(config, tmp_path / "timm.yaml")
+    trained = subprocess.run([sys.executable, "main.py", "train", str(tmp_path / "timm.yaml"), "--out", str(run)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    window = MainWindow(scan_on_open=False)
+    qtbot.addWidget(window)
+    window.show()
+    window.runs_panel.watch(run)
+    assert window.runs_panel.watching() is not None and "timm" not in sys.modules
+    window.resume_run(str(run))
+    qtbot.waitUntil(lambda: window.train_panel.is_training(), timeout=10_000)
+    qtbot.waitUntil(lambda: not window.train_panel.is_training(), timeout=300_000)
+    assert isinstance(window.train_panel.final_event, FinishedEvent), window.train_panel.banner.text()
+    window.close()
+    finish_running_jobs()
+    assert LOADS and not any(LOADS), f"{sum(LOADS)} of timm's {len(LOADS)} modules were loaded on the GUI thread"

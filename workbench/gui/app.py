@@ -429,9 +429,11 @@ class MainWindow(QMainWindow):
             self.load_config_file(path)
 
     def load_config_file(self, path: str | Path) -> bool:
-        """Load a YAML config; a bad file is explained and changes nothing."""
+        """Load a YAML config; a bad file is explained and changes nothing. The registries' rules (an unknown
+        backbone, a task that cannot train on it) are left to `validate`, which marks them at their fields once a
+        timm backbone has been read off this thread."""
         try:
-            config = load_config(path)
+            config = load_config(path, registry_checks=False)
         except ConfigError as error:
             lines = "<br>".join(html.escape(f"{p}: {m}") for p, m in error.problems)
             self.tasks_panel.banner.show_message(f"<b>{html.escape(str(path))} was not loaded:</b><br>{lines}",
@@ -486,8 +488,8 @@ class MainWindow(QMainWindow):
         if self.train_panel.is_training() or self._start_pending:
             banner.show_message("A run is already training; stop it first.", "warning")
             return
-        try:
-            config = load_config(Path(run_dir) / "config.yaml")
+        try:  # the trainer checks the registries' rules itself, off this thread (they may import timm)
+            config = load_config(Path(run_dir) / "config.yaml", registry_checks=False)
         except ConfigError as error:
             banner.show_message(f"This run cannot be resumed: {html.escape(str(error))}", "error")
             return

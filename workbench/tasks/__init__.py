@@ -28,9 +28,10 @@ def config_from_dict(data: Mapping[str, Any] | None, registry_checks: bool = Tru
     return io.parse_config(data, task_config_types(), _CHECKS if registry_checks else ())
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML config file; raises ConfigError naming each bad field."""
-    return io.load_config(path, task_config_types(), _CHECKS)
+def load_config(path: str | Path, registry_checks: bool = True) -> RunConfig:
+    """Read and validate a YAML config file; raises ConfigError naming each bad field. `registry_checks` as for
+    `config_from_dict` (the app reads files without them on its own thread, and validates off it)."""
+    return io.load_config(path, task_config_types(), _CHECKS if registry_checks else ())
 
 
 def validate_config(config: RunConfig) -> RunConfig:

@@ -100,10 +100,12 @@ def summarise_runs(out_dir: Path) -> list[RunSummary]:
 
 
 def _run_config(folder: RunFolder) -> RunConfig | None:
+    """The run's settings as its config.yaml holds them, without the registries' rules (it was checked when it
+    trained, and those rules may import timm, which the GUI thread never does)."""
     from workbench.tasks import load_config
 
     try:
-        return load_config(folder.config_path)
+        return load_config(folder.config_path, registry_checks=False)
     except Exception:  # a run written by another version still lists; it only lacks its settings and map
         return None
 
