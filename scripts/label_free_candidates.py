@@ -10,7 +10,9 @@ the probe across the sweep's runs:
   (the defaults without flips), 256 images x 8 views;
 - alpha-ReQ: the slope of the embedding covariance's eigenspectrum (Agrawal et al. 2022);
 - view retrieval: the share of augmented views whose nearest neighbour is a view of the same image;
-- cluster learnability: k-means (20 clusters) on half the embeddings, kNN predicting the clusters of the other half.
+- cluster learnability: k-means (20 clusters) on half the embeddings, kNN predicting the clusters of the other half;
+- uniformity and alignment (Wang and Isola 2020), signed so that higher is better;
+- agreement with the sweep: how many of an image's nearest neighbours the sweep's other runs also find.
 
 It also prints how well the probe ranks the runs against itself (`split_half_spearman`): the ceiling for any score.
 
@@ -42,6 +44,7 @@ PROBE_SEEDS = 10
 VIEW_IMAGES, VIEWS = 256, 8
 SUBSET = 512
 CLUSTERS = 20
+NEIGHBOURS = 10
 
 
 def probe_accuracies(context: RunContext, z: torch.Tensor, fraction: float) -> list[float]:
@@ -108,8 +111,45 @@ def cluster_learnability(z: torch.Tensor) -> float:
     return knn_accuracy(normalised[:half], fitted, normalised[half:], predicted, 10)
 
 
+def neighbours(z: torch.Tensor, k: int = NEIGHBOURS) -> torch.Tensor:
+    """(images, k) indices of each image's k nearest other images (cosine)."""
+    normalised = F.normalize(z, dim=1)
+    similarity = normalised @ normalised.T
+    similarity.fill_diagonal_(-2.0)
+    return similarity.topk(k, dim=1).indices
+
+
+def sweep_agreement(subsets: list[torch.Tensor]) -> list[float]:
+    """For each run, how far its nearest neighbours agree with those of the sweep's other runs: the mean share of
+    an image's k nearest neighbours that another run also finds, averaged over the other runs. Runs that learnt
+    the structure most runs share score high, idiosyncratic ones low (a score of the sweep, not of one run)."""
+    sets = [neighbours(z) for z in subsets]
+    count, k = sets[0].shape
+
+    def overlap(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(np.mean([len(set(a[i].tolist()) & set(b[i].tolist())) / k for i in range(count)]))
+
+    pairs = {(i, j): overlap(sets[i], sets[j]) for i in range(len(sets)) for j in range(i + 1, len(sets))}
+    return [float(np.mean([pairs[min(i, j), max(i, j)] for j in range(len(sets)) if j != i]))
+            for i in range(len(sets))]
+
+
+def uniformity(z: torch.Tensor) -> float:
+    """Minus Wang and Isola's uniformity: -log mean exp(-2 |zi - zj|^2) over pairs of normalised embeddings."""
+    normalised = F.normalize(z.double(), dim=1)
+    distances = torch.pdist(normalised).pow(2)
+    return float(-torch.log(torch.exp(-2 * distances).mean()))
+
+
+def alignment(views: torch.Tensor) -> float:
+    """Minus Wang and Isola's alignment: -mean |z_a - z_b|^2 between two normalised views of each image."""
+    normalised = F.normalize(views.double(), dim=2)
+    return float(-(normalised[:, 0] - normalised[:, 1]).pow(2).sum(1).mean())
+
+
 def scores_of(run: Path) -> dict[str, float]:
-    """The probe accuracies and every candidate score of one run."""
+    """The probe accuracies and every candidate score of one run; "subset" holds the embeddings of the subset,
+    for the sweep's agreement."""
     context = open_run(run, device="cpu")
     z = embed_images(context.encoder, context.dataset.images, context.device)
     subset = torch.randperm(len(z), generator=torch.Generator().manual_seed(1))[:SUBSET]
@@ -120,7 +160,8 @@ def scores_of(run: Path) -> dict[str, float]:
             "RankMe (512)": effective_rank(z[subset]), "RankMe (all)": effective_rank(z),
             "LiDAR (own views)": lidar(own), "LiDAR (fixed views)": lidar(fixed), "alpha-ReQ": alpha_req(z[subset]),
             "view retrieval (own)": view_retrieval(own), "view retrieval (fixed)": view_retrieval(fixed),
-            "cluster learnability": cluster_learnability(z[subset])}
+            "cluster learnability": cluster_learnability(z[subset]), "uniformity": uniformity(z[subset]),
+            "alignment (fixed views)": alignment(fixed), "subset": z[subset]}
 
 
 def main() -> int:
@@ -137,6 +178,9 @@ def main() -> int:
     for sweep in args.sweeps:
         runs = [run for run in sorted((sweep / "sweep").glob("trial-*")) if (run / "checkpoints").is_dir()]
         rows = [scores_of(run) for run in runs]
+        agreement = sweep_agreement([row.pop("subset") for row in rows])
+        for row, value in zip(rows, agreement):
+            row["agreement with the sweep"] = value
         reliability = {target: split_half_spearman([row[target] for row in rows]) for target in ("probe 1%",
                                                                                                   "probe 10%")}
         for row in rows:

@@ -1,6 +1,7 @@
 """TensorBoard logs written from the run's event stream: the same values as metrics.jsonl, the embedding map in
 the projector, each step once after a resume; nothing when off; MLflow refused when its package is missing."""
 import json
+import sys
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -111,8 +112,11 @@ def test_a_log_that_cannot_write_is_switched_off_with_a_warning(data_root, tmp_p
     assert [e.step for e in events if isinstance(e, StepEvent)] == [1, 2]
 
 
-@pytest.mark.skipif(installed("mlflow"), reason="the mlflow package is installed here")
-def test_mlflow_without_its_package_is_refused_naming_the_field(data_root, tmp_path):
+def test_a_log_whose_packages_are_missing_is_refused_naming_the_field_and_the_package(data_root, tmp_path,
+                                                                                    monkeypatch):
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)  # Python's own way to make a module unimportable
+    assert not installed("sqlalchemy")
     with pytest.raises(ConfigError) as caught:
-        tiny_config(data_root, tmp_path, output={"mlflow": True})
-    assert caught.value.problems == [("output.mlflow", "mlflow logs need the 'mlflow' package: pip install mlflow")]
+        tiny_config(data_root, tmp_path, output={"mlflow": True, "tensorboard": True})
+    assert caught.value.problems == [("output.mlflow", "mlflow logs need 'mlflow', 'sqlalchemy' and 'alembic' "
+                                                       "(missing: sqlalchemy): pip install 'pretext-workbench[logs]'")]

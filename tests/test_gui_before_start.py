@@ -227,7 +227,16 @@ def test_settings_that_go_against_the_images_are_named_on_the_dataset_step(qtbot
     assert banner.level() == "warning" and "Suggest a recipe" in banner.text() and "proposes 16 px" in banner.text()
     assert window.train_panel.start_button.isEnabled()  # a note, not a refusal: the value is the user's
 
+    assert banner.action.isVisible() and banner.action.text() == "Use 16 px"
+    qtbot.mouseClick(banner.action, Qt.MouseButton.LeftButton)  # the fitting value in one click
+    qtbot.waitUntil(banner.isHidden, timeout=10_000)  # fitting now: the note goes
+    assert window.dataset_panel.reading_form.editor("image_size").value() == 16
+    assert window.current_config().data.image_size == 16 and window.train_panel.start_button.isEnabled()
+
     size = window.dataset_panel.reading_form.editor("image_size")
+    size.setValue(64)  # the user's choice again: the note comes back, and goes when they type a fitting size
+    size.editingFinished.emit()
+    qtbot.waitUntil(lambda: "enlarges them 8x" in banner.text(), timeout=10_000)
     size.setValue(16)
     size.editingFinished.emit()
-    qtbot.waitUntil(banner.isHidden, timeout=10_000)  # fitting now: the note goes
+    qtbot.waitUntil(banner.isHidden, timeout=10_000)

@@ -15,7 +15,8 @@ from workbench.config import ConfigError, DataConfig
 from workbench.data import scan_folder
 from workbench.data.scan_summary import ScanSummary
 from workbench.engine.events import WarningEvent
-from workbench.engine.recipe import (EVALUATION_SHARE, IMAGE_SIZES, RECIPE_NAME, Choice, DataFacts, Recipe, fit_budget,
+from workbench.engine.recipe import (EVALUATION_SHARE, IMAGE_SIZES, RECIPE_NAME, Choice, DataFacts, Recipe, apply_settings,
+                                     fit_budget,
                                      image_size, misfits, parse_budget, plan, propose, suggest)
 from workbench.engine.runs import RunFolder
 from workbench.engine.trainer import Trainer
@@ -103,8 +104,10 @@ def test_flips_are_off_for_dicom_and_the_reason_says_laterality(tmp_path):
 def test_settings_against_the_data_are_named_with_the_recipes_instead(tmp_path):
     digits = default_config()  # 64 px, horizontal flips
     [enlarged] = misfits(digits, DIGITS, "cpu")
-    assert "typically 8x8 px" in enlarged and "data.image_size 64 enlarges them 8x" in enlarged
-    assert "proposes 16 px" in enlarged
+    assert "typically 8x8 px" in enlarged.note and "data.image_size 64 enlarges them 8x" in enlarged.note
+    assert "proposes 16 px" in enlarged.note
+    assert (enlarged.fitting, enlarged.fix) == ({"data.image_size": 16}, "use 16 px")
+    assert misfits(apply_settings(digits, enlarged.fitting), DIGITS, "cpu") == []
     digits.data.image_size = 16
     assert misfits(digits, DIGITS, "cpu") == []  # the smallest size: enlarged 2x, as the recipe itself does
     assert misfits(default_config(), DataFacts.of(summary(500, 40, channels="3")), "cpu") == []
@@ -114,7 +117,9 @@ def test_settings_against_the_data_are_named_with_the_recipes_instead(tmp_path):
     config = default_config()
     config.augment.vflip_p = 0.2
     [flipped] = misfits(config, scans, "cpu")
-    assert "augment.hflip_p, augment.vflip_p" in flipped and "laterality" in flipped
+    assert "augment.hflip_p, augment.vflip_p" in flipped.note and "laterality" in flipped.note
+    assert flipped.fitting == {"augment.hflip_p": 0.0, "augment.vflip_p": 0.0}
+    assert misfits(apply_settings(config, flipped.fitting), scans, "cpu") == []
     config.augment.hflip_p = config.augment.vflip_p = 0.0
     assert misfits(config, scans, "cpu") == []
 

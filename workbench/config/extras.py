@@ -11,8 +11,10 @@ from workbench.config.schema import OutputConfig
 MAP_METHOD_PACKAGES = {"tsne": ("sklearn", "scikit-learn"), "umap": ("umap", "umap-learn")}
 """Embedding-map projections beyond PCA: method -> (module to import, package to install)."""
 MAPS_EXTRA = "pip install 'pretext-workbench[maps]'"
-LOG_PACKAGES = ("tensorboard", "mlflow")
-"""The logs of `OutputConfig` beyond metrics.jsonl: each is named as its setting, its module and its package."""
+LOG_MODULES = {"tensorboard": ("tensorboard",), "mlflow": ("mlflow", "sqlalchemy", "alembic")}
+"""The logs of `OutputConfig` beyond metrics.jsonl (named as their settings) -> the modules each needs: MLflow's
+local store, a SQLite file, needs sqlalchemy and alembic, which its skinny package leaves out."""
+LOGS_EXTRA = "pip install 'pretext-workbench[logs]'"
 
 
 def installed(module: str) -> bool:
@@ -21,9 +23,16 @@ def installed(module: str) -> bool:
 
 
 def log_problems(output: OutputConfig) -> list[tuple[str, str]]:
-    """(field, message) for each log that `output` turns on whose package is not installed."""
-    return [(f"output.{name}", f"{name} logs need the '{name}' package: pip install {name}")
-            for name in LOG_PACKAGES if getattr(output, name) and not installed(name)]
+    """(field, message) for each log that `output` turns on but a package it needs is not installed for."""
+    problems = []
+    for name, modules in LOG_MODULES.items():
+        missing = [module for module in modules if not installed(module)]
+        if getattr(output, name) and missing:
+            needed = ", ".join(repr(module) for module in modules)
+            needed = " and ".join(needed.rsplit(", ", 1))
+            problems.append((f"output.{name}", f"{name} logs need {needed} (missing: {', '.join(missing)}): "
+                                               f"{LOGS_EXTRA}"))
+    return problems
 
 
 def map_method_problem(method: str) -> str | None:

@@ -216,8 +216,9 @@ class OutputConfig:
                                        "They hold the curves of metrics.jsonl and the embedding map (projector); "
                                        "view them with `tensorboard --logdir <runs folder>`.",
                                 label="TensorBoard logs")
-    mlflow: bool = setting(False, "Also log to MLflow (needs the mlflow package). Settings, curves, config.yaml "
-                                  "and metrics.jsonl go to the server in MLFLOW_TRACKING_URI, else to "
+    mlflow: bool = setting(False, "Also log to MLflow (needs mlflow, sqlalchemy and alembic: "
+                                  "pip install 'pretext-workbench[logs]'). Settings, curves, config.yaml and "
+                                  "metrics.jsonl go to the server in MLFLOW_TRACKING_URI, else to a SQLite store in "
                                   "<runs folder>/mlruns.",
                            label="MLflow logs")
 

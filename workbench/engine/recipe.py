@@ -141,9 +141,9 @@ class Recipe(JsonArtefact):
         return replace(recipe, choices=tuple(Choice(**choice) for choice in recipe.choices))
 
 
-def apply_settings(config: RunConfig, settings: dict[str, Any]) -> RunConfig:
+def apply_settings(config: RunConfig, settings: dict[str, Any], registry_checks: bool = True) -> RunConfig:
     """A validated copy of `config` with `settings` (dotted keys such as "train.lr" or "tasks.simclr.temperature"
-    -> value; ConfigError naming the field for a bad one). "tasks" maps task names to weights: the tasks become
+    -> value; ConfigError naming the field for a bad one; `registry_checks` as for `config_from_dict`). "tasks" maps task names to weights: the tasks become
     those (a task the config already had keeps its own settings, with the new weight); it is applied first, so
     a dotted key may then set one of the new tasks' settings."""
     tree = to_dict(config)
@@ -158,7 +158,7 @@ def apply_settings(config: RunConfig, settings: dict[str, Any]) -> RunConfig:
         for section in sections:
             node = node[section]
         node[name] = value
-    return config_from_dict(tree)
+    return config_from_dict(tree, registry_checks)
 
 
 def settings_text(settings: dict[str, Any]) -> str:
@@ -171,21 +171,33 @@ def settings_text(settings: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def misfits(config: RunConfig, facts: DataFacts, device_type: str) -> list[str]:
-    """What in `config` goes against the data, in words with the recipe's setting instead: images enlarged more
-    than `UPSAMPLING_NOTED` times, flips on DICOM/NIfTI images. Empty when neither (the values are the user's:
-    this only says so)."""
-    notes, size = [], config.data.image_size
+@dataclass(frozen=True)
+class Misfit:
+    """A setting that goes against the data: `note` says why in words, `fitting` holds the recipe's values instead
+    (dotted keys, for `apply_settings`) and `fix` says in a few words what they do ("use 16 px")."""
+
+    note: str
+    fitting: dict[str, Any]
+    fix: str
+
+
+def misfits(config: RunConfig, facts: DataFacts, device_type: str) -> list[Misfit]:
+    """What in `config` goes against the data, with the recipe's settings instead: images enlarged more than
+    `UPSAMPLING_NOTED` times, flips on DICOM/NIfTI images. Empty when neither (the values are the user's: this
+    only says so, and the app offers the fitting values in one click)."""
+    found, size = [], config.data.image_size
     if size > UPSAMPLING_NOTED * max(facts.side, IMAGE_SIZES[0]):
-        notes.append(f"The images are typically {facts.width}x{facts.height} px: data.image_size {size} enlarges "
-                     f"them {size / facts.side:.0f}x, which trains slower and shows no more detail; "
-                     f"the recipe (Suggest a recipe on Train & monitor, or train --auto) proposes "
-                     f"{image_size(facts.side, device_type)} px")
+        fitting = image_size(facts.side, device_type)
+        found.append(Misfit(f"The images are typically {facts.width}x{facts.height} px: data.image_size {size} "
+                            f"enlarges them {size / facts.side:.0f}x, which trains slower and shows no more "
+                            f"detail; the recipe (Suggest a recipe on Train & monitor, or train --auto) proposes "
+                            f"{fitting} px", {"data.image_size": fitting}, f"use {fitting} px"))
     flips = [name for name in ("hflip_p", "vflip_p") if getattr(config.augment, name) > 0]
     if facts.mostly_medical and flips:
-        notes.append(f"Flips (augment.{', augment.'.join(flips)}) on DICOM/NIfTI images: left and right differ in "
-                     "anatomy, so a flipped view shows an image the scanner never makes; 0 keeps laterality")
-    return notes
+        found.append(Misfit(f"Flips (augment.{', augment.'.join(flips)}) on DICOM/NIfTI images: left and right "
+                            "differ in anatomy, so a flipped view shows an image the scanner never makes; 0 keeps "
+                            "laterality", {f"augment.{name}": 0.0 for name in flips}, "turn flips off"))
+    return found
 
 
 def machine_kind(device_type: str) -> str:

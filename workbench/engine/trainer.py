@@ -304,7 +304,7 @@ class Trainer:
         self._emit(NoteEvent(self.step, f"Files decoded: {self.dataset.files_decoded}, read from the decoded cache: "
                                         f"{self.dataset.files_from_cache}"))
         if self.step == 0:
-            misfit = misfits(cfg, DataFacts.of_report(self.dataset.report), self.device.type)
+            misfit = [found.note for found in misfits(cfg, DataFacts.of_report(self.dataset.report), self.device.type)]
             for note in [*starting_weights_notes(cfg), *misfit, distributed.restart_hazard()]:
                 if note:
                     self._emit(WarningEvent(0, note))

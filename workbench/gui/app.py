@@ -253,6 +253,7 @@ class MainWindow(QMainWindow):
             panel.changed.connect(self._validate_timer.start)
         self.train_panel.model_form.editor("backbone").read.connect(self._validate_timer.start)
         self.dataset_panel.scanned.connect(self._on_scanned)
+        self.dataset_panel.fit_requested.connect(self._apply_fitting)
         self.dataset_panel.window_applied.connect(lambda: self.augment_panel.load_preview_images(
             self.dataset_panel.data_config()))
         self.tasks_panel.preset_chosen.connect(self.apply_preset)
@@ -389,6 +390,14 @@ class MainWindow(QMainWindow):
         result = self.dataset_panel.scan_result
         fresh = result is not None and _same_path(result.report.root, str(dataset_folder(config.data)))
         return config, result.report if fresh else None
+
+    def _apply_fitting(self, fitting: dict) -> None:
+        """Use the values that fit the images (the Dataset step's banner); the registries' rules are checked by
+        `validate`, off this thread for a timm backbone."""
+        from workbench.engine.recipe import apply_settings
+
+        self.apply_config(apply_settings(self.current_config(), fitting, registry_checks=False), rescan=False)
+        self.statusBar().showMessage("Set " + "; ".join(f"{key} = {value}" for key, value in fitting.items()), 5000)
 
     def _apply_recipe(self, config: RunConfig) -> None:
         self.apply_config(config, rescan=False)

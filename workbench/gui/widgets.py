@@ -2,6 +2,8 @@
 image tile that grows with its room."""
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QPixmap
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListView, QPushButton, QScrollArea, QSizePolicy,
@@ -11,7 +13,8 @@ from workbench.gui.icons import icon
 
 
 class Banner(QFrame):
-    """A dismissable message shown inside the window (never only in a terminal)."""
+    """A dismissable message shown inside the window (never only in a terminal), with an optional button that
+    acts on it."""
 
     dismissed = Signal()
 
@@ -25,6 +28,12 @@ class Banner(QFrame):
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.label, 1)
+        self.action = QPushButton(self)
+        self.action.setObjectName("bannerAction")
+        self.action.setVisible(False)
+        self.action.clicked.connect(self._act)
+        self._on_action: Callable[[], None] | None = None
+        layout.addWidget(self.action, 0, Qt.AlignmentFlag.AlignTop)
         close = QToolButton(self)
         close.setText("✕")
         close.setAutoRaise(True)
@@ -33,13 +42,25 @@ class Banner(QFrame):
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.setVisible(False)
 
-    def show_message(self, text: str, level: str = "info") -> None:
-        """Show `text`; `level` is info, warning or error."""
+    def show_message(self, text: str, level: str = "info",
+                     action: tuple[str, str, Callable[[], None]] | None = None) -> None:
+        """Show `text`; `level` is info, warning or error; `action` (button text, tooltip, what a click does) adds a
+        button beside it."""
         self.setProperty("level", level)
         self.style().unpolish(self)
         self.style().polish(self)
         self.label.setText(text)
+        self._on_action = action[2] if action else None
+        if action:
+            self.action.setText(action[0])
+            self.action.setToolTip(action[1])
+            self.action.setAccessibleName(action[0])
+        self.action.setVisible(action is not None)
         self.setVisible(True)
+
+    def _act(self) -> None:
+        if self._on_action is not None:
+            self._on_action()
 
     def text(self) -> str:
         return self.label.text() if not self.isHidden() else ""
@@ -50,6 +71,8 @@ class Banner(QFrame):
     def clear(self) -> None:
         self.setVisible(False)
         self.label.clear()
+        self.action.setVisible(False)
+        self._on_action = None
         self.dismissed.emit()
 
 

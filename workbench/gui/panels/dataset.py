@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -23,6 +23,9 @@ from workbench.gui.icons import icon
 from workbench.gui.widgets import Banner, panel_layout, thumbnail_grid
 from workbench.gui.window_preview import WINDOW_FIELDS, WindowPreview, preview_row
 from workbench.gui.workers import JobSlot, WhileBusy, format_seconds
+
+if TYPE_CHECKING:  # the recipe imports torch, which the app loads off its thread after launch
+    from workbench.engine.recipe import Misfit
 
 VOLUME_FIELDS = ("sequences", "nifti_volumes", "slices_per_volume", "min_foreground", "context_slices")
 """The data settings for volumes (CT/MR series, NIfTI) and image sequences, in a section of their own. Every
@@ -93,6 +96,8 @@ class DatasetPanel(QWidget):
     """Thumbnails and preview now show a new intensity window (others, e.g. the augmentation preview, follow)."""
     train_requested = Signal()
     """"Train on this dataset" was clicked."""
+    fit_requested = Signal(dict)
+    """The fitting values of the settings that go against the images (dotted keys), asked for from the banner."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -302,18 +307,21 @@ class DatasetPanel(QWidget):
             return None
         return self.scan_result.report
 
-    def show_fit_notes(self, notes: list[str]) -> None:
-        """Show what in the settings goes against these images (a warning, as a run says at its start); never over
-        the banner's other messages (why the folder cannot train), and not again once dismissed until it changes.
-        No notes: clear the ones shown."""
+    def show_fit_notes(self, found: list[Misfit]) -> None:
+        """Show what in the settings goes against these images (a warning, as a run says at its start), with a button
+        that applies the fitting values (`fit_requested`); never over the banner's other messages (why the folder
+        cannot train), and not again once dismissed until it changes. Nothing found: clear the notes shown."""
         text = ("<b>Settings that go against these images:</b> " +
-                " ".join(html.escape(note) + "." for note in notes)) if notes else ""
+                " ".join(html.escape(misfit.note) + "." for misfit in found)) if found else ""
         ours = self.banner.isHidden() or self.banner.level() == FIT_NOTES_LEVEL
         if not ours or text == self._fit_notes:
             return
         self._fit_notes = text
         if text:
-            self.banner.show_message(text, FIT_NOTES_LEVEL)
+            fitting = {key: value for misfit in found for key, value in misfit.fitting.items()}
+            fix = ", ".join(misfit.fix for misfit in found)
+            self.banner.show_message(text, FIT_NOTES_LEVEL, (fix[:1].upper() + fix[1:], "Set " + "; ".join(
+                f"{key} = {value}" for key, value in fitting.items()), lambda: self.fit_requested.emit(fitting)))
         elif not self.banner.isHidden():
             self.banner.clear()
 
