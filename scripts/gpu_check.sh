@@ -9,7 +9,7 @@ PYTHON="${PYTHON:-}"
 if [ -z "$PYTHON" ]; then
   if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
-if ! "$PYTHON" -c "import pydicom, nibabel, lightly" 2>/dev/null && compgen -G ".gpu-wheels/*.whl" >/dev/null; then
+if ! "$PYTHON" -c "import pydicom, nibabel, lightly, optuna" 2>/dev/null && compgen -G ".gpu-wheels/*.whl" >/dev/null; then
   site="${TMPDIR:-/tmp}/pretext-workbench-gpu-site"
   echo "Installing $(ls .gpu-wheels | tr '\n' ' ')into $site"
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .gpu-wheels/*.whl

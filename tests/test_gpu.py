@@ -1,5 +1,6 @@
 """The CUDA path, run for real: every task in bf16 and channels-last, images held on the GPU or pinned, no host
-synchronisation inside the steps, a real out-of-memory, exports and `torch.compile` on the GPU.
+synchronisation inside the steps, a real out-of-memory, exports and `torch.compile` on the GPU, and a sweep with one
+worker per GPU.
 
 Every test here skips without a CUDA GPU; `make gpu-check` runs them on one (`pytest -m gpu`). The figures
 they measure go to the JUnit report as properties, which the check copies into its JSON file."""
@@ -228,3 +229,27 @@ def test_compiled_encoder_trains_like_the_eager_one_on_cuda(sequences, tmp_path,
     record_property("seconds_eager_compiled", seconds)  # the compiled run's include compiling
     assert all(math.isfinite(value) for value in losses[True])
     assert losses[True] == pytest.approx(losses[False], rel=2e-2), losses
+
+
+def test_a_sweep_with_a_worker_per_gpu_trains_each_trial_on_a_gpu(sequences, tmp_path, record_property):
+    """`main.py sweep --gpus all`: one worker per visible GPU, each training its trials on its own GPU."""
+    import yaml
+
+    from test_cli import run_cli
+    from workbench.engine.sweep import Sweep
+
+    base = tiny_config(sequences, tmp_path / "runs", data={"image_size": 32},
+                       train={"device": "cuda", "precision": "bf16", "steps": 20, "checkpoint_every": 20},
+                       eval={"every_steps": 20, "subset_size": 32})
+    save_config(base, tmp_path / "base.yaml")
+    spec = {"base": "base.yaml", "trials": 3, "sampler": "random", "seed": 0,
+            "space": {"train.lr": {"log_uniform": [1e-4, 1e-2]}}}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    result = run_cli("sweep", tmp_path / "spec.yaml", "--out", tmp_path / "sweep", "--gpus", "all", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = Sweep(tmp_path / "sweep").results()
+    assert [trial.state for trial in results] == ["finished"] * 3
+    for trial in results:
+        started = (tmp_path / "sweep" / trial.run / "metrics.jsonl").read_text().splitlines()[0]
+        assert '"device": "cuda' in started, started
+    record_property("sweep_workers", torch.cuda.device_count())

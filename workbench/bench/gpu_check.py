@@ -1,7 +1,8 @@
 """`make gpu-check`: the CUDA path run for real on whatever GPU is at hand, in one command, within minutes.
 
 1. the GPU tests (`pytest -m gpu tests/test_gpu.py`): every task in bf16 and channels-last, images on the GPU
-   or pinned, no host synchronisation inside the steps, a real out-of-memory, exports, `torch.compile`;
+   or pinned, no host synchronisation inside the steps, a real out-of-memory, exports, `torch.compile`, a sweep
+   with one worker per GPU;
 2. throughput, side by side in one run: ours against lightly's usual recipe (fp32) and against lightly given
    our precision and layout, ResNet-18 at 32 px (batch 512) and at 128 px (batch 256), images/s and our
    whole-step / model-step ratio, each measurement in its own process (`workbench.bench.compare`);
