@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from workbench.config.atomic import write_text_atomic  # noqa: E402
 from workbench.engine.recipe import RECIPE_NAME, Recipe  # noqa: E402
-from workbench.probes.finetune import SCRATCH  # noqa: E402
+from workbench.probes.defaults import SCRATCH  # noqa: E402
 from workbench.probes.probe import (KNN, LINEAR, PIXELS_LINEAR, RANDOM_KNN, RANDOM_LINEAR,  # noqa: E402
                                     SCRATCH_METHOD, run_probe)
 from workbench.probes.table import ProbeResult, percent, pixels_note, schedule_note  # noqa: E402

@@ -20,7 +20,7 @@ from workbench import load_encoder
 from workbench.export import export_run
 from workbench.export.description import SPEC_NAME, EncoderDescription
 from workbench.export.exporter import encoder_from_checkpoint
-from workbench.probes.finetune import Schedule
+from workbench.probes.defaults import Schedule
 from workbench.probes.probe import run_probe
 from workbench.tasks import load_config
 

@@ -39,6 +39,7 @@ def test_folder_deleted_after_the_scan_start_says_so_and_the_window_stays_usable
     assert isinstance(train.final_event, FailedEvent)
     assert MISSING in train.banner.text() and train.banner.level() == "error"
     assert train.start_button.isEnabled() and train.state == "idle"
+    assert not train.continue_button.isVisible()  # it failed before its run folder held anything to continue
 
     write_class_folder(folder, per_class=3)  # the stick is back: the same window trains
     start_and_wait_for_the_end(qtbot, window)

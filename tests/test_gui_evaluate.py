@@ -11,7 +11,7 @@ from PySide6.QtGui import QFontMetrics  # noqa: E402
 from engine_helpers import tiny_config, tiny_dataset, with_a_131_png_per_class  # noqa: E402
 from workbench.engine.trainer import Trainer  # noqa: E402
 from workbench.gui.panels.evaluate import EvaluatePanel  # noqa: E402
-from workbench.probes.finetune import Schedule  # noqa: E402
+from workbench.probes.defaults import Schedule  # noqa: E402
 from workbench.probes.report import headline  # noqa: E402
 
 

@@ -1,5 +1,7 @@
 """Collapse and divergence warnings: fire when they should, once, and not on healthy runs."""
-from workbench.engine.health import COLLAPSE_STD, CollapseDetector, DimensionalCollapseDetector, DivergenceDetector
+from workbench.engine.events import EvalEvent
+from workbench.engine.health import (COLLAPSE_STD, CollapseDetector, DimensionalCollapseDetector, DivergenceDetector,
+                                     RankCollapse, rank_collapse)
 
 
 def test_collapse_warns_once_per_episode_and_not_at_step_zero():
@@ -36,11 +38,31 @@ def test_a_loss_that_never_falls_is_not_called_diverging():
     assert all(detector.check(step, 1.0 + step) is None for step in range(1, 10))
 
 
+def _evaluation(step: int, rank: float, spread: float = 0.4) -> EvalEvent:
+    return EvalEvent(step, step / 10, {"embedding_std": spread, "effective_rank": rank})
+
+
 def test_dimensional_collapse_is_a_rank_far_below_its_best_with_healthy_spread():
     detector = DimensionalCollapseDetector()
-    assert detector.check(0, 40.0, 0.5) is None
-    assert detector.check(10, 30.0, 0.5) is None
-    assert detector.check(20, 3.0, 0.05) is None  # full collapse is the other detector's message
-    message = detector.check(30, 4.0, 0.4)
-    assert "fewer and fewer directions" in message and "VICReg" in message
-    assert detector.check(40, 2.0, 0.4) is None
+    assert detector.check(_evaluation(0, 40.0)) is None
+    assert detector.check(_evaluation(10, 30.0)) is None
+    assert detector.check(_evaluation(20, 3.0, spread=0.05)) is None  # full collapse is the other detector's message
+    message = detector.check(_evaluation(30, 4.0))
+    assert "fewer and fewer directions" in message and "down from 30.0" in message and "VICReg" in message
+    assert detector.check(_evaluation(40, 2.0)) is None
+
+
+def test_the_random_init_rank_is_no_best_to_fall_from():
+    history = [_evaluation(0, 101.0), _evaluation(10, 12.0), _evaluation(20, 11.5), _evaluation(30, 12.5)]
+    detector = DimensionalCollapseDetector()
+    assert [detector.check(evaluation) for evaluation in history] == [None] * 4  # 12 < 15% of 101, yet no warning
+    assert rank_collapse(history) is None
+    assert rank_collapse(history + [_evaluation(40, 1.5)]) == RankCollapse(40, 1.5, 12.5)
+
+
+def test_a_resumed_runs_earlier_evaluations_count_and_a_given_warning_is_not_repeated():
+    before = [_evaluation(0, 101.0), _evaluation(10, 30.0), _evaluation(20, 28.0)]
+    assert DimensionalCollapseDetector().check(_evaluation(30, 4.0)) is None  # alone, 4.0 is its own best
+    assert "down from 30.0" in DimensionalCollapseDetector(history=before).check(_evaluation(30, 4.0))
+    warned_before = DimensionalCollapseDetector(history=[*before, _evaluation(30, 4.0)])
+    assert warned_before.check(_evaluation(40, 3.0)) is None

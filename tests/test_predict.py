@@ -41,8 +41,9 @@ def test_a_training_image_gets_its_class_and_is_its_own_nearest_image(predictor)
     right = 0
     for index, record in enumerate(dataset.report.images):
         path = predictor.dataset_root / record.path
-        image, frame, frames = predictor.image_tensor(path)
+        image, frame, frames, stacking = predictor.image_tensor(path)
         assert torch.equal(image, dataset.images[index]) and (frame, frames) == (0, 1)  # read exactly as cached
+        assert stacking == ""  # no 2.5-D input in this run
         prediction = predictor.predict(path)
         assert len(prediction.neighbours) == 8
         assert prediction.neighbours[0].record.path == record.path

@@ -13,7 +13,8 @@ from workbench.data.splits import group_id
 from workbench.engine.trainer import Trainer
 from workbench.probes.baselines import raw_pixel_features, supervised_from_scratch
 from workbench.probes.context import open_run
-from workbench.probes.finetune import Schedule, Speed, planned_steps, train_classifier, validation_score
+from workbench.probes.defaults import Schedule
+from workbench.probes.finetune import Speed, planned_steps, train_classifier, validation_score
 from workbench.probes.probe import PIXELS_LINEAR, SCRATCH_METHOD, probe_context
 from workbench.probes.splits import probe_splits, validation_split
 from workbench.probes.table import schedule_note

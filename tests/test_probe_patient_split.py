@@ -13,7 +13,7 @@ from workbench.data.demo_ct import write_ct_slice
 from workbench.data.splits import describe_split, group_fraction, group_id, group_kind, group_split
 from workbench.engine.trainer import Trainer
 from workbench.probes.context import embed_images, open_run
-from workbench.probes.finetune import Schedule
+from workbench.probes.defaults import Schedule
 from workbench.probes.knn import knn_probe
 from workbench.probes.probe import probe_context
 from workbench.probes.report import build_report

@@ -18,7 +18,7 @@ from workbench.bench.evaluation import probe_table_seconds
 from workbench.engine.trainer import Trainer
 from workbench.probes.classifier_export import FILES, build_classifier, export_classifier
 from workbench.probes.context import open_run
-from workbench.probes.finetune import Schedule
+from workbench.probes.defaults import Schedule
 from workbench.probes.probe import (FINETUNE_METHOD, KNN, LINEAR, PIXELS_LINEAR, RANDOM_LINEAR, SCRATCH_METHOD,
                                     probe_context)
 from workbench.probes.ranking import rank_run

@@ -219,3 +219,29 @@ def test_a_task_setting_that_names_a_file_is_stored_relative_to_the_config_file(
     moved = tmp_path.parent / (tmp_path.name + "-moved")
     loaded = load_config(moved / "runs" / "a" / "config.yaml")
     assert loaded.tasks["distillation"].teacher_weights == str(moved / "weights" / "teacher.safetensors")
+
+
+def test_an_empty_runs_folder_is_refused_at_its_field(tmp_path):
+    from workbench.config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        tiny_config(tmp_path, "")
+    assert dict(caught.value.problems)["output.out_dir"] == \
+        "must name a folder for the run folders (the default is runs)"
+
+
+def test_a_run_can_be_continued_when_it_ended_early_with_a_checkpoint_to_continue_from(tmp_path):
+    from workbench.engine.events import FailedEvent
+    from workbench.engine.runs import can_resume
+
+    config = tiny_config(tiny_dataset(tmp_path / "data", per_class=2), tmp_path / "runs",
+                         train={"steps": 4, "checkpoint_every": 2}, eval={"every_steps": 4})
+    assert isinstance(Trainer(config, run_dir=tmp_path / "run").run(), FinishedEvent)
+    run = RunFolder(tmp_path / "run")
+    assert run.status().state == "finished" and not can_resume(run, run.status().state)
+    run.append_event(FailedEvent(4, "diverged"))  # as a run that failed after its checkpoints records it
+    assert can_resume(run, run.status().state)
+    early = RunFolder(tmp_path / "early")  # failed before its first checkpoint: nothing to continue from
+    early.append_event(StartedEvent(str(early.path), 0, 4, "cpu", "fp32", 8, 8))
+    early.append_event(FailedEvent(1, "diverged"))
+    assert early.status().state == "failed" and not can_resume(early, early.status().state)

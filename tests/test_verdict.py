@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 
 from engine_helpers import tiny_config, tiny_dataset
-from workbench.engine.events import EvalEvent, StepEvent, VerdictEvent
+from workbench.control import RunControl
+from workbench.engine.events import EvalEvent, StepEvent, VerdictEvent, WarningEvent
+from workbench.engine.health import DimensionalCollapseDetector
 from workbench.engine.runs import RunFolder
 from workbench.engine.trainer import Trainer
 from workbench.engine.verdict import (COLLAPSING, DIVERGING, LEARNING, PLATEAUED, TOO_LITTLE_DATA,
@@ -92,3 +94,73 @@ def test_lost_spread_or_directions_are_collapsing(values):
     evaluations = [HEALTHY, dict(HEALTHY, **values)]
     verdict = VerdictJudge(["byol"], history=_history([3.0, 2.9, 2.8, 2.7], evaluations)).verdict()
     assert verdict.verdict == COLLAPSING
+
+
+def _rank_history(ranks: list[float]) -> list:
+    """A run's record: a falling loss, and an evaluation every 4 steps with each RankMe of `ranks`, from step 0."""
+    losses = [3.0 - 0.05 * step for step in range(4 * (len(ranks) - 1))]
+    evaluations = [dict(HEALTHY, effective_rank=rank) for rank in ranks[1:]]
+    return [EvalEvent(0, 0.0, dict(HEALTHY, effective_rank=ranks[0])), *_history(losses, evaluations)]
+
+
+def _few_directions(events, history=()) -> tuple[list[int], list[int]]:
+    """As the trainer feeds them `events` (after a resumed run's `history`): the steps of the health warning
+    "fewer and fewer directions" and of the verdict "collapsing to a few directions"."""
+    detector = DimensionalCollapseDetector(history=history)
+    judge = VerdictJudge(["simclr"], history=history)
+    warned, judged = [], []
+    for event in events:
+        judge.add(event)
+        if isinstance(event, EvalEvent):
+            if detector.check(event):
+                warned.append(event.step)
+            verdict = judge.verdict()
+            if verdict and verdict.message.startswith("Collapsing to a few directions"):
+                judged.append(event.step)
+    return warned, judged
+
+
+def test_a_high_rank_random_init_then_a_stable_rank_is_learning_without_a_warning():
+    events = _rank_history([101.0, 12.0, 11.0, 12.5, 11.8])  # 12 is below 15% of 101: step 0 must not count
+    assert _few_directions(events) == ([], [])
+    assert VerdictJudge(["simclr"], history=events).verdict().verdict == LEARNING
+
+
+def test_a_rank_drop_after_training_is_warned_and_judged_at_the_same_step():
+    warned, judged = _few_directions(_rank_history([101.0, 30.0, 28.0, 3.5, 3.0]))
+    assert warned == [12] and judged == [12, 16]  # the warning once, the verdict while it lasts
+
+
+@pytest.mark.parametrize("resumed_after", [4, 8, 12])
+def test_after_a_resume_the_earlier_history_counts_for_warning_and_verdict(resumed_after):
+    events = _rank_history([101.0, 30.0, 28.0, 3.5, 3.0])
+    before = [event for event in events if event.step <= resumed_after]
+    after = [event for event in events if event.step > resumed_after]
+    warned, judged = _few_directions(after, history=before)
+    assert judged == [step for step in (12, 16) if step > resumed_after]
+    assert warned == ([12] if resumed_after < 12 else [])  # given before the resume: not given again
+    assert _few_directions([event for event in events if event.step > 8]) == ([], [])  # alone, 3.5 is the best
+
+
+def test_a_resumed_real_run_says_what_its_whole_record_says(tmp_path):
+    data = tiny_dataset(tmp_path / "data", per_class=4)
+    config = tiny_config(data, tmp_path / "runs", train={"steps": 12, "log_every": 2, "checkpoint_every": 6,
+                                                         "warmup_steps": 0, "threads": 1, "lr": 2e-3},
+                         eval={"every_steps": 4}, augment=WEAK_AUGMENT)
+    control = RunControl()
+    trainer = Trainer(config, control=control)
+    trainer.run(lambda event: control.cancel() if isinstance(event, StepEvent) and event.step == 6 else None)
+    live = []
+    final = Trainer(run_dir=trainer.run_dir, resume=True).run(live.append)
+    assert type(final).__name__ == "FinishedEvent" and final.step == 12
+    record = RunFolder(trainer.run_dir).read_events()
+    judge, replayed = VerdictJudge(["simclr"]), []
+    for event in record:
+        judge.add(event)
+        if isinstance(event, EvalEvent) and judge.verdict():
+            replayed.append((event.step, judge.verdict().message))
+    said = [(event.step, event.message) for event in record if isinstance(event, VerdictEvent)]
+    assert said == replayed and [step for step, _ in said] == [4, 8, 12]
+    warnings = [event.message for event in live if isinstance(event, WarningEvent)]
+    assert not any("directions" in message for message in warnings)
+    assert _few_directions(record)[0] == []

@@ -104,7 +104,8 @@ def probe_table_seconds(config: RunConfig, images: int = TABLE_IMAGES, base: Pat
     `images` synthetic labelled PNGs (made once under the cache folder, or `base`): seconds, images, what ran."""
     from workbench.bench.synthetic_folder import synthetic_folder
     from workbench.engine.trainer import Trainer
-    from workbench.probes.probe import DEFAULT_FRACTIONS, run_probe
+    from workbench.probes.defaults import DEFAULT_FRACTIONS
+    from workbench.probes.probe import run_probe
     from workbench.probes.table import schedule_note
 
     run_config = copy.deepcopy(config)

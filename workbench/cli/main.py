@@ -11,6 +11,7 @@ from pathlib import Path
 
 from workbench.cli import desktop
 from workbench.config import ConfigError, dump_yaml
+from workbench.config.schema import DEVICES
 from workbench.control import RunControl
 
 COMMANDS = ("gui", "train", "submit", "scan", "tasks", "config", "export", "bench", "probe", "rank", "report",
@@ -122,28 +123,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_probe_commands(commands) -> None:
     """probe, rank, report and export-classifier: does the pretraining help, and what next."""
-    devices = ("auto", "cuda", "mps", "cpu")
+    from workbench.probes.defaults import (CHECKS, DEFAULT_FRACTIONS, DEFAULT_SEEDS, DEFAULT_STRATEGY, SCRATCH,
+                                           STRATEGIES)
+
+    devices = DEVICES
     probe = commands.add_parser("probe", help="does the pretraining help? linear/kNN probes and baselines")
     probe.add_argument("run_dir")
     probe.add_argument("--data", help="labelled dataset folder (default: the run's)")
     probe.add_argument("--checkpoint", help="best, last, or a checkpoint file to probe (default: the run's best by "
                                             "RankMe or kNN accuracy, else its last)")
-    probe.add_argument("--fractions", type=_fractions, default="0.01,0.1,1.0",
-                       help="shares of the training labels, comma-separated")
-    probe.add_argument("--seeds", type=_at_least(1), default=3, help="repeats with different splits (mean ± std)")
+    probe.add_argument("--fractions", type=_fractions, default=",".join(map(str, DEFAULT_FRACTIONS)),
+                       help="shares of the training labels, comma-separated (default: %(default)s)")
+    probe.add_argument("--seeds", type=_at_least(1), default=DEFAULT_SEEDS,
+                       help="repeats with different splits (mean ± std; default: %(default)s)")
     probe.add_argument("--finetune", action="store_true", help="also fine-tune the encoder (lower lr)")
     probe.add_argument("--no-supervised", action="store_true", help="skip the supervised-from-scratch baseline")
     probe.add_argument("--supervised-steps", type=_at_least(1),
-                       help="most steps of the supervised/fine-tune trainings (default 2000; 50 epochs, at least 200)")
+                       help=f"most steps of the supervised/fine-tune trainings (default {SCRATCH.steps}; "
+                            f"{SCRATCH.epochs} epochs, at least {SCRATCH.min_steps})")
     probe.add_argument("--supervised-patience", type=_at_least(1),
-                       help="validation checks (20 per training) without improvement before it stops (default 5)")
+                       help=f"validation checks ({CHECKS} per training) without improvement before it stops "
+                            f"(default {SCRATCH.patience})")
     probe.add_argument("--device", default="auto", choices=devices)
     probe.add_argument("--name", help="keep this probe as probes/NAME.json (default: probe-<step>-<date>-<time>); "
                                       "probe.json is always the latest")
 
     rank = commands.add_parser("rank", help="what to label next: a CSV of images, most useful first")
     rank.add_argument("run_dir")
-    rank.add_argument("--strategy", choices=("loss", "diversity", "mixed"), default="mixed")
+    rank.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY)
     rank.add_argument("--count", type=_at_least(1), default=100)
     rank.add_argument("--out", help="CSV to write (default: <run>/to_label_<strategy>.csv)")
     rank.add_argument("--data", help="dataset folder (default: the run's)")
@@ -407,7 +414,7 @@ def _bench(args) -> int:
 def _probe(args) -> int:
     from dataclasses import replace
 
-    from workbench.probes.finetune import FINETUNE, SCRATCH
+    from workbench.probes.defaults import FINETUNE, SCRATCH
     from workbench.probes.probe import run_probe
     from workbench.probes.table import LABELS_RULE, PROBE_NAME, format_table, pixels_note, schedule_note
 
@@ -434,12 +441,13 @@ def _probe_progress(done: int, total: int) -> None:
 
 def _rank(args) -> int:
     from workbench.probes.context import open_run
+    from workbench.probes.defaults import ranking_csv
     from workbench.probes.ranking import rank_run, write_ranking_csv
 
     context = open_run(args.run_dir, args.data, device=args.device)
     rows, scores = rank_run(context, args.strategy, args.count)
     images = context.dataset.report.images
-    out = Path(args.out) if args.out else Path(args.run_dir) / f"to_label_{args.strategy}.csv"
+    out = Path(args.out) if args.out else ranking_csv(args.run_dir, args.strategy)
     write_ranking_csv(out, [images[row].path for row in rows], scores)
     if bool((context.dataset.labels >= 0).all()):
         print("Every image is already labelled: ranked all of them (a review order).", file=sys.stderr)

@@ -18,7 +18,7 @@ from workbench.config.extras import log_problems, map_method_problem
 from workbench.config.fields import Choices, describe_choices, field_info
 from workbench.config.formats import FORMAT_KEY, ArtefactError, format_version
 from workbench.config.paths import paths_relative_to, paths_resolved_from
-from workbench.config.schema import DataConfig, RunConfig, TaskConfig
+from workbench.config.schema import DEFAULT_RUNS_FOLDER, DataConfig, RunConfig, TaskConfig
 
 TaskTypes = Mapping[str, type[TaskConfig]]
 Check = Callable[[RunConfig], list[tuple[str, str]]]
@@ -167,6 +167,9 @@ def cross_field_problems(config: RunConfig) -> list[tuple[str, str]]:
         problems.append(("data.channels", stacked))
     if config.tasks and sum(task.weight for task in config.tasks.values()) <= 0:
         problems.append(("tasks", "at least one task needs a weight above 0"))
+    if not config.output.out_dir.strip():
+        problems.append(("output.out_dir", f"must name a folder for the run folders (the default is "
+                                           f"{DEFAULT_RUNS_FOLDER})"))
     problems.extend(log_problems(config.output))
     missing = map_method_problem(config.eval.map_method)
     if missing:

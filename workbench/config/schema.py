@@ -140,6 +140,10 @@ class TaskConfig:
                             min=0.0, max=100.0)
 
 
+DEVICES = ("auto", "cuda", "mps", "cpu")
+"""Where to train (`TrainConfig.device`) or to probe and export (the command line's --device)."""
+
+
 @dataclass
 class TrainConfig:
     """The optimisation loop."""
@@ -167,7 +171,7 @@ class TrainConfig:
                                     min=0.1, max=1.0, advanced=True, label="Layer-wise lr decay")
     precision: str = setting("auto", "auto: bf16 autocast where the device supports it, else fp32.",
                              choices=("auto", "fp32", "bf16"))
-    device: str = setting("auto", "auto: CUDA, then MPS, then CPU.", choices=("auto", "cuda", "mps", "cpu"))
+    device: str = setting("auto", "auto: CUDA, then MPS, then CPU.", choices=DEVICES)
     seed: int = setting(0, "Random seed: the same seed and config give the same run (on the CPU).",
                         min=0, max=2**31 - 1)
     checkpoint_every: int = setting(200, "Save a checkpoint every this many steps (and at the end).",
@@ -206,11 +210,15 @@ class EvalConfig:
                               choices=("pca", "tsne", "umap"), label="Map projection")
 
 
+DEFAULT_RUNS_FOLDER = "runs"
+"""Where run folders go by default (`OutputConfig.out_dir`; an empty one is refused)."""
+
+
 @dataclass
 class OutputConfig:
     """Where the run folder goes, and the other logs a run writes."""
 
-    out_dir: str = setting("runs", "Folder holding run folders.", label="Runs folder", path="folder")
+    out_dir: str = setting(DEFAULT_RUNS_FOLDER, "Folder holding run folders.", label="Runs folder", path="folder")
     name: str = setting("", "Run folder name. Empty: task names and a time stamp.", label="Run name")
     tensorboard: bool = setting(False, "Also write TensorBoard logs, in the run folder's tensorboard/ folder. "
                                        "They hold the curves of metrics.jsonl and the embedding map (projector); "
@@ -221,7 +229,6 @@ class OutputConfig:
                                   "metrics.jsonl go to the server in MLFLOW_TRACKING_URI, else to a SQLite store in "
                                   "<runs folder>/mlruns.",
                            label="MLflow logs")
-
 
 def _default_tasks() -> dict[str, TaskConfig]:
     return {}

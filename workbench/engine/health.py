@@ -1,6 +1,11 @@
 """Turning health values into plain-language warnings: embedding collapse and loss divergence."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from workbench.engine.events import EvalEvent, Event
+
 COLLAPSE_STD = 0.1
 """Below this embedding_std the embeddings have (nearly) collapsed to a point."""
 
@@ -63,19 +68,52 @@ class DivergenceDetector:
                 f"after having reached {self._best:.4f}; " + DIVERGENCE_ADVICE)
 
 
-class DimensionalCollapseDetector:
-    """Warns once when the effective rank falls far below its best value while the spread stays healthy."""
+def trained(evaluation: EvalEvent) -> bool:
+    """Whether an evaluation measures training: the one at step 0 measures the random init (often high-rank)."""
+    return evaluation.step > 0
 
-    def __init__(self, advice: str = RANK_ADVICE) -> None:
-        """`advice`: what to try, for the run's kind of task."""
-        self._best = 0.0
+
+@dataclass(frozen=True)
+class RankCollapse:
+    """The embeddings use only a few directions: `rank` at `step`, far below the run's `best`."""
+    step: int
+    rank: float
+    best: float
+
+
+def rank_collapse(evaluations: Sequence[EvalEvent]) -> RankCollapse | None:
+    """Whether the latest of a run's evaluations (a resumed run's earlier ones included) has collapsed to a few
+    directions: effective rank below `RANK_DROP` of its best over the trained evaluations (step 0 is not one),
+    while the spread is still healthy (a lost spread is the full collapse, told apart). The one rule that the
+    health warning and the verdict share."""
+    measured = [evaluation for evaluation in evaluations if trained(evaluation)]
+    if not measured:
+        return None
+    latest = measured[-1].values
+    best = max(evaluation.values["effective_rank"] for evaluation in measured)
+    if latest["embedding_std"] < COLLAPSE_STD or latest["effective_rank"] >= RANK_DROP * best:
+        return None
+    return RankCollapse(measured[-1].step, latest["effective_rank"], best)
+
+
+class DimensionalCollapseDetector:
+    """Warns once when `rank_collapse` finds the run's evaluations collapsed to a few directions."""
+
+    def __init__(self, advice: str = RANK_ADVICE, history: Iterable[Event] = ()) -> None:
+        """`advice`: what to try, for the run's kind of task; `history`: events recorded earlier (a resumed
+        run's), replayed so that they count and a warning already given is not given again."""
+        self._evaluations: list[EvalEvent] = []
         self._warned = False
         self._advice = advice
+        for event in history:
+            if isinstance(event, EvalEvent):
+                self.check(event)
 
-    def check(self, step: int, effective_rank: float, embedding_std: float) -> str | None:
-        self._best = max(self._best, effective_rank)
-        if self._warned or embedding_std < COLLAPSE_STD or effective_rank >= RANK_DROP * self._best:
+    def check(self, evaluation: EvalEvent) -> str | None:
+        self._evaluations.append(evaluation)
+        found = rank_collapse(self._evaluations)
+        if self._warned or found is None:
             return None
         self._warned = True
-        return (f"The embeddings use fewer and fewer directions (effective rank {effective_rank:.1f}, down from "
-                f"{self._best:.1f}): " + self._advice)
+        return (f"The embeddings use fewer and fewer directions (effective rank {found.rank:.1f}, down from "
+                f"{found.best:.1f}): " + self._advice)

@@ -115,6 +115,12 @@ RESUMABLE_STATES = ("interrupted", "stopped", "failed")
 """States of a run that `train --resume` (or the app's Resume) continues from its last checkpoint."""
 
 
+def can_resume(folder: RunFolder, state: str) -> bool:
+    """Whether the run can be continued (`train --resume`, the app's Resume and Continue): it ended early
+    (`RESUMABLE_STATES`) and has a checkpoint to continue from (a run that failed before its first one has not)."""
+    return state in RESUMABLE_STATES and folder.latest_checkpoint() is not None
+
+
 @dataclass(frozen=True)
 class RunStatus:
     """Where a run stands: `state` is "not started", "running" (a process is training it now),

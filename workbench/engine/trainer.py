@@ -217,10 +217,10 @@ class Trainer:
                 self.folder.metrics_path.unlink(missing_ok=True)
             save_config(cfg, self.folder.config_path)
             self._write_scan_report()
-        self._judge = VerdictJudge(list(cfg.tasks), cfg.train.warmup_steps,
-                                   self.folder.read_events() if self.resume else ())
+        history = self.folder.read_events() if self.resume else []  # a resumed run's record counts for both
+        self._judge = VerdictJudge(list(cfg.tasks), cfg.train.warmup_steps, history)
         self._collapse = CollapseDetector(COLLAPSE_ADVICE[self._judge.family])
-        self._narrowing = DimensionalCollapseDetector(RANK_ADVICE[self._judge.family])
+        self._narrowing = DimensionalCollapseDetector(RANK_ADVICE[self._judge.family], history)
         self._divergence = DivergenceDetector(cfg.train.warmup_steps)
         self._skipped_in_a_row = 0
         self._best = BestKeeper(self.folder, self.step if self.resume else None) if self.dist.is_main else None
@@ -451,12 +451,13 @@ class Trainer:
         values = health_values(embeddings, self.labels[subset.indices], subset, self.config.eval.knn_k, views)
         if not all(math.isfinite(v) for v in values.values()):
             raise NonFiniteLoss()
-        self._judge.add(self._emit(EvalEvent(self.step, self._epoch(), values)))
+        evaluation = self._emit(EvalEvent(self.step, self._epoch(), values))
+        self._judge.add(evaluation)
         self._best.offer(self.step, values, self._checkpoint)  # a new best is saved now, between checkpoints too
         self._write_map(embeddings, embed_batch, context)
         self._write_task_examples(images[:EXAMPLE_IMAGES])
         for warning in (self._collapse.check(self.step, values["embedding_std"]),
-                        self._narrowing.check(self.step, values["effective_rank"], values["embedding_std"])):
+                        self._narrowing.check(evaluation)):
             if warning:
                 self._emit(WarningEvent(self.step, warning))
         verdict = self._judge.verdict()

@@ -11,7 +11,7 @@ from typing import Iterable
 
 from workbench.engine.events import EvalEvent, Event, StepEvent
 from workbench.engine.health import COLLAPSE_ADVICE as HEALTH_COLLAPSE_ADVICE
-from workbench.engine.health import COLLAPSE_STD, DIVERGENCE_ADVICE, RANK_DROP, diverged
+from workbench.engine.health import COLLAPSE_STD, DIVERGENCE_ADVICE, diverged, rank_collapse, trained
 from workbench.engine.health import RANK_ADVICE as HEALTH_RANK_ADVICE
 from workbench.engine.quality_values import QUALITY_VALUES, score_key
 from workbench.tasks import registered_tasks
@@ -88,7 +88,8 @@ class VerdictJudge:
         self.warmup_steps = warmup_steps
         self.losses: list[float] = []
         self.loss_steps: list[int] = []
-        self.evaluations: list[dict[str, float]] = []
+        self.evaluations: list[EvalEvent] = []
+        """The trained evaluations (step 0's random-init one says nothing of training)."""
         self.epoch = 0.0
         for event in history:
             self.add(event)
@@ -98,8 +99,8 @@ class VerdictJudge:
             self.losses.append(event.values["loss"])
             self.loss_steps.append(event.step)
             self.epoch = event.epoch
-        elif isinstance(event, EvalEvent) and event.step > 0:  # the random-init evaluation says nothing of training
-            self.evaluations.append(event.values)
+        elif isinstance(event, EvalEvent) and trained(event):
+            self.evaluations.append(event)
 
     def verdict(self) -> Verdict | None:
         """The verdict on the history so far; None before a loss and a trained evaluation were recorded."""
@@ -120,25 +121,25 @@ class VerdictJudge:
                                   f"{self.losses[0]:.4g}; {DIVERGENCE_ADVICE}")
 
     def _collapsing(self) -> Verdict | None:
-        latest = self.evaluations[-1]
-        if latest["embedding_std"] < COLLAPSE_STD:
+        if self.evaluations[-1].values["embedding_std"] < COLLAPSE_STD:
             return Verdict(COLLAPSING, f"Collapsing: {COLLAPSE_ADVICE[self.family]}")
-        best_rank = max(values["effective_rank"] for values in self.evaluations)
-        if latest["effective_rank"] < RANK_DROP * best_rank:
-            return Verdict(COLLAPSING, f"Collapsing to a few directions (RankMe {latest['effective_rank']:.1f}, "
-                                       f"best {best_rank:.1f}): {RANK_ADVICE[self.family]}")
-        return None
+        found = rank_collapse(self.evaluations)
+        if found is None:
+            return None
+        return Verdict(COLLAPSING, f"Collapsing to a few directions (RankMe {found.rank:.1f}, best {found.best:.1f}): "
+                                   f"{RANK_ADVICE[self.family]}")
 
     def _signal(self) -> tuple[str, list[float]] | None:
         """The main quality signal's name and its values at the trained evaluations."""
-        name = score_key(self.evaluations[-1])
-        return None if name is None else (name, [values.get(name, float("nan")) for values in self.evaluations])
+        name = score_key(self.evaluations[-1].values)
+        return None if name is None else (name, [evaluation.values.get(name, float("nan"))
+                                                 for evaluation in self.evaluations])
 
     def _improving(self) -> bool:
         """Whether any quality signal rose over the last two evaluations."""
         if len(self.evaluations) < 3:
             return False
-        before, latest = self.evaluations[-3], self.evaluations[-1]
+        before, latest = self.evaluations[-3].values, self.evaluations[-1].values
         return any(latest[key] > before[key] + SIGNAL_GAIN * abs(before[key])
                    for key in QUALITY_VALUES if key in latest and key in before)
 

@@ -268,7 +268,7 @@ class MainWindow(QMainWindow):
         self.train_panel.run_started.connect(self._on_run_started)
         self.train_panel.run_ended.connect(self._on_run_ended)
         self.train_panel.output_form.changed.connect(
-            lambda: self.runs_panel.set_out_dir(self.train_panel.output_form.values().out_dir or "runs"))
+            lambda: self.runs_panel.set_out_dir(self.train_panel.output_form.values().out_dir))
         self.runs_panel.resume_requested.connect(self.resume_run)
         self.runs_panel.export_requested.connect(self._export_run)
         self.runs_panel.run_renamed.connect(self._follow_renamed_run)
@@ -289,7 +289,7 @@ class MainWindow(QMainWindow):
         self.augment_panel.set_augment_config(config.augment)
         self.tasks_panel.set_tasks_config(config.tasks)
         self.train_panel.show_config(config)
-        self.runs_panel.set_out_dir(config.output.out_dir or "runs")
+        self.runs_panel.set_out_dir(config.output.out_dir)
         if rescan and folder_changed:
             self.dataset_panel.scan()
         self.validate()

@@ -251,7 +251,7 @@ class TryImageBox(QWidget):
             ready = prepared[1] if prepared is not None and prepared[0] == run_dir else ImagePredictor.open(
                 run_dir, neighbours=count, cancel=cancel, progress=progress)
             try:
-                return run_dir, ready, path, ready.predict(path)
+                return run_dir, ready, path, ready.predict(path, cancel=cancel)
             except ValueError as error:  # an unreadable file: the prepared run is kept for the next one
                 return run_dir, ready, path, error
 
@@ -288,6 +288,9 @@ class TryImageBox(QWidget):
         self.drop_zone.setToolTip(f"{path}\nAs the run's encoder sees it: read with the run's settings and "
                                   f"resized to {size} × {size} px")
         self._show_classes(prediction)
+        if prediction.stacking:  # where a 2.5-D input's channels came from (its neighbours, or why not)
+            self.method_label.setText(self.method_label.text() + "<br>"
+                                      + html.escape(f"2.5-D input: {prediction.stacking}.", quote=False))
         self._show_neighbours(predictor, prediction)
         self.predicted.emit(prediction)
 

@@ -15,7 +15,8 @@ from torch import nn
 
 from workbench.control import CancelToken
 from workbench.probes.context import RunContext, embed_images
-from workbench.probes.finetune import SCRATCH, Schedule, Training, score_end_to_end
+from workbench.probes.defaults import SCRATCH, Schedule
+from workbench.probes.finetune import Training, score_end_to_end
 from workbench.metrics.scores import Scores
 from workbench.probes.splits import ProbeSplit
 

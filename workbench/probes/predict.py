@@ -4,26 +4,35 @@
 linear head: the exported classifier's head when `export-classifier` wrote one for this checkpoint, else
 one trained now on the labelled embeddings (L-BFGS, about a second). With a single labelled class the
 prediction is a vote of the nearest labelled images; without labels there is no prediction, only
-neighbours. `predict(path)` then reads the file with the engine's readers (same window, resize and
-quantisation as the cache, so a training image embeds exactly as in training) and answers a `Prediction`,
-which also says whether the image is out of distribution (`workbench.probes.familiarity`): far from all the
-dataset's images, where the class is a guess.
+neighbours. `predict(path)` then answers a `Prediction`, which also says whether the image is out of
+distribution (`workbench.probes.familiarity`): far from all the dataset's images, where the class is a guess.
+
+One of the dataset's own images (the same file and frame) is embedded from its cached row: exactly what
+training saw, 2.5-D neighbours included. Any other file is read with the engine's readers (same window,
+resize and quantisation as the cache). With 2.5-D input (`data.context_slices`), its slice is stacked by
+the training rule: its folder (with its subfolders) is loaded as a dataset (`load_dataset`: volumes grouped,
+ordered and windowed as in training, every slice kept) and its row there is used. A plain 2-D image fills every channel, as in
+training. `Prediction.stacking` says where the channels came from, and says so plainly when the neighbours
+of a slice were not found.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from workbench.control import CancelToken, Progress
-from workbench.data import UnreadableImage, read_frames
+from workbench.data import ImageDataset, UnreadableImage, load_dataset, read_frames
 from workbench.data.augment import to_unit
 from workbench.data.cache import convert_frame
 from workbench.data.records import ImageRecord
+from workbench.data.frame import Frame
 from workbench.data.scan import frame_square, quantize
 from workbench.metrics.embedding import weighted_votes
 from workbench.metrics.linear_probe import LinearHead, train_linear_head
@@ -63,7 +72,9 @@ class Prediction:
     probabilities were made, in plain words. `pixels`: the frame as the encoder saw it, float (S, S, C)
     in [0, 1] (the middle channel of a 2.5-D stack). `frame` of `frames`: which frame of the file was used.
     `familiarity`: how far the image lies from the dataset's images; when out of distribution, `classes` are
-    the head's guess on an image unlike any it was trained on.
+    the head's guess on an image unlike any it was trained on. `stacking`: with 2.5-D input, where the
+    image's channels came from, in a few words ("" without 2.5-D input); it says when a slice's neighbours
+    were not found and its own slice fills every channel.
     """
 
     classes: list[ClassScore]
@@ -73,10 +84,29 @@ class Prediction:
     pixels: np.ndarray
     frame: int
     frames: int
+    stacking: str = ""
 
     @property
     def best(self) -> ClassScore | None:
         return self.classes[0] if self.classes else None
+
+
+class TriedImage(NamedTuple):
+    """A tried file as a cached dataset row (C, S, S) in the dataset's integer type, the frame used, the file's
+    frame count and, with 2.5-D input, where its channels came from (`Prediction.stacking`)."""
+
+    image: torch.Tensor
+    frame: int
+    frames: int
+    stacking: str
+
+
+OWN_ROW = "one of the run's own images: its cached training row, exactly as training saw it"
+NEIGHBOURS = "stacked with its neighbouring slices, found in its folder as training finds them"
+ALONE = ("its neighbouring slices were not found (no other slice of its series in its folder): "
+         "its own slice fills all {channels} channels")
+LEFT_OUT = "training leaves it out of its series ({reason}): its own slice fills all {channels} channels"
+PLAIN_IMAGE = "a plain 2-D image: it fills all {channels} channels, as plain images do in training"
 
 
 class ImagePredictor:
@@ -139,9 +169,11 @@ class ImagePredictor:
         head.load_state_dict(dict(state))
         return head.to(self.embeddings.device).eval()
 
-    def image_tensor(self, path: str | Path, frame: int | None = None) -> tuple[torch.Tensor, int, int]:
-        """One file as a cached dataset row (C, S, S) in the dataset's integer type; with the frame used
-        (the middle one by default) and the file's frame count. Raises ValueError for an unreadable file."""
+    def image_tensor(self, path: str | Path, frame: int | None = None,
+                     cancel: CancelToken | None = None) -> TriedImage:
+        """One file as a cached dataset row, with the frame used (the middle one by default), the file's frame
+        count and where its channels came from (see the module docstring). Raises ValueError for an unreadable
+        file; `cancel` stops the loading of its folder for 2.5-D neighbours."""
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"{path} is not a file")
@@ -154,25 +186,60 @@ class ImagePredictor:
             raise ValueError(f"{path.name} holds no image frames")
         chosen = len(frames) // 2 if frame is None else min(max(frame, 0), len(frames) - 1)
         dataset = self.context.dataset
-        dtype = dataset.images.numpy().dtype.type
-        context_slices = data_cfg.context_slices if dataset.stacked_slices else 0
-        stack = [min(max(chosen + offset, 0), len(frames) - 1) for offset in range(-context_slices,
-                                                                                  context_slices + 1)]
-        rows = [self._cached_frame(frames[index], 1 if dataset.stacked_slices else dataset.channels, dtype)
-                for index in stack]
-        return torch.from_numpy(np.concatenate(rows)), chosen, len(frames)
+        row = self._dataset_rows.get((path.resolve(), chosen))
+        if row is not None:
+            return TriedImage(dataset.images[row], chosen, len(frames), OWN_ROW if dataset.stacked_slices else "")
+        if not dataset.stacked_slices:
+            return TriedImage(torch.from_numpy(self._cached_frame(frames[chosen], dataset.channels)), chosen,
+                              len(frames), "")
+        image, stacking = self._stacked(path, chosen, frames[chosen], cancel)
+        return TriedImage(torch.from_numpy(image), chosen, len(frames), stacking)
 
-    def _cached_frame(self, frame, channels: int, dtype: type) -> np.ndarray:
+    @cached_property
+    def _dataset_rows(self) -> dict[tuple[Path, int], int]:
+        """The dataset's rows by (resolved file path, frame)."""
+        root = self.dataset_root
+        return {((root / record.path).resolve(), record.frame): row
+                for row, record in enumerate(self.context.dataset.report.images)}
+
+    def _stacked(self, path: Path, chosen: int, frame: Frame, cancel: CancelToken | None) -> tuple[np.ndarray, str]:
+        """A frame outside the dataset as a 2.5-D row by the training rule, and where its channels came from.
+
+        A plain 2-D image is stacked of itself (as `context_stacks` stacks it in training). A slice of a volume
+        gets its row in a dataset of its own folder, loaded as training loads one but keeping every slice."""
+        channels = self.context.dataset.channels
+        if frame.facts is None or frame.facts.volume_key is None:  # no volume (see `frame_info`)
+            return np.concatenate([self._cached_frame(frame, 1)] * channels), PLAIN_IMAGE.format(channels=channels)
+        data_cfg = replace(self.context.config.data, root=str(path.parent), labels_csv="", mask_label="",
+                           max_images=0, slices_per_volume=0, min_foreground=0.0)
+        folder = load_dataset(data_cfg, cancel=cancel)
+        rows = [row for row, record in enumerate(folder.report.images)
+                if record.path == path.name and record.frame == chosen]
+        if not rows:
+            reasons = [item.reason for item in folder.report.skipped if item.path == path.name]
+            reason = reasons[0] if reasons else "not found in its folder's scan"
+            return (np.concatenate([self._cached_frame(frame, 1)] * channels),
+                    LEFT_OUT.format(reason=reason, channels=channels))
+        row = rows[0]
+        image = _in_dtype(folder.images[row].numpy(), self._dtype)
+        return image, (NEIGHBOURS if _volume_slices(folder, row) > 1 else ALONE).format(channels=channels)
+
+    @property
+    def _dtype(self) -> type:
+        return self.context.dataset.images.numpy().dtype.type
+
+    def _cached_frame(self, frame: Frame, channels: int) -> np.ndarray:
         """A decoded frame brought to the cache's size, bit depth and channel count, as the cache does it."""
         data_cfg = self.context.config.data
+        dtype = self._dtype
         depth = frame.bit_depth if dtype == np.uint16 else 8
         return convert_frame(quantize(frame_square(frame, data_cfg.image_size, data_cfg.resample_spacing_mm), depth),
                              channels, dtype)
 
     @torch.no_grad()
-    def predict(self, path: str | Path, frame: int | None = None) -> Prediction:
+    def predict(self, path: str | Path, frame: int | None = None, cancel: CancelToken | None = None) -> Prediction:
         """The classes (most probable first) and the nearest dataset images of one image file."""
-        image, chosen, count = self.image_tensor(path, frame)
+        image, chosen, count, stacking = self.image_tensor(path, frame, cancel)
         device = self.embeddings.device
         embedding = embed_images(self.context.encoder, image[None], device)
         unit = F.normalize(embedding, dim=1)[0]
@@ -182,7 +249,7 @@ class ImagePredictor:
         neighbours = [Neighbour(int(index), records[int(index)], float(value))
                       for value, index in zip(top.values.cpu(), top.indices.cpu())]
         return Prediction(self._class_scores(embedding, similarity), neighbours, self.spread.check(similarity),
-                          self.method, self._visible_pixels(image), chosen, count)
+                          self.method, self._visible_pixels(image), chosen, count, stacking)
 
     def _class_scores(self, embedding: torch.Tensor, similarity: torch.Tensor) -> list[ClassScore]:
         if self.head is not None:
@@ -208,6 +275,21 @@ class ImagePredictor:
             middle = image.shape[0] // 2
             image = image[middle:middle + 1]
         return to_unit(image).permute(1, 2, 0).numpy()
+
+
+def _volume_slices(dataset: ImageDataset, row: int) -> int:
+    """How many of the dataset's rows are slices of row `row`'s volume (1 for a plain image)."""
+    volume = dataset.volume_index[row]
+    return 1 if volume < 0 else int((dataset.volume_index == volume).sum())
+
+
+def _in_dtype(image: np.ndarray, dtype: type) -> np.ndarray:
+    """A cached row in another integer type: 8-bit to the full 16-bit range (as `convert_frame` does) or back."""
+    if image.dtype == dtype:
+        return image
+    if dtype == np.uint16:
+        return image.astype(np.uint16) * 257
+    return np.rint(image / 257.0).astype(np.uint8)
 
 
 def _embed_dataset(context: RunContext, cancel: CancelToken | None, progress: Progress | None) -> torch.Tensor:

@@ -11,8 +11,8 @@ from workbench.probes.archive import check_name, save_probe
 from workbench.probes.baselines import (random_init_embeddings, raw_pixel_features, starting_weights_embeddings,
                                        supervised_from_scratch)
 from workbench.probes.context import RunContext, embed_images, open_run
-from workbench.probes.finetune import (FINETUNE, SCRATCH, Schedule, finetuned_scores, planned_steps,
-                                      training_passes)
+from workbench.probes.defaults import DEFAULT_FRACTIONS, DEFAULT_SEEDS, FINETUNE, SCRATCH, Schedule
+from workbench.probes.finetune import finetuned_scores, planned_steps, training_passes
 from workbench.probes.knn import knn_probe
 from workbench.metrics.linear_probe import linear_probe
 from workbench.probes.splits import (DEFAULT_TEST_FRACTION, VALIDATION_FRACTION, label_counts, probe_splits,
@@ -20,7 +20,6 @@ from workbench.probes.splits import (DEFAULT_TEST_FRACTION, VALIDATION_FRACTION,
 from workbench.probes.table import STARTING_WEIGHTS, ProbeResult, ProbeRow
 from workbench.probes.work import KNN_UNITS, LINEAR_UNITS, WorkMeter
 
-DEFAULT_FRACTIONS = (0.01, 0.1, 1.0)
 LINEAR, KNN = "linear probe", "kNN probe"
 RANDOM_LINEAR, RANDOM_KNN = "random init, linear", "random init, kNN"
 STARTING_LINEAR, STARTING_KNN = f"{STARTING_WEIGHTS}, linear", f"{STARTING_WEIGHTS}, kNN"
@@ -28,7 +27,7 @@ PIXELS_LINEAR = "raw pixels, linear"
 SCRATCH_METHOD, FINETUNE_METHOD = "supervised from scratch", "fine-tuned"
 
 
-def run_probe(run_dir: str | Path, data_root: str | None = None, fractions=DEFAULT_FRACTIONS, seeds: int = 3,
+def run_probe(run_dir: str | Path, data_root: str | None = None, fractions=DEFAULT_FRACTIONS, seeds: int = DEFAULT_SEEDS,
               finetune: bool = False, supervised: bool = True, device: str = "auto",
               scratch: Schedule = SCRATCH, tuning: Schedule = FINETUNE, test_fraction: float = DEFAULT_TEST_FRACTION,
               cancel: CancelToken | None = None, progress: Progress | None = None,

@@ -14,8 +14,8 @@ from workbench.engine.checkpoint import Checkpoint
 from workbench.engine.inspection import per_image_losses
 from workbench.engine.model import MultiTaskModel
 from workbench.probes.context import RunContext, embed_images
+from workbench.probes.defaults import STRATEGIES
 
-STRATEGIES = ("loss", "diversity", "mixed")
 LOSS_BATCH = 128
 LOSS_REPEATS = 2
 """Contrastive losses depend on the rest of the batch: average over this many shuffled passes."""

@@ -25,7 +25,7 @@ from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.try_image import TryImageBox, dropped_file
 from workbench.gui.widgets import Banner, ElidedLabel, action_button, panel_layout, thumbnail_grid
 from workbench.gui.workers import JobSlot, WhileBusy, format_seconds
-from workbench.probes.finetune import SCRATCH, Schedule
+from workbench.probes.defaults import DEFAULT_FRACTIONS, DEFAULT_SEEDS, SCRATCH, Schedule, ranking_csv
 from workbench.probes.report import PDF_INSTALL_HINT, build_report, convert_to_pdf, find_pdf_converter, headline
 from workbench.probes.svg import PALETTE
 from workbench.probes.table import (LABELS_RULE, PROBE_NAME, ProbeResult, pixels_note, schedule_note, starting_note,
@@ -80,7 +80,7 @@ class EvaluatePanel(QWidget):
     pdf_saved = Signal(str)
     failed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, fractions=(0.01, 0.1, 1.0), seeds: int = 3,
+    def __init__(self, parent: QWidget | None = None, fractions=DEFAULT_FRACTIONS, seeds: int = DEFAULT_SEEDS,
                  scratch: Schedule = SCRATCH):
         super().__init__(parent)
         self.setObjectName("evaluatePanel")
@@ -505,7 +505,7 @@ class EvaluatePanel(QWidget):
             context = open_run(run_dir, cancel=cancel)
             rows, scores = rank_run(context, strategy, count, cancel=cancel)
             records = [context.dataset.report.images[row] for row in rows]
-            csv = write_ranking_csv(Path(run_dir) / f"to_label_{strategy}.csv", [r.path for r in records], scores)
+            csv = write_ranking_csv(ranking_csv(run_dir, strategy), [r.path for r in records], scores)
             return dataset_folder(context.config.data), records, scores, context.config.data, csv
 
         self._start(work, self._ranking_done)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QHBoxL
                                QTableWidgetItem, QWidget)
 
 from workbench.config import DataConfig, RunConfig
+from workbench.config.schema import DEFAULT_RUNS_FOLDER
 from workbench.engine.best_checkpoint import format_score
 from workbench.engine.embedding_map import MAP_NAME
 from workbench.engine.heartbeat import is_training_now
@@ -24,7 +25,7 @@ from workbench.engine.run_admin import (RunChangeRefused, check_deletable, delet
 from workbench.engine.sweep import RunScore, run_score
 from workbench.engine.task_examples import EXAMPLES_NAME
 from workbench.engine.events import (EmbeddingMapEvent, FailedEvent, FinishedEvent, TaskExamplesEvent)
-from workbench.engine.runs import RESUMABLE_STATES, MetricsTail, RunFolder, list_runs
+from workbench.engine.runs import RESUMABLE_STATES, MetricsTail, RunFolder, can_resume, list_runs
 from workbench.gui.embedding import EmbeddingView
 from workbench.gui.task_examples import TaskExamplesView
 from workbench.gui.history import MetricHistory
@@ -68,6 +69,8 @@ class RunSummary:
     """The run's label-free score (`run_score`), None before its first evaluation."""
     job: str = ""
     """Where the cluster job training it stands (`RunStatus.job`): "" when it was not submitted as a job."""
+    resumable: bool = False
+    """Whether Resume can continue it (`runs.can_resume`)."""
 
     @property
     def data(self) -> DataConfig | None:
@@ -85,7 +88,8 @@ def summarise_run(folder: RunFolder) -> RunSummary:
     modified = folder.metrics_path.stat().st_mtime if folder.metrics_path.exists() else \
         folder.config_path.stat().st_mtime
     return RunSummary(folder.path, status.state, status.step, status.total_steps, history, modified,
-                      _run_config(folder), is_archived(folder), run_score(folder, events), status.job)
+                      _run_config(folder), is_archived(folder), run_score(folder, events), status.job,
+                      can_resume(folder, status.state))
 
 
 def summarise_runs(out_dir: Path) -> list[RunSummary]:
@@ -154,7 +158,7 @@ class RunsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("runsPanel")
-        self.out_dir = Path("runs")
+        self.out_dir = Path(DEFAULT_RUNS_FOLDER)
         self.runs: list[RunSummary] = []
         """The runs in the list as shown (archived ones only with "Show archived")."""
         self.all_runs: list[RunSummary] = []
@@ -252,7 +256,8 @@ class RunsPanel(QWidget):
 
     # -- listing --------------------------------------------------------------------------------------
     def set_out_dir(self, out_dir: str | Path) -> None:
-        if Path(out_dir) != self.out_dir:
+        """List the runs under `out_dir`; an empty one (a field being typed, refused by validation) changes nothing."""
+        if str(out_dir).strip() and Path(out_dir) != self.out_dir:
             self.out_dir = Path(out_dir)
             self.refresh()
 
@@ -375,7 +380,7 @@ class RunsPanel(QWidget):
         selected = self.selected_runs()
         one = len(selected) == 1
         running = any(run.status == "running" for run in selected)
-        self.resume_button.setEnabled(one and selected[0].status in RESUMABLE_STATES)
+        self.resume_button.setEnabled(one and selected[0].resumable)
         self.cluster_button.setEnabled(one and selected[0].status in (*RESUMABLE_STATES, "not started"))
         self.export_button.setEnabled(one)
         self.open_button.setEnabled(one)

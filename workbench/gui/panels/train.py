@@ -16,6 +16,7 @@ from workbench.config.extras import map_method_problem
 from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEvent, Event, FailedEvent,
                                      FinishedEvent, PausedEvent, StartedEvent, StepEvent, TaskExamplesEvent,
                                      VerdictEvent, WarningEvent, NoteEvent)
+from workbench.engine.runs import RunFolder, can_resume, run_status
 from workbench.gui.bridge import TrainingBridge
 from workbench.gui.embedding import EmbeddingView
 from workbench.gui.forms import ConfigForm
@@ -66,6 +67,7 @@ class TrainPanel(QWidget):
         self.history = MetricHistory()
         self.last_run_dir = ""
         self.final_event: Event | None = None
+        self._resumable = False  # the run that ended can be continued (`runs.can_resume`)
         self.config: RunConfig | None = None
         self.stall_monitor = StallMonitor(self)
         self.last_stall_ms: float | None = None
@@ -217,6 +219,7 @@ class TrainPanel(QWidget):
         self.examples_view.clear()
         self.config = config
         self.final_event = None
+        self.last_run_dir, self._resumable = "", False  # a run that fails before it starts leaves no folder
         self.banner.clear()
         self.verdict.setText("Is it working? A verdict comes with each evaluation.")
         self.verdict.setVisible(True)  # shown from the start: its appearing mid-run would re-lay out the plots
@@ -276,9 +279,9 @@ class TrainPanel(QWidget):
         self.state = state
         busy = state in ("running", "pausing", "paused", "stopping")
         self.start_button.setEnabled(not busy and not self.start_problems)
-        stopped = not busy and isinstance(self.final_event, FinishedEvent) and self.final_event.stopped
-        self.continue_button.setVisible(stopped)
-        self.start_button.setText("New run" if stopped else "Start")
+        resumable = not busy and self._resumable
+        self.continue_button.setVisible(resumable)
+        self.start_button.setText("New run" if resumable else "Start")
         self.pause_button.setEnabled(state in ("running", "pausing", "paused"))
         self.stop_button.setEnabled(state in ("running", "pausing", "paused"))
         paused = state in ("pausing", "paused")
@@ -330,6 +333,7 @@ class TrainPanel(QWidget):
             self._stop_stall_monitor()  # training is over: what the end shows is not a stall of training
             self.final_event = event
             self.last_run_dir = event.run_dir
+            self._resumable = can_resume(RunFolder(event.run_dir), run_status([event]).state)
             self._show_end(event.step)
             verb = "Stopped" if event.stopped else "Finished"
             self.banner.show_message(f"{verb} at step {event.step}. The run is saved in "
@@ -340,6 +344,8 @@ class TrainPanel(QWidget):
         elif isinstance(event, FailedEvent):
             self._stop_stall_monitor()
             self.final_event = event
+            self._resumable = bool(self.last_run_dir) and can_resume(RunFolder(self.last_run_dir),
+                                                                     run_status([event]).state)
             self._show_end(event.step)
             kept = f" The last good checkpoint is kept: {event.checkpoint}" if event.checkpoint else ""
             self.banner.show_message(f"<b>Training stopped with an error.</b> {html.escape(event.message)}"
