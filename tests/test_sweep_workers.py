@@ -90,7 +90,8 @@ def test_a_stop_reaches_every_worker_and_the_sweep_resumes(tmp_path, data):
     base["train"]["steps"] = base["train"]["checkpoint_every"] = base["eval"]["every_steps"] = 4
     (folder / "base.yaml").write_text(yaml.safe_dump(base))
     again = run_cli("sweep", "--resume", folder, "--gpus", "0,1")
-    assert again.returncode == 0, again.stderr
+    logs = "".join(log.read_text() for log in folder.glob("worker-gpu*.log"))
+    assert again.returncode == 0, again.stdout + again.stderr + logs
     results = Sweep(folder).results()
     assert sorted(result.state for result in results) == ["finished"] * 3 + ["interrupted"] * 2
     assert sorted(result.settings["train.lr"] for result in results if result.state == "finished") == \

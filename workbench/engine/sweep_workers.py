@@ -36,8 +36,9 @@ class WorkerEnd:
 
     @property
     def failed(self) -> bool:
-        """Ended by an error or a signal: 0 is a sweep done, 1 one whose trials all failed (`main.py sweep`)."""
-        return self.returncode not in (0, 1)
+        """Not ended cleanly: an error, a signal, or no trial of the sweep finished (`main.py sweep` exits 1 then,
+        as Python does on an uncaught error: its log tells which)."""
+        return self.returncode != 0
 
 
 def parse_gpus(text: str, visible: int) -> list[str]:
