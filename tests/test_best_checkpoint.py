@@ -10,7 +10,7 @@ import torch
 from engine_helpers import tiny_config, tiny_dataset
 from workbench.cli.main import main
 from workbench.control import RunControl
-from workbench.engine.best_checkpoint import BestKeeper, BestMarker, label_free_score, read_best
+from workbench.engine.best_checkpoint import BestKeeper, BestMarker, checkpoint_score, read_best
 from workbench.engine.checkpoint import Checkpoint
 from workbench.engine.checkpoint_choice import checkpoint_choices, choose_checkpoint
 from workbench.engine.events import StepEvent
@@ -48,9 +48,9 @@ def run(tmp_path_factory):
 
 
 def test_the_rule_is_knn_accuracy_with_labels_else_rankme():
-    assert label_free_score({"effective_rank": 12.0, "knn_accuracy": 0.5}) == ("knn_accuracy", 0.5)
-    assert label_free_score({"effective_rank": 12.0, "embedding_std": 0.3}) == ("effective_rank", 12.0)
-    assert label_free_score({"effective_rank": float("nan")}) is None
+    assert checkpoint_score({"effective_rank": 12.0, "knn_accuracy": 0.5}) == ("knn_accuracy", 0.5)
+    assert checkpoint_score({"effective_rank": 12.0, "embedding_std": 0.3}) == ("effective_rank", 12.0)
+    assert checkpoint_score({"effective_rank": float("nan")}) is None
 
 
 def test_a_run_keeps_its_best_evaluation_as_best_pt_with_a_marker(run):

@@ -73,6 +73,12 @@ def test_train_then_export_from_the_command_line(tmp_path):
     result = run_cli("train", write_config(tmp_path, data, 3), "--out", run_dir)
     assert result.returncode == 0, result.stderr
     assert "Finished at step 3" in result.stdout and "img/s" in result.stdout
+    evaluation = next(line for line in result.stdout.splitlines() if line.startswith("  eval @ step 3: "))
+    # the app's names and units, the chance level beside kNN accuracy (4 classes), no raw keys
+    assert "kNN accuracy " in evaluation and "% (chance 25%)" in evaluation and " · RankMe " in evaluation
+    assert "effective_rank" not in evaluation and "knn_accuracy" not in evaluation
+    assert result.stdout.rstrip().endswith("Next: main.py probe RUN to measure it with labels, "
+                                           "main.py export RUN to use it.")
     result = run_cli("export", run_dir, "--format", "onnx")
     assert result.returncode == 0, result.stderr
     assert (run_dir / "exports" / "onnx" / "encoder.onnx").is_file()
@@ -91,7 +97,7 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path):
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
-    assert "Stopped at step" in out
+    assert "Stopped at step" in out and "Next: main.py train --resume RUN to continue it" in out
     stopped_step = int(out.split("Stopped at step ")[1].split(".")[0])
     checkpoint = RunFolder(run_dir).latest_checkpoint()
     assert checkpoint.name == f"step_{stopped_step:08d}.pt"
@@ -110,3 +116,30 @@ def test_train_on_the_ct_demo_series(tmp_path):
     report = json.loads((run_dir / "scan_report.json").read_text())
     assert report["readable"] > 0 and set(report["labels"]) == {"normal", "nodule"}
     assert "soft_tissue" in (run_dir / "config.yaml").read_text()
+
+
+def test_percent_progress_on_a_terminal_redraws_once_per_whole_percent():
+    import os
+    import re
+    import select
+
+    from workbench.cli.progress import PercentProgress
+
+    leader, follower = os.openpty()
+    written = b""
+    with open(follower, "w") as terminal:
+        progress = PercentProgress("Probing", terminal)
+        for done in range(0, 1001):  # a thousand calls, as a probe's work meter makes
+            progress(done, 1000)
+            while select.select([leader], [], [], 0)[0]:
+                written += os.read(leader, 65536)
+    os.close(leader)
+    text = written.decode()
+    assert [int(p) for p in re.findall(r"\rProbing: (\d+)% done", text)] == list(range(101))
+    assert "about" in text and re.search(r"Probing: 100% done in \d\d:\d\d\x1b\[K\r?\n$", text)
+
+
+def test_resume_refuses_more_steps_and_says_what_works(tmp_path):
+    result = run_cli("train", "--resume", tmp_path / "run", "--steps", "500")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--steps and --resume" in result.stderr and "model.init_weights" in result.stderr

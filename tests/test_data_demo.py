@@ -37,3 +37,15 @@ def test_the_demo_folder_is_found_under_the_configs_own_cache_folder(tmp_path):
     """With data.cache_dir set, the loader and the app look for the demo in that cache folder, not the default."""
     assert dataset_folder(DataConfig(cache_dir=str(tmp_path))).parent == tmp_path
     assert dataset_folder(DataConfig(root=str(tmp_path / "scans"))) == tmp_path / "scans"
+
+
+def test_every_demo_scan_shows_its_whole_body_inside_the_picture():
+    import numpy as np
+
+    from workbench.data.demo import DEMO_SEED, DEMO_SIZE, synthetic_scan
+
+    rng = np.random.default_rng(DEMO_SEED)
+    for index in range(len(CLASSES) * DEMO_PER_CLASS):
+        image = synthetic_scan(rng, CLASSES[index % len(CLASSES)], DEMO_SIZE)
+        for edge in (image[:, 0], image[:, -1], image[0], image[-1]):  # 5 pixels in a row bright: the body
+            assert np.convolve(edge, np.ones(5) / 5, mode="valid").max() < 0.3, f"scan {index} touches an edge"

@@ -6,6 +6,8 @@ import torch
 
 from engine_helpers import tiny_config, tiny_dataset
 from workbench import load_encoder
+from workbench.engine.events import EvalEvent
+from workbench.engine.quality_values import format_value
 from workbench.engine.runs import RunFolder
 from workbench.engine.trainer import Trainer
 from workbench.export import FORMATS, export_run
@@ -56,7 +58,13 @@ def test_export_folder_has_spec_and_model_card_without_paths(trained_run):
     description = json.loads((folder / "encoder.json").read_text())
     assert description["input"]["channels"] == 1 and description["input"]["image_size"] == 32
     card = (folder / "MODEL_CARD.md").read_text()
-    assert "simclr" in card and "knn_accuracy" in card
+    assert "simclr" in card
+    step = description["step"]  # the health shown is the exported checkpoint's own evaluation, not the last one
+    [evaluation] = [event for event in RunFolder(run_dir).read_events() if isinstance(event, EvalEvent)
+                    and event.step == step]
+    assert f"exported checkpoint (step {step})" in card
+    assert card.split("| kNN accuracy |")[1].splitlines()[0].endswith(
+        f"| {format_value('knn_accuracy', evaluation.values['knn_accuracy'])} |")
     assert f"- checkpoint exported: {description['checkpoint']}" in card and description["checkpoint"]
     for text in (card, (folder / "encoder.json").read_text()):
         assert str(data_root) not in text and str(run_dir) not in text

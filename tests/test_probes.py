@@ -188,3 +188,32 @@ def test_online_linear_accuracy_uses_the_given_split():
     z, y = separable(seed=2)
     train, test = image_split(y, 0.3, seed=1)
     assert linear_probe(z[train], y[train], z[test], y[test], 3).accuracy == 1.0
+
+
+def test_the_headline_says_whether_the_encoder_beats_its_best_baseline():
+    from workbench.probes.report import headline
+
+    def summary(encoder: float, scratch: float, std: float = 0.01) -> list[dict]:
+        return [{"method": method, "fraction": 0.1, "accuracy": accuracy, "accuracy_std": std}
+                for method, accuracy in (("linear probe", encoder), ("raw pixels, linear", 0.40),
+                                         ("random init, linear", 0.30), ("supervised from scratch", scratch),
+                                         ("fine-tuned", 0.99))]  # fine-tuning is the encoder, not a baseline
+
+    leads = headline(summary(0.80, 0.70), ["simclr"])
+    assert leads.startswith("SimCLR encoder, 10% labels: 80")
+    assert leads.endswith("The encoder leads the best baseline, supervised from scratch, by 10.0 points.")
+    assert headline(summary(0.57, 0.91), ["simclr"]).endswith(
+        "The best baseline, supervised from scratch, beats the encoder by 34.0 points: here the pretraining does "
+        "not help.")
+    assert headline(summary(0.62, 0.60, std=0.03), ["simclr"]).endswith(
+        "within the spread over seeds (2.0 points apart, spread ±3.0).")
+
+
+def test_a_checkpoint_chosen_with_labels_is_flagged_in_the_probes_notes():
+    from workbench.engine.best_checkpoint import BestMarker
+    from workbench.probes.table import selection_note
+
+    by_knn = ProbeResult([], [], checkpoint=BestMarker(5, 0.9, "knn_accuracy").describe())
+    assert "chosen by kNN accuracy on the labelled evaluation subset" in selection_note(by_knn)
+    assert selection_note(ProbeResult([], [], checkpoint=BestMarker(5, 40.0, "effective_rank").describe())) == ""
+    assert selection_note(ProbeResult([], [], checkpoint="last checkpoint, step 5")) == ""

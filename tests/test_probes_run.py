@@ -164,6 +164,9 @@ def test_cli_probe_rank_report(run, tmp_path, private_cache):
     assert "linear probe" in result.stdout and "supervised from scratch" in result.stdout
     assert "raw pixels, linear" in result.stdout and "50% (" in result.stdout and " labels)" in result.stdout
     assert str(Path(run_dir) / "probes" / "cli-probe.json") in result.stdout
+    progress = [line for line in result.stderr.splitlines() if line.startswith("Probing: ")]
+    assert "\r" not in result.stderr and 2 <= len(progress) <= 12  # not a terminal: a line every 10%
+    assert progress[-1].startswith("Probing: 100% done in ")
     assert (Path(run_dir) / "probes" / "cli-probe.json").read_text() == (Path(run_dir) / "probe.json").read_text()
     result = cli("probe", run_dir, "--name", "../escape", env_cache=private_cache)
     assert result.returncode == 2 and "plain file name" in result.stderr

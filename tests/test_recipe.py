@@ -17,7 +17,8 @@ from workbench.data.scan_summary import ScanSummary
 from workbench.engine.events import WarningEvent
 from workbench.engine.recipe import (EVALUATION_SHARE, IMAGE_SIZES, RECIPE_NAME, Choice, DataFacts, Recipe, apply_settings,
                                      fit_budget,
-                                     image_size, misfits, parse_budget, plan, propose, suggest)
+                                     image_size, misfits, plan, propose, suggest)
+from workbench.engine.budget import parse_budget
 from workbench.engine.runs import RunFolder
 from workbench.engine.trainer import Trainer
 from workbench.tasks import default_config
@@ -165,6 +166,9 @@ def test_a_bad_budget_or_speed_is_refused():
     for bad in ("10", "0m", "-1m", "ten minutes", "5d"):
         with pytest.raises(ValueError, match="e.g. 90s, 10m, 1h"):
             parse_budget(bad)
+    for outside in ("5s", "25h"):  # the app's field takes the same range
+        with pytest.raises(ValueError, match="must be from 6 s to 24 h"):
+            parse_budget(outside)
 
 
 def test_applying_a_recipe_sets_the_dotted_keys_and_keeps_a_tasks_own_settings():
@@ -204,9 +208,9 @@ def test_suggest_times_real_steps_and_the_measured_steps_scale_with_the_budget(t
 def test_train_auto_prints_the_recipe_writes_it_into_the_run_and_trains(tmp_path):
     data = tiny_dataset(tmp_path / "d", per_class=10, size=32)
     run_dir = tmp_path / "run"
-    result = run_cli("train", "--auto", "--budget", "5s", "--data", data, "--out", run_dir)
+    result = run_cli("train", "--auto", "--budget", "6s", "--data", data, "--out", run_dir)
     assert result.returncode == 0, result.stderr
-    assert "Recipe (5 s):" in result.stdout and "redundancy reduction (Barlow Twins)" in result.stdout
+    assert "Recipe (6 s):" in result.stdout and "redundancy reduction (Barlow Twins)" in result.stdout
     assert "Finished at step" in result.stdout
     recipe = Recipe.read(run_dir / RECIPE_NAME)
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())

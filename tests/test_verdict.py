@@ -9,8 +9,8 @@ from workbench.engine.events import EvalEvent, StepEvent, VerdictEvent, WarningE
 from workbench.engine.health import DimensionalCollapseDetector
 from workbench.engine.runs import RunFolder
 from workbench.engine.trainer import Trainer
-from workbench.engine.verdict import (COLLAPSING, DIVERGING, LEARNING, PLATEAUED, TOO_LITTLE_DATA,
-                                      VerdictJudge)
+from workbench.engine.verdict import (COLLAPSING, DIVERGING, ENDED_LEARNING_MESSAGE, LEARNING, LEARNING_MESSAGE,
+                                      PLATEAUED, TOO_LITTLE_DATA, VerdictJudge)
 from workbench.cli.progress import ConsoleReporter
 
 WEAK_AUGMENT = {"crop_scale_min": 0.8, "color_jitter_p": 0.0, "blur_p": 0.0, "grayscale_p": 0.0}
@@ -42,7 +42,32 @@ def test_a_healthy_simclr_run_is_learning_and_says_so_at_each_evaluation(tmp_pat
     reporter = ConsoleReporter()
     for event in events:
         reporter(event)
-    assert "verdict @ step 16: Learning" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "verdict @ step 12: Learning" in out and "Let it run." in out
+    assert "verdict @ step 16: Still improving when the run ended" in out  # the last step: not told to keep going
+
+
+def test_learning_at_the_last_step_says_the_run_ended_and_the_advice_works(tmp_path):
+    losses = [3.0 - 0.1 * step for step in range(20)]
+    history = _history(losses, [HEALTHY] * 4)  # evaluations at steps 5, 10, 15 and 20, the last step
+    judge = VerdictJudge(["simclr"])
+    said = {}
+    for event in history:
+        judge.add(event)
+        if isinstance(event, EvalEvent):
+            said[event.step] = judge.verdict()
+    assert {verdict.verdict for verdict in said.values()} == {LEARNING}
+    assert all(said[step].message == LEARNING_MESSAGE for step in (5, 10, 15))
+    assert said[20].message == ENDED_LEARNING_MESSAGE and "Let it run" not in said[20].message
+    # what it advises works: a longer run that starts from the ended run's last checkpoint
+    events = _recorded(tmp_path / "first", {"simclr": {}}, steps=4)
+    checkpoint = RunFolder(events[0].run_dir).latest_checkpoint()
+    data = tiny_dataset(tmp_path / "data", per_class=4)
+    longer = Trainer(tiny_config(data, tmp_path / "runs", model={"init_weights": str(checkpoint)},
+                                 train={"steps": 6, "threads": 1})).run()
+    assert type(longer).__name__ == "FinishedEvent" and longer.step == 6
+    started = [event for event in RunFolder(longer.run_dir).read_events() if "started from" in str(event)]
+    assert started, "the longer run does not say it started from the checkpoint"
 
 
 def test_simsiam_without_stop_gradient_is_called_collapsing(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 from workbench.cli import desktop
 from workbench.config import ConfigError, dump_yaml
 from workbench.config.schema import DEVICES
+from workbench.engine.budget import BUDGET_RANGE_S, DEFAULT_BUDGET_S, format_budget
 from workbench.control import RunControl
 
 COMMANDS = ("gui", "train", "submit", "scan", "tasks", "config", "export", "bench", "probe", "rank", "report",
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--auto", action="store_true",
                        help="fit the settings to the data and a time budget (task, backbone, image size, "
                             "augmentations; steps from a few steps timed on this machine), print why, then train")
-    train.add_argument("--budget", type=_budget, help="--auto: the training time, e.g. 90s, 10m, 1h (default 10m)")
+    train.add_argument("--budget", type=_budget, help=f"--auto: the training time, e.g. 90s, 10m, 1h (default {format_budget(DEFAULT_BUDGET_S)}; "
+                            f"{format_budget(BUDGET_RANGE_S[0])} to {format_budget(BUDGET_RANGE_S[1])})")
 
     submit = commands.add_parser("submit", help="write a run folder and hand its training to a SLURM cluster "
                                                 "(or this machine, --local) as a job")
@@ -111,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="--scale: the cache's RAM budget (data.cache_ram_mb); above it the cache is memory-mapped")
     _add_probe_commands(commands)
     sweep = commands.add_parser("sweep", help="train several runs that differ in a few settings (Optuna) and rank "
-                                              "them by their label-free score")
+                                              "them by their score (kNN accuracy with labels, else RankMe)")
     sweep.add_argument("spec", nargs="?", help="sweep spec (YAML); see --example")
     sweep.add_argument("--out", help="sweep folder to create (default: sweeps/<spec name>)")
     sweep.add_argument("--resume", metavar="SWEEP_DIR", help="continue a stopped or killed sweep")
@@ -185,7 +187,7 @@ def _at_least(low: int):
 
 def _budget(text: str) -> float:
     """An argparse type: a time budget in seconds, from "90s", "10m" or "1h"."""
-    from workbench.engine.recipe import parse_budget
+    from workbench.engine.budget import parse_budget
 
     try:
         return parse_budget(text)
@@ -297,6 +299,9 @@ def _train(args) -> int:
     if args.resume:
         if args.auto:
             raise ValueError("--auto makes a new run; --resume continues one with its own settings")
+        if args.steps:
+            raise ValueError("--steps and --resume: a run continues to its own train.steps; for more steps, start a "
+                             "new run from its last checkpoint (model.init_weights: RUN/checkpoints/step_*.pt)")
         trainer = Trainer(run_dir=args.resume, control=control, resume=True)
     elif args.auto:
         config, recipe = _auto_config(args)
@@ -328,11 +333,11 @@ def _submit(args) -> int:
 
 def _auto_config(args):
     """`train --auto`: the config with the recipe for its data and the budget applied, the recipe printed."""
-    from workbench.engine.recipe import format_budget, suggest
+    from workbench.engine.recipe import suggest
 
     if args.steps:
         raise ValueError("--steps and --auto: the recipe computes the steps from --budget")
-    budget = args.budget or 600.0
+    budget = args.budget or DEFAULT_BUDGET_S
     config = _train_config(args)
     print(f"Suggesting a recipe for {format_budget(budget)} of training (timing a few steps on this machine)...",
           file=sys.stderr, flush=True)
@@ -414,29 +419,28 @@ def _bench(args) -> int:
 def _probe(args) -> int:
     from dataclasses import replace
 
+    from workbench.cli.progress import PercentProgress
     from workbench.probes.defaults import FINETUNE, SCRATCH
     from workbench.probes.probe import run_probe
-    from workbench.probes.table import LABELS_RULE, PROBE_NAME, format_table, pixels_note, schedule_note
+    from workbench.probes.table import (LABELS_RULE, PROBE_NAME, format_table, pixels_note, schedule_note,
+                                        selection_note)
 
     steps = {key: value for key, value in (("steps", args.supervised_steps), ("patience", args.supervised_patience))
              if value}
     record = run_probe(args.run_dir, args.data, args.fractions, args.seeds, finetune=args.finetune,
                        supervised=not args.no_supervised, device=args.device, scratch=replace(SCRATCH, **steps),
-                       tuning=replace(FINETUNE, **steps), progress=_probe_progress, checkpoint=args.checkpoint,
-                       name=args.name)
+                       tuning=replace(FINETUNE, **steps), progress=PercentProgress("Probing"),
+                       checkpoint=args.checkpoint, name=args.name)
     print(f"Probe of {record.run}, {record.checkpoint} ({record.seeds} seeds, "
           f"{record.test_fraction:.0%} held out), {record.split}:")
     print(format_table(record))
     print(f"Labels: {LABELS_RULE}; {pixels_note(record)}.")
     if schedule_note(record):
         print(f"Trained baselines: {schedule_note(record)}")
+    if selection_note(record):
+        print(f"Note: {selection_note(record)}.")
     print(f"Written to {Path(args.run_dir) / record.saved_as} (the latest is also {Path(args.run_dir) / PROBE_NAME})")
     return 0
-
-
-def _probe_progress(done: int, total: int) -> None:
-    end = "\n" if done >= total else ""
-    print(f"\rProbing: {100 * done // total}% done", end=end, file=sys.stderr, flush=True)
 
 
 def _rank(args) -> int:

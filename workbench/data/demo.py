@@ -21,7 +21,7 @@ DEMO_PER_CLASS = 120
 DEMO_SIZE = 64
 DEMO_SEED = 1234
 DEMO_FOLDER = "demo-v1"
-_GENERATOR_VERSION = 2  # bump when the pictures change, so an older copy is regenerated
+_GENERATOR_VERSION = 3  # bump when the pictures change, so an older copy is regenerated
 
 
 def demo_dataset_dir(cache_dir: Path | None = None) -> Path:
@@ -51,12 +51,19 @@ def write_demo_dataset(folder: Path, per_class: int, size: int, seed: int) -> No
                 folder / name / f"{name}_{number:04d}.png")
 
 
+BODY_EXTENT = 0.45
+"""The body's half-width (and half-height) plus its centre's offset stays below this: it ends 5 % inside the
+picture, its soft edge included."""
+
+
 def synthetic_scan(rng: np.random.Generator, finding: str, size: int) -> np.ndarray:
     """One float (size, size) image in [0, 1] showing `finding` (one of CLASSES)."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float64) / size  # coordinates in [0, 1)
     cx, cy = 0.5 + rng.uniform(-0.08, 0.08), 0.5 + rng.uniform(-0.08, 0.08)
     scale = rng.uniform(0.85, 1.1)
     body_a, body_b = 0.40 * scale, 0.32 * scale * rng.uniform(0.9, 1.1)
+    body_a = min(body_a, BODY_EXTENT - abs(cx - 0.5))  # the whole body inside the picture, never cut by its edge
+    body_b = min(body_b, BODY_EXTENT - abs(cy - 0.5))
     body = _soft_ellipse(x, y, cx, cy, body_a, body_b, edge=0.015)
     texture = _smooth_noise(rng, size, cells=6) * 0.04 + _smooth_noise(rng, size, cells=20) * 0.03
     image = 0.05 + body * (0.55 + texture)

@@ -1,7 +1,8 @@
-"""The best checkpoint without labels: the one rule that says which evaluation scored best, and its files.
+"""The best checkpoint: the one rule that says which evaluation scored best, and its files.
 
-At each evaluation after step 0 the trainer scores the embeddings with `label_free_score`: the kNN accuracy
-when the evaluation subset has labels, else RankMe (the effective rank). A new best score saves
+At each evaluation after step 0 the trainer scores the embeddings with `checkpoint_score`: the kNN accuracy
+when the evaluation subset has labels (so the choice then uses labels), else RankMe (the effective rank, which
+needs none). A new best score saves
 `checkpoints/best.pt` and the marker `checkpoints/best.json` (step, score, its name), both atomically."""
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from workbench.config.formats import JsonArtefact
-from workbench.engine.quality_values import score_key, value_name
+from workbench.engine.quality_values import format_value, score_key, value_name
 from workbench.engine.runs import RunFolder
 
 if TYPE_CHECKING:  # the checkpoint module imports torch, which the app's pages need not wait for
@@ -21,9 +22,10 @@ BEST_NAME = "best.pt"
 MARKER_NAME = "best.json"
 
 
-def label_free_score(values: dict[str, float]) -> tuple[str, float] | None:
-    """(key, value) of the evaluation's score for picking the best checkpoint: kNN accuracy when the subset has
-    labels, else RankMe (`quality_values.score_key`); None when none was measured or it is not a number."""
+def checkpoint_score(values: dict[str, float]) -> tuple[str, float] | None:
+    """(key, value) of the evaluation's score for picking the best checkpoint and ranking runs: kNN accuracy when
+    the subset has labels, else the label-free RankMe (`quality_values.score_key`); None when none was measured or
+    it is not a number."""
     key = score_key(values)
     if key is None or not math.isfinite(values[key]):
         return None
@@ -31,9 +33,8 @@ def label_free_score(values: dict[str, float]) -> tuple[str, float] | None:
 
 
 def format_score(metric: str, score: float) -> str:
-    """"RankMe 41.2" or "kNN accuracy 83%"."""
-    shown = f"{score:.0%}" if metric == "knn_accuracy" else f"{score:.1f}"
-    return f"{value_name(metric)} {shown}"
+    """"RankMe 41.2" or "kNN accuracy 83.4%" (as the evaluation's values are shown everywhere)."""
+    return f"{value_name(metric)} {format_value(metric, score)}"
 
 
 @dataclass
@@ -77,7 +78,7 @@ class BestKeeper:
     def offer(self, step: int, values: dict[str, float], checkpoint: Callable[[], Checkpoint]) -> bool:
         """Save `checkpoint()` as the best when the evaluation `values` at `step` beat the best so far (the
         random-init evaluation at step 0 is the reference, never the best). Returns whether it did."""
-        scored = label_free_score(values)
+        scored = checkpoint_score(values)
         if step == 0 or scored is None:
             return False
         metric, score = scored

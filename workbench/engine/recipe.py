@@ -15,7 +15,6 @@ contrastive learning and redundancy reduction work with a few thousand.
 from __future__ import annotations
 
 import copy
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ from typing import Any, ClassVar
 from workbench.config import RunConfig, to_dict
 from workbench.config.formats import JsonArtefact
 from workbench.control import CancelToken, RunControl
+from workbench.engine.budget import format_budget
 from workbench.data.readers import PILLOW_EXTENSIONS
 from workbench.data.scan_summary import ScanSummary
 from workbench.tasks import config_from_dict
@@ -53,7 +53,6 @@ UPSAMPLING_NOTED = 2.0
 """A run whose images are enlarged more than this many times gets a warning at its start (`misfits`)."""
 MEASURED_STEPS, MEASURE_WARMUP = 3, 2
 """Timed and untimed training steps of the measurement."""
-BUDGET_UNITS = {"s": 1, "m": 60, "h": 3600}
 RECIPE_NAME = "recipe.json"
 
 
@@ -399,18 +398,3 @@ def scan(config: RunConfig, cancel: CancelToken | None = None) -> Any:
     return scan_folder(dataset_folder(config.data), config.data, cancel=cancel).report
 
 
-def parse_budget(text: str) -> float:
-    """Seconds in a budget such as "90s", "10m", "1.5h"; ValueError with an example for anything else."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh])\s*", text.lower())
-    if not found or float(found.group(1)) <= 0:
-        raise ValueError(f"a time budget is a number above 0 with a unit, s, m or h (e.g. 90s, 10m, 1h); got {text!r}")
-    return float(found.group(1)) * BUDGET_UNITS[found.group(2)]
-
-
-def format_budget(seconds: float) -> str:
-    """"90 s", "10 min", "1.5 h"."""
-    if seconds >= 3600:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"

@@ -1,4 +1,5 @@
-"""Sweeps: train several runs that differ in a few settings and rank them by their label-free score.
+"""Sweeps: train several runs that differ in a few settings and rank them by their score (kNN accuracy
+when the data has labels, else the label-free RankMe).
 
 A sweep is a folder: sweep.yaml (the spec, `sweep_spec.SweepSpec`), base.yaml (the config every trial starts
 from, the spec's fixed settings applied), study.log (Optuna's journal of the trials, so a killed sweep resumes
@@ -21,10 +22,10 @@ from typing import Any, Callable
 
 from workbench.config import ConfigError, RunConfig, save_config
 from workbench.control import RunControl, held_alone
-from workbench.engine.best_checkpoint import format_score, label_free_score, read_best
+from workbench.engine.best_checkpoint import format_score, checkpoint_score, read_best
 from workbench.engine.events import EvalEvent, Event, EventHandler, FailedEvent, FinishedEvent
 from workbench.engine.heartbeat import is_training_now, process_of_record_alive, this_process
-from workbench.engine.quality_values import QUALITY_VALUES, value_name
+from workbench.engine.quality_values import QUALITY_VALUES, format_value, value_name
 from workbench.engine.recipe import apply_settings
 from workbench.engine.runs import RunFolder, new_run_dir
 from workbench.engine.sweep_spec import TASK_KEY, Param, SweepSpec, base_config, check_space, load_spec, save_spec
@@ -49,7 +50,7 @@ class SweepStopped(RuntimeError):
 
 @dataclass(frozen=True)
 class RunScore:
-    """The label-free score of a run (`label_free_score`: kNN accuracy with labels, else RankMe) and the other
+    """The score of a run (`checkpoint_score`: kNN accuracy with labels, else RankMe) and the other
     values of the same evaluation."""
 
     metric: str
@@ -71,7 +72,7 @@ def run_score(folder: RunFolder, events: list[Event] | None = None) -> RunScore 
         best = None
     chosen = next((event for event in reversed(evaluations) if best is not None and event.step == best.step),
                   evaluations[-1])
-    scored = label_free_score(chosen.values)
+    scored = checkpoint_score(chosen.values)
     return None if scored is None else RunScore(scored[0], scored[1], chosen.step, dict(chosen.values))
 
 
@@ -234,7 +235,7 @@ class Sweep:
                                f"--resume {self.folder}")
         score = run_score(RunFolder(run_dir))
         if score is None:
-            raise self._failed(trial, "the run has no label-free score (no evaluation after step 0)")
+            raise self._failed(trial, "the run has no score (no evaluation after step 0)")
         trial.set_user_attr("metric", score.metric)
         trial.set_user_attr("values", {key: value for key, value in score.values.items() if math.isfinite(value)})
         return score.score
@@ -331,7 +332,7 @@ def ranking_table(results: list[TrialResult]) -> str:
 def _value(key: str, value: float | None) -> str:
     if value is None:
         return "–"
-    return f"{value:.1%}" if key == "knn_accuracy" else f"{value:.1f}"
+    return format_value(key, value)
 
 
 def _setting(value: Any) -> str:

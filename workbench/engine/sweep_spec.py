@@ -21,7 +21,7 @@ RANGES = ("uniform", "log_uniform", "int")
 """Kinds of parameter drawn from a [low, high] range; a list of values is the kind "choice"."""
 
 EXAMPLE = """\
-# A sweep: train several runs that differ in a few settings, then rank them by their label-free score
+# A sweep: train several runs that differ in a few settings, then rank them by their score
 # (kNN accuracy when the data has labels, else RankMe). Run it with: python main.py sweep this.yaml
 
 base: ""              # run config (YAML) every trial starts from, relative to this file; "" = the defaults

@@ -3,7 +3,8 @@
 The rules, first match wins: diverging (the loss climbed back above its start), collapsing (the embeddings
 lost their spread or their directions), too little data (the images were seen many times and the quality
 signal fell from its best while the loss kept falling: memorising), plateaued (neither the loss nor the
-quality signal moved over the last stretch), else learning."""
+quality signal moved over the last stretch), else learning (worded for an ended run when the judged evaluation
+is at the run's last step: a finished run is not told to keep going)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from workbench.engine.events import EvalEvent, Event, StepEvent
 from workbench.engine.health import COLLAPSE_ADVICE as HEALTH_COLLAPSE_ADVICE
 from workbench.engine.health import COLLAPSE_STD, DIVERGENCE_ADVICE, diverged, rank_collapse, trained
 from workbench.engine.health import RANK_ADVICE as HEALTH_RANK_ADVICE
-from workbench.engine.quality_values import QUALITY_VALUES, score_key
+from workbench.engine.quality_values import QUALITY_VALUES, format_value, score_key, value_name
 from workbench.tasks import registered_tasks
 
 LEARNING, PLATEAUED, COLLAPSING, DIVERGING, TOO_LITTLE_DATA = (
@@ -44,6 +45,10 @@ DATA_ADVICE = {
     "masked prediction": "a higher mask ratio, a smaller backbone, fewer steps, or more images",
     "pretext classification": "stronger augmentations, fewer steps, or more images",
 }
+LEARNING_MESSAGE = "Learning: the loss is falling or the embeddings are still improving. Let it run."
+ENDED_LEARNING_MESSAGE = ("Still improving when the run ended: more steps would likely help. A finished run cannot "
+                          "be continued: start a longer run from this one's last checkpoint (Starting weights, "
+                          "model.init_weights: its checkpoints/step_*.pt).")
 COLLAPSE_ADVICE = {
     "contrastive": HEALTH_COLLAPSE_ADVICE,
     "joint embedding": HEALTH_COLLAPSE_ADVICE,
@@ -91,6 +96,8 @@ class VerdictJudge:
         self.evaluations: list[EvalEvent] = []
         """The trained evaluations (step 0's random-init one says nothing of training)."""
         self.epoch = 0.0
+        self.total_steps = 0
+        """The run's length, from its logged steps."""
         for event in history:
             self.add(event)
 
@@ -99,6 +106,7 @@ class VerdictJudge:
             self.losses.append(event.values["loss"])
             self.loss_steps.append(event.step)
             self.epoch = event.epoch
+            self.total_steps = event.total_steps
         elif isinstance(event, EvalEvent) and trained(event):
             self.evaluations.append(event)
 
@@ -106,9 +114,9 @@ class VerdictJudge:
         """The verdict on the history so far; None before a loss and a trained evaluation were recorded."""
         if not self.losses or not self.evaluations:
             return None
+        ended = self.evaluations[-1].step >= self.total_steps
         return (self._diverging() or self._collapsing() or self._too_little_data() or self._plateaued()
-                or Verdict(LEARNING, "Learning: the loss is falling or the embeddings are still improving. "
-                                     "Let it run."))
+                or Verdict(LEARNING, ENDED_LEARNING_MESSAGE if ended else LEARNING_MESSAGE))
 
     def _recent_loss(self) -> float:
         return sum(self.losses[-RECENT_LOSSES:]) / len(self.losses[-RECENT_LOSSES:])
@@ -153,7 +161,8 @@ class VerdictJudge:
         if values[-1] >= best - SIGNAL_LOSS * abs(best) or not loss_falls:
             return None
         return Verdict(TOO_LITTLE_DATA, f"Too little data for this task: each image was seen {self.epoch:.0f} times "
-                                        f"and {name} fell from {best:.3g} to {values[-1]:.3g} while the loss "
+                                        f"and {value_name(name)} fell from {format_value(name, best)} to "
+                                        f"{format_value(name, values[-1])} while the loss "
                                         f"kept falling (memorising). Try {DATA_ADVICE[self.family]}.")
 
     def _plateaued(self) -> Verdict | None:

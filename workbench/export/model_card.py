@@ -8,6 +8,7 @@ from pathlib import Path
 from workbench.config import RunConfig
 from workbench.data import WINDOW_PRESETS
 from workbench.engine.events import EvalEvent, StartedEvent
+from workbench.engine.quality_values import format_value, value_name
 from workbench.engine.runs import RunFolder
 from workbench.export.description import EncoderDescription
 
@@ -41,13 +42,15 @@ def write_model_card(path: Path, description: EncoderDescription, config: RunCon
     if started is not None:
         lines.append(f"- images: {started.num_images} ({started.num_labelled} labelled); device: {started.device}, "
                      f"precision {started.precision}")
-    if evals:
-        first, last = evals[0], evals[-1]
+    exported = next((event for event in reversed(evals) if event.step <= description.step), None)
+    if exported is not None:
+        first = evals[0]
         start = "starting weights" if description.model.get("starting_weights") else "random init"
-        lines += ["", "## Embedding health (evaluation subset)", f"| metric | at start ({start}) | at end |",
-                  "|---|---|---|"]
-        for key, value in last.values.items():
-            lines.append(f"| {key} | {first.values.get(key, float('nan')):.3f} | {value:.3f} |")
+        lines += ["", "## Embedding health (evaluation subset)",
+                  f"| metric | at start ({start}) | exported checkpoint (step {exported.step}) |", "|---|---|---|"]
+        for key, value in exported.values.items():
+            lines.append(f"| {value_name(key)} | {format_value(key, first.values.get(key, float('nan')))} | "
+                         f"{format_value(key, value)} |")
     lines += [
         "",
         "## Use",

@@ -11,13 +11,13 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from workbench.config import ConfigError, RunConfig
+from workbench.engine.budget import BUDGET_RANGE_S, DEFAULT_BUDGET_S, format_budget
 from workbench.gui.forms import NumberEdit, repolish
 from workbench.gui.widgets import hidden_note
 from workbench.gui.workers import JobSlot, WhileBusy
 
-BUDGET_MINUTES = (0.1, 1440.0)
-"""The budgets the field takes, in minutes (6 seconds to a day); others are refused at the field."""
-DEFAULT_MINUTES = 10.0
+BUDGET_MINUTES = tuple(seconds / 60 for seconds in BUDGET_RANGE_S)
+"""The budgets the field takes, in minutes (`budget.BUDGET_RANGE_S`); others are refused at the field."""
 
 Source = Callable[[], tuple[RunConfig, Any]]
 """The settings as the pages show them, and the Dataset step's scan report of their folder (None: scan it)."""
@@ -47,7 +47,7 @@ class RecipeBox(QGroupBox):
         self.budget_edit = NumberEdit(float, *BUDGET_MINUTES, parent=self)
         self.budget_edit.setObjectName("recipeBudget")
         self.budget_edit.setAccessibleName("Time budget in minutes")
-        self.budget_edit.setValue(DEFAULT_MINUTES)
+        self.budget_edit.setValue(DEFAULT_BUDGET_S / 60)
         self.budget_edit.setMaximumWidth(90)
         self.budget_edit.textChanged.connect(self._budget_edited)
         row.addWidget(self.budget_edit)
@@ -98,7 +98,7 @@ class RecipeBox(QGroupBox):
                        ended=self._budget_edited)
 
     def _show(self, recipe, folder: str) -> None:
-        from workbench.engine.recipe import format_budget, settings_text
+        from workbench.engine.recipe import settings_text
 
         self.recipe = recipe
         measured = recipe.measured

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QGridLayout, QHBoxLayo
 
 from workbench.config import DataConfig
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel, pixels_to_qimage
-from workbench.gui.widgets import Banner, action_button, thumbnail_grid
+from workbench.gui.widgets import Banner, action_button, scaling, thumbnail_grid
 from workbench.gui.workers import JobSlot, WhileBusy
 
 PREVIEW_SIZE = 150
@@ -279,8 +279,10 @@ class TryImageBox(QWidget):
         if isinstance(prediction, ValueError):
             self._show_error(str(prediction))
             return
-        self.drop_zone.setPixmap(QPixmap.fromImage(pixels_to_qimage(prediction.pixels)).scaled(
-            PREVIEW_SIZE, PREVIEW_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        image = pixels_to_qimage(prediction.pixels)
+        fitted = image.size().scaled(PREVIEW_SIZE, PREVIEW_SIZE, Qt.AspectRatioMode.KeepAspectRatio)
+        self.drop_zone.setPixmap(QPixmap.fromImage(image.scaled(fitted, Qt.AspectRatioMode.KeepAspectRatio,
+                                                                scaling(image.size(), fitted))))
         size = prediction.pixels.shape[0]
         where = f", frame {prediction.frame + 1} of {prediction.frames}" if prediction.frames > 1 else ""
         self.file_label.setText(f"{path.name}{where}\nseen at {size} × {size} px")

@@ -11,6 +11,18 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListView, QPushButt
 
 from workbench.gui.icons import icon
 
+SHARP_FROM = 2.0
+"""The scale from which an image is enlarged nearest-neighbour (each file pixel an even block of screen pixels)."""
+
+
+def scaling(source: QSize, shown: QSize) -> Qt.TransformationMode:
+    """How an image of size `source` is drawn at size `shown`: nearest-neighbour once each of its pixels covers
+    `SHARP_FROM` or more screen pixels, so a small scan shows its true pixels with no made-up in-between values
+    (a 64 x 64 image looks as coarse as the model sees it); smooth below that, where nearest-neighbour would
+    double or drop single rows unevenly (and alias when shrinking)."""
+    sharp = shown.width() >= SHARP_FROM * source.width() and shown.height() >= SHARP_FROM * source.height()
+    return Qt.TransformationMode.FastTransformation if sharp else Qt.TransformationMode.SmoothTransformation
+
 
 class Banner(QFrame):
     """A dismissable message shown inside the window (never only in a terminal), with an optional button that
@@ -231,8 +243,9 @@ class ImageTile(QWidget):
             return
         room = frame.adjusted(2, 2, -2, -2).size()
         if room != self._room:
-            self._scaled = self._pixmap.scaled(room, Qt.AspectRatioMode.KeepAspectRatio,
-                                               Qt.TransformationMode.SmoothTransformation)
+            fitted = self._pixmap.size().scaled(room, Qt.AspectRatioMode.KeepAspectRatio)
+            self._scaled = self._pixmap.scaled(fitted, Qt.AspectRatioMode.KeepAspectRatio,
+                                               scaling(self._pixmap.size(), fitted))
             self._room = room
         target = QRect(QPoint(0, 0), self._scaled.size())
         target.moveCenter(frame.center())

@@ -7,21 +7,26 @@ about 30 times a second; nothing is read from disk. A double-click asks to go ba
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, QPoint, QRect, Qt, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from workbench.data.modality import ModalityImage
 from workbench.data.windows import dragged_window
 from workbench.gui.thumbnails import pixels_to_qimage
+from workbench.gui.widgets import scaling
 
 FRAME_INTERVAL_MS = 33
 """At most ~30 re-renders a second while dragging."""
 DRAG_BUTTONS = (Qt.MouseButton.RightButton, Qt.MouseButton.MiddleButton)
+EDGE_COLOUR = QColor(110, 110, 110)
+"""The 1-px line just outside the image: where the file ends shows on the black letterbox, even when the
+image's own background is black too."""
 
 
 class WindowedImageView(QWidget):
-    """One image, scaled to fit. With modality values (`show_image(..., values=...)`), a right- or
+    """One image, scaled uniformly to fit (aspect ratio kept, nothing cut), centred on black with a grey line
+    around it; enlarged nearest-neighbour from 2x (`widgets.scaling`). With modality values (`show_image(..., values=...)`), a right- or
     middle-button drag changes its window: `window_changing(level, width)` while the mouse moves,
     `window_dragged(level, width)` once it is released; a double-click emits `reset_requested`."""
 
@@ -136,10 +141,10 @@ class WindowedImageView(QWidget):
 
     # -- painting -------------------------------------------------------------------------------------
     def image_rect(self) -> QRect:
-        """Where the image is drawn: as large as fits, centred, aspect kept."""
+        """Where the image is drawn: as large as fits inside its 1-px edge line, centred, aspect kept."""
         if self._image.isNull():
             return QRect()
-        size = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        size = self._image.size().scaled(self.size() - QSize(2, 2), Qt.AspectRatioMode.KeepAspectRatio)
         return QRect((self.width() - size.width()) // 2, (self.height() - size.height()) // 2,
                      size.width(), size.height())
 
@@ -150,5 +155,9 @@ class WindowedImageView(QWidget):
             painter.setPen(QColor(170, 170, 170))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
             return
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        painter.drawImage(self.image_rect(), self._image)
+        target = self.image_rect()
+        painter.setPen(EDGE_COLOUR)
+        painter.drawRect(QRect(target.left() - 1, target.top() - 1, target.width() + 1, target.height() + 1))
+        smooth = scaling(self._image.size(), target.size()) == Qt.TransformationMode.SmoothTransformation
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        painter.drawImage(target, self._image)

@@ -72,8 +72,13 @@ def _entropy_rank(values: torch.Tensor, tolerance: float) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
+KNN_TEMPERATURE = 0.07
+"""kNN votes weigh each neighbour by exp(cosine similarity / this): the training kNN accuracy, the kNN probe and
+the app's "Try an image" vote all use it."""
+
+
 def knn_accuracy(train_z: torch.Tensor, train_y: torch.Tensor, test_z: torch.Tensor, test_y: torch.Tensor,
-                 k: int, temperature: float = 0.07) -> float:
+                 k: int, temperature: float = KNN_TEMPERATURE) -> float:
     """Accuracy of a k-nearest-neighbour classifier on cosine similarity.
 
     Each test embedding takes the label with the largest summed vote among its k most similar training
@@ -90,7 +95,7 @@ def knn_accuracy(train_z: torch.Tensor, train_y: torch.Tensor, test_z: torch.Ten
 
 
 def knn_predictions(train_z: torch.Tensor, train_y: torch.Tensor, test_z: torch.Tensor, k: int,
-                    temperature: float = 0.07) -> torch.Tensor:
+                    temperature: float = KNN_TEMPERATURE) -> torch.Tensor:
     """The label `knn_accuracy`'s classifier gives each test embedding (training samples with a label < 0
     are ignored; there must be at least one labelled)."""
     train_keep = train_y >= 0
@@ -102,7 +107,7 @@ def knn_predictions(train_z: torch.Tensor, train_y: torch.Tensor, test_z: torch.
 
 
 def weighted_votes(similarity: torch.Tensor, train_class: torch.Tensor, num_classes: int, k: int,
-                   temperature: float = 0.07) -> torch.Tensor:
+                   temperature: float = KNN_TEMPERATURE) -> torch.Tensor:
     """(T, num_classes) votes of each test row's k most similar training samples, each weighing
     exp(similarity / temperature); `similarity` is (T, N), `train_class` the (N,) class of each sample."""
     values, neighbour = similarity.topk(min(k, similarity.shape[1]), dim=1)

@@ -34,15 +34,13 @@ from workbench.data.cache import convert_frame
 from workbench.data.records import ImageRecord
 from workbench.data.frame import Frame
 from workbench.data.scan import frame_square, quantize
-from workbench.metrics.embedding import weighted_votes
+from workbench.metrics.embedding import KNN_TEMPERATURE, weighted_votes
 from workbench.metrics.linear_probe import LinearHead, train_linear_head
 from workbench.probes.classifier_export import FILES, FOLDER
 from workbench.probes.context import EMBED_BATCH, RunContext, embed_images, open_run
 from workbench.probes.familiarity import Familiarity, TrainingSpread
 
 DEFAULT_NEIGHBOURS = 8
-VOTE_TEMPERATURE = 0.07
-"""Neighbour votes weigh exp(similarity / temperature), as in `workbench.metrics.knn_accuracy`."""
 
 
 @dataclass(frozen=True)
@@ -266,7 +264,7 @@ class ImagePredictor:
         labelled = self.labelled.to(similarity.device)
         labels = self.context.dataset.labels.to(similarity.device)[labelled].long()
         votes = weighted_votes(similarity[labelled][None], labels, len(self.class_names), self.neighbours,
-                               VOTE_TEMPERATURE)[0]
+                               KNN_TEMPERATURE)[0]
         return votes / votes.sum()
 
     def _visible_pixels(self, image: torch.Tensor) -> np.ndarray:

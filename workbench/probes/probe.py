@@ -17,14 +17,10 @@ from workbench.probes.knn import knn_probe
 from workbench.metrics.linear_probe import linear_probe
 from workbench.probes.splits import (DEFAULT_TEST_FRACTION, VALIDATION_FRACTION, label_counts, probe_splits,
                                     split_description)
-from workbench.probes.table import STARTING_WEIGHTS, ProbeResult, ProbeRow
+from workbench.probes.table import (FINETUNE_METHOD, KNN, LINEAR, PIXELS_LINEAR, RANDOM_KNN, RANDOM_LINEAR,
+                                    SCRATCH_METHOD, STARTING_KNN, STARTING_LINEAR, ProbeResult, ProbeRow)
 from workbench.probes.work import KNN_UNITS, LINEAR_UNITS, WorkMeter
 
-LINEAR, KNN = "linear probe", "kNN probe"
-RANDOM_LINEAR, RANDOM_KNN = "random init, linear", "random init, kNN"
-STARTING_LINEAR, STARTING_KNN = f"{STARTING_WEIGHTS}, linear", f"{STARTING_WEIGHTS}, kNN"
-PIXELS_LINEAR = "raw pixels, linear"
-SCRATCH_METHOD, FINETUNE_METHOD = "supervised from scratch", "fine-tuned"
 
 
 def run_probe(run_dir: str | Path, data_root: str | None = None, fractions=DEFAULT_FRACTIONS, seeds: int = DEFAULT_SEEDS,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import ClassVar, Mapping
 
 from workbench.config.formats import ArtefactError, JsonArtefact
+from workbench.engine.quality_values import value_name
 from workbench.metrics.scores import Scores
 
 PROBE_NAME = "probe.json"
@@ -156,6 +157,22 @@ def pixels_note(result: ProbeResult) -> str:
 
 STARTING_WEIGHTS = "starting weights"
 """The rows of the run's starting weights (`model.init_weights`) before pretraining begin with this."""
+LINEAR, KNN = "linear probe", "kNN probe"
+RANDOM_LINEAR, RANDOM_KNN = "random init, linear", "random init, kNN"
+STARTING_LINEAR, STARTING_KNN = f"{STARTING_WEIGHTS}, linear", f"{STARTING_WEIGHTS}, kNN"
+PIXELS_LINEAR = "raw pixels, linear"
+SCRATCH_METHOD, FINETUNE_METHOD = "supervised from scratch", "fine-tuned"
+"""The methods (rows) of a probe table, as probe.json names them."""
+
+
+def selection_note(result: ProbeResult) -> str:
+    """A caveat when the probed checkpoint was chosen by kNN accuracy: that used the labels of the evaluation
+    subset, which the test split can share, so the choice may flatter the encoder's rows a little; '' otherwise."""
+    if not result.checkpoint.startswith(f"best by {value_name('knn_accuracy')}"):
+        return ""
+    return ("the checkpoint was chosen by kNN accuracy on the labelled evaluation subset, which can share images "
+            "with the test split; probe --checkpoint last (or pick it on the Evaluate page) for rows free of that "
+            "choice")
 
 
 def starting_note(result: ProbeResult) -> str:
@@ -173,8 +190,7 @@ def schedule_note(result: ProbeResult) -> str:
     training labels, best weights kept: 1% best at step 40–90 of at most 200, ..., 3 seeds'; '' when none ran.
     Probes written before early stopping say '150 steps, batches of up to 64 labelled images, lr 0.002, ...'."""
     notes = []
-    for name, schedule in (("supervised from scratch", result.supervised_schedule),
-                           ("fine-tuned", result.finetune_schedule)):
+    for name, schedule in ((SCRATCH_METHOD, result.supervised_schedule), (FINETUNE_METHOD, result.finetune_schedule)):
         if schedule:
             seeds = schedule.get("seeds", result.seeds)
             how = _stopping(schedule) if "trainings" in schedule else (

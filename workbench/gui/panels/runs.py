@@ -43,7 +43,7 @@ COLUMN_TIPS = {"Status": "running: a process is training the run now (this app, 
                          "interrupted: its training process ended without finishing (it can be resumed).",
                "Last loss": "The training loss at the run's last logged step, as logged (not smoothed).",
                "kNN accuracy": "The kNN probe accuracy at the run's last evaluation.",
-               "Score": "The label-free score of the run's best checkpoint (else its last evaluation): kNN accuracy "
+               "Score": "The score of the run's best checkpoint (else its last evaluation): kNN accuracy "
                         "when the data has labels, else RankMe; what a sweep ranks its trials by. Click a column "
                         "title to sort by it."}
 STATUS_COLOURS = {"running": OK_COLOUR, "interrupted": WARNING_COLOUR, "failed": ERROR_COLOUR}
@@ -66,7 +66,7 @@ class RunSummary:
     """The run's settings (tasks, backbone, dataset); None if its config.yaml cannot be read here."""
     archived: bool
     score: RunScore | None = None
-    """The run's label-free score (`run_score`), None before its first evaluation."""
+    """The run's score (`run_score`), None before its first evaluation."""
     job: str = ""
     """Where the cluster job training it stands (`RunStatus.job`): "" when it was not submitted as a job."""
     resumable: bool = False

@@ -17,6 +17,7 @@ from workbench.engine.events import (CheckpointEvent, EmbeddingMapEvent, EvalEve
                                      FinishedEvent, PausedEvent, StartedEvent, StepEvent, TaskExamplesEvent,
                                      VerdictEvent, WarningEvent, NoteEvent)
 from workbench.engine.runs import RunFolder, can_resume, run_status
+from workbench.engine.quality_values import format_value, summarise
 from workbench.gui.bridge import TrainingBridge
 from workbench.gui.embedding import EmbeddingView
 from workbench.gui.forms import ConfigForm
@@ -383,9 +384,8 @@ class TrainPanel(QWidget):
     def _show_eval(self, event: EvalEvent) -> None:
         values = event.values
         if "knn_accuracy" in values:
-            self.stat_labels["knn"].setText(f"{values['knn_accuracy']:.1%}")
-        parts = [f"{name} {value:.4g}" for name, value in values.items() if isinstance(value, (int, float))]
-        self._log(f"Evaluation at step {event.step}: " + ", ".join(parts))
+            self.stat_labels["knn"].setText(format_value("knn_accuracy", values["knn_accuracy"]))
+        self._log(f"Evaluation at step {event.step}: {summarise(values)}")
 
     def _on_bridge_ended(self) -> None:
         bridge = self.bridge
