@@ -162,6 +162,7 @@ def test_cli_probe_rank_report(run, tmp_path, private_cache):
                  "--device", "cpu", "--name", "cli-probe", env_cache=private_cache)
     assert result.returncode == 0, result.stderr
     assert "linear probe" in result.stdout and "supervised from scratch" in result.stdout
+    assert "the best baseline" in result.stdout.lower()  # the headline says whether the encoder beats it
     assert "raw pixels, linear" in result.stdout and "50% (" in result.stdout and " labels)" in result.stdout
     assert str(Path(run_dir) / "probes" / "cli-probe.json") in result.stdout
     progress = [line for line in result.stderr.splitlines() if line.startswith("Probing: ")]

@@ -422,6 +422,7 @@ def _probe(args) -> int:
     from workbench.cli.progress import PercentProgress
     from workbench.probes.defaults import FINETUNE, SCRATCH
     from workbench.probes.probe import run_probe
+    from workbench.probes.report import headline
     from workbench.probes.table import (LABELS_RULE, PROBE_NAME, format_table, pixels_note, schedule_note,
                                         selection_note)
 
@@ -434,6 +435,8 @@ def _probe(args) -> int:
     print(f"Probe of {record.run}, {record.checkpoint} ({record.seeds} seeds, "
           f"{record.test_fraction:.0%} held out), {record.split}:")
     print(format_table(record))
+    if headline(record.summary, record.tasks):
+        print(headline(record.summary, record.tasks))
     print(f"Labels: {LABELS_RULE}; {pixels_note(record)}.")
     if schedule_note(record):
         print(f"Trained baselines: {schedule_note(record)}")
