@@ -11,16 +11,17 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
+import pyqtgraph as pg  # noqa: E402
+from PySide6.QtCore import QRectF, Qt  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
-from PySide6.QtWidgets import QFileDialog  # noqa: E402
+from PySide6.QtWidgets import QFileDialog, QScrollArea  # noqa: E402
 
 from gui_helpers import tiny_settings, write_class_folder  # noqa: E402
 from workbench.config import DataConfig  # noqa: E402
 from workbench.engine.events import EvalEvent, FinishedEvent, StepEvent  # noqa: E402
 from workbench.gui.embedding import EmbeddingView  # noqa: E402
 from workbench.gui.history import SMOOTHING_HALF_WIDTH, MetricHistory  # noqa: E402
-from workbench.gui.plots import PLOTS, MonitorPlots, save_plot  # noqa: E402
+from workbench.gui.plots import PLOT_HEIGHT, PLOTS, TICK_GAP, MonitorPlots, save_plot  # noqa: E402
 
 SHOTS = Path("/tmp/shots19")
 
@@ -76,6 +77,60 @@ def test_task_plots_show_each_task_with_a_legend_only_when_the_run_has_them(qtbo
     plots.set_runs([("a", falling_loss_history()), ("b", falling_loss_history(tasks=False))])
     assert plots.legend_labels("lr") == ["a", "b"]
     assert plots.plots["task_losses"].isVisible()
+
+
+def test_squeezed_plots_scroll_and_keep_their_ticks_apart_and_legends_whole(qtbot):
+    history = falling_loss_history()
+    for step in (10, 20, 30):
+        history.add(EvalEvent(step, step / 10, {"effective_rank": 20.0 + step, "lidar": 45.0 - step}))
+    for step in range(101, 106):
+        history.add(StepEvent(step, step / 10, 105, {"loss": 2.0, "simclr/positive_cosine": 0.6}))
+    plots = MonitorPlots()
+    qtbot.addWidget(plots)
+    plots.resize(600, 470)  # the Curves tab of Train & monitor in a 1280 x 720 window
+    plots.set_runs([("this run", history)])
+    plots.show()
+    qtbot.waitExposed(plots)
+    qtbot.wait(50)  # the legends are laid out at the next event loop pass
+    scroll = plots.findChild(QScrollArea)
+    assert scroll.verticalScrollBar().maximum() > 0  # the grid scrolls instead of squashing its plots
+    for key, plot in plots.plots.items():
+        assert plot.height() >= PLOT_HEIGHT, key
+        axis = plot.getAxis("left")
+        low, high = plot.viewRange()[1]
+        major = axis.tickSpacing(low, high, axis.height())[0][0]
+        assert major * axis.height() / (high - low) >= TICK_GAP, key  # y labels never touch
+    assert set(plots.legends) == {"loss", "effective_rank", "task_losses", "task_metrics"}
+    for key, legend in plots.legends.items():
+        assert QRectF(plots.plots[key].rect()).contains(legend.sceneBoundingRect()), key  # nothing cut off
+    rankme, lidar = (item.opts["pen"].color() for item in plots.plots["effective_rank"].listDataItems())
+    assert rankme != lidar  # one run: each value its own colour, not only its own dash
+
+    plots.set_runs([("a", history), ("b", history)])
+    a_rankme, _a_lidar, b_rankme, _b_lidar = (item.opts["pen"].color()
+                                            for item in plots.plots["effective_rank"].listDataItems())
+    assert a_rankme == rankme != b_rankme  # several runs: one colour per run
+
+
+def test_a_per_task_plot_shown_alone_takes_the_whole_row(qtbot):
+    history = falling_loss_history(tasks=False)
+    for step in range(1, 11):
+        history.add(StepEvent(step, step / 10, 10, {"simclr/positive_cosine": 0.5, "simclr/negative_cosine": 0.1}))
+    plots = shown_plots(qtbot, history)
+    metrics, losses, loss, lr = (plots.plots[key] for key in ("task_metrics", "task_losses", "loss", "lr"))
+    assert metrics.isVisible() and not losses.isVisible()
+    assert metrics.x() == loss.x() and metrics.geometry().right() == lr.geometry().right()  # no empty cell
+
+
+def test_the_knn_plot_names_its_level_at_the_start_in_a_run_read_from_disk(qtbot):
+    history = MetricHistory()
+    history.add(EvalEvent(0, 0.0, {"knn_accuracy": 0.25}))
+    history.add(EvalEvent(10, 1.0, {"knn_accuracy": 0.5}))
+    plots = MonitorPlots()  # as on the Runs page: filled before it is shown
+    qtbot.addWidget(plots)
+    plots.set_runs([("finished", history)])
+    line = next(item for item in plots.plots["knn_accuracy"].plotItem.items if isinstance(item, pg.InfiniteLine))
+    assert line.isVisible() and line.label.textItem.toPlainText() == "at start: 25%"
 
 
 def test_every_plot_saves_as_png_svg_and_csv(qtbot, tmp_path):

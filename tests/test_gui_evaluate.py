@@ -5,6 +5,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QFontMetrics  # noqa: E402
 
@@ -56,6 +57,14 @@ def test_probe_fills_table_and_chart_and_ranking_fills_grid(qtbot, run_dir):
     assert [bar.opts["name"] for bar in panel.bars()] == methods
     assert all(name in panel.chart_legend.text().replace("&nbsp;", " ") for name in methods)
     assert [label for _, label in panel.chart.getAxis("left")._tickLevels[0]][-1] == "100%"
+    assert panel.chart.getAxis("bottom").labelText and panel.chart.getAxis("left").labelText == "Accuracy (%)"
+    qtbot.wait(50)  # the value labels are placed at the next paint
+    view = panel.chart.getPlotItem().vb.sceneBoundingRect()
+    values = [item for item in panel.chart.getPlotItem().items if isinstance(item, pg.TextItem)]
+    assert len(values) == len(methods) and all(view.contains(item.sceneBoundingRect()) for item in values)
+    assert panel.methods_caption.isHidden()  # the long details wait behind "Methods and training details"
+    panel.methods_details.toggle.click()
+    assert panel.methods_caption.isVisible()
 
     panel.count.setValue(3)
     panel.strategy.setCurrentIndex(panel.strategy.findData("diversity"))

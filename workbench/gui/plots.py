@@ -12,7 +12,7 @@ from pyqtgraph.exporters import CSVExporter, ImageExporter
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QMenu, QSizePolicy, QWidget
+from PySide6.QtWidgets import QFileDialog, QFrame, QGridLayout, QMenu, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from workbench.engine.events import TASK_LOSS
 from workbench.engine.health import COLLAPSE_STD
@@ -57,9 +57,16 @@ PLOTS = (
     _PlotSpec("task_losses", "Loss per task", task_losses=True),
     _PlotSpec("task_metrics", "Task metrics"),
 )
+PLOT_HEIGHT = 170
+"""A plot's least height: title, axes, a legend row and about 80 px of curves with three y labels apart. A
+smaller area scrolls instead of squashing the plots."""
+TICK_GAP = 16
+"""Pixels at least between two y tick labels (pyqtgraph puts two or three on any axis, however short)."""
 POSITIONS = {"loss": (0, 0, 1, 2), "lr": (0, 2, 1, 1), "embedding_std": (1, 0, 1, 1),
              "effective_rank": (1, 1, 1, 1), "knn_accuracy": (1, 2, 1, 1), "task_losses": (2, 0, 1, 1),
              "task_metrics": (2, 1, 1, 2)}
+WHOLE_ROW = (2, 0, 1, 3)
+"""Where a per-task plot goes when it is the only one shown: no empty cell beside it."""
 EVALUATION_PLOTS = ("embedding_std", "effective_rank", "knn_accuracy")
 """Plots of values measured at evaluations only: few points, each marked."""
 
@@ -75,13 +82,25 @@ class MonitorPlots(QWidget):
         self.setAccessibleName("Training curves")
         palette = self.palette()
         self._foreground = palette.color(QPalette.ColorRole.Text)
-        layout = QGridLayout(self)
+        scroll = QScrollArea(self)
+        scroll.setObjectName("trainingPlotsScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumHeight(PLOT_HEIGHT)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        grid = QWidget(scroll)
+        scroll.setWidget(grid)
+        layout = self._grid = QGridLayout(grid)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
         self.plots: dict[str, pg.PlotWidget] = {}
         self.save_menus: dict[str, QMenu] = {}
         for spec in PLOTS:
-            plot = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
+            plot = pg.PlotWidget(grid, background=palette.color(QPalette.ColorRole.Base),
+                                 axisItems={"left": _SparseAxis("left")})
             plot.setObjectName(f"plot.{spec.key}")
             plot.setAccessibleName(spec.title)
             plot.setTitle(spec.title, color=self._foreground.name(), size="10pt")
@@ -91,7 +110,8 @@ class MonitorPlots(QWidget):
                 plot.getAxis(axis).setTextPen(self._foreground)
                 plot.getAxis(axis).setPen(QColor(self._foreground.red(), self._foreground.green(),
                                                  self._foreground.blue(), 120))
-            plot.setMinimumHeight(140)
+            plot.setMinimumHeight(PLOT_HEIGHT)
+            plot.plotItem.vb.sigResized.connect(lambda _view, key=spec.key: self._fit_legend(key))
             if reserve_task_plots and not spec.series:
                 policy = plot.sizePolicy()
                 policy.setRetainSizeWhenHidden(True)
@@ -119,6 +139,8 @@ class MonitorPlots(QWidget):
         self._drawn: dict[str, tuple] = {}
         """Per plot: the series and point counts it showed when it was last drawn."""
         self._next_plot = 0
+        self._places: dict[str, tuple | None] = {key: POSITIONS[key] for key in self.plots}
+        """Per plot: its cell in the grid (None: out of the grid, hidden)."""
         self._show_task_plots()
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
@@ -204,11 +226,13 @@ class MonitorPlots(QWidget):
 
     def _line_style(self, run: int, spec: _PlotSpec, series: str) -> dict:
         """Raw loss: faint dots over a thin line, on top of the bold smoothed line; evaluation values: marked
-        points (a plot's second value, LiDAR: dashed, with triangles); per-task lines: one colour per task (and one dash per run)."""
+        points (a plot's second value, LiDAR: dashed, with triangles, and of its own colour when one run is
+        shown); per-task lines: one colour per task (and one dash per run)."""
         if not spec.series:
             colour = palette_colour(spec.series_of(self._runs[run][1]).index(series))
             return {"pen": pg.mkPen(colour, width=1.5, style=RUN_DASHES[run % len(RUN_DASHES)])}
-        colour = palette_colour(run)
+        one_run = len(self._runs) == 1 and series not in ("loss", SMOOTHED)
+        colour = palette_colour(spec.series.index(series) if one_run else run)
         if series == "loss":
             faint = QColor(colour)
             faint.setAlpha(110)
@@ -228,18 +252,32 @@ class MonitorPlots(QWidget):
             return
         legend = self.legends.get(key)
         if legend is None:
-            wide = POSITIONS[key][3] > 1
-            columns = 2 if wide or len(lines) == 2 else 1  # two short names share a row
-            legend = self.legends[key] = legend_outside(self.plots[key], self._foreground, columns=columns)
+            legend = self.legends[key] = legend_outside(self.plots[key], self._foreground)
         for curve in lines:
             if not any(sample.item is curve for sample, _label in legend.items):
                 legend.addItem(curve, curve.name())
+        self._fit_legend(key)
+
+    def _fit_legend(self, key: str) -> None:
+        """Plot `key`'s legend in as many columns as fit its width (called again when the plot is resized)."""
+        legend = self.legends.get(key)
+        if legend is not None:
+            _fit_legend_columns(self.plots[key], legend)
 
     def _show_task_plots(self) -> None:
-        """The per-task plots are shown only when a run has such values."""
-        for spec in PLOTS:
-            if not spec.series:
-                self.plots[spec.key].setVisible(any(spec.series_of(history) for _name, history in self._runs))
+        """The per-task plots are shown only when a run has such values; one shown alone takes the whole row."""
+        shown = {spec.key: any(spec.series_of(history) for _name, history in self._runs)
+                 for spec in PLOTS if not spec.series}
+        alone = [key for key, visible in shown.items() if visible] if sum(shown.values()) == 1 else []
+        for key, visible in shown.items():
+            plot = self.plots[key]
+            place = WHOLE_ROW if key in alone else None if alone else POSITIONS[key]
+            if place != self._places.get(key):  # moved only when the shown set changes: no re-layout per tick
+                self._places[key] = place
+                self._grid.removeWidget(plot)
+                if place is not None:
+                    self._grid.addWidget(plot, *place)
+            plot.setVisible(visible)
 
     def _keep_collapse_zone_in_view(self) -> None:
         """The spread plot always starts at 0, so the distance to the collapse zone is visible."""
@@ -252,10 +290,10 @@ class MonitorPlots(QWidget):
         if first is None or first[0] > 0:
             self._knn_reference.setVisible(False)
             return
+        self._knn_reference.setVisible(True)  # first: a hidden label ignores the new text
         self._knn_reference.setValue(first[1])
         self._knn_reference.label.setFormat(f"at start: {first[1]:.0%}")
         self._knn_reference.label.valueChanged()  # re-render the text even when the value did not move
-        self._knn_reference.setVisible(True)
 
     def point_count(self, series: str, run: int = 0) -> int:
         """Points drawn for `series` of run `run` (what the user sees; used by tests)."""
@@ -280,6 +318,28 @@ def legend_outside(plot: pg.PlotWidget, colour: QColor, columns: int = 1, below:
     layout.setAlignment(legend, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
     plot.plotItem.legend = legend
     return legend
+
+
+class _SparseAxis(pg.AxisItem):
+    """An axis whose major ticks are at least TICK_GAP pixels apart, so that their labels never touch."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float):  # noqa: N802,N803 (pyqtgraph override)
+        # pyqtgraph's major spacing is a round number between 1/2.5 and 1 times a 2.25th of the range
+        stretch = max(1.0, 2.25 * 2.5 * TICK_GAP / size) if size > 0 else 1.0
+        return super().tickSpacing(minVal, minVal + (maxVal - minVal) * stretch, size)
+
+
+def _fit_legend_columns(plot: pg.PlotWidget, legend: pg.LegendItem) -> None:
+    """As many columns in `legend` (below `plot`) as fit under its curves, so that no entry is cut off: a
+    row of n columns is at most as wide as the n widest entries."""
+    widths = sorted((sample.boundingRect().width() + label.boundingRect().width() for sample, label in legend.items),
+                    reverse=True)
+    left, _top, right, _bottom = legend.layout.getContentsMargins()
+    gap = legend.layout.horizontalSpacing()
+    room = plot.plotItem.vb.width() - left - right
+    columns = next((n for n in range(len(widths), 1, -1) if sum(widths[:n]) + (2 * n - 1) * gap <= room), 1)
+    if columns != legend.columnCount:
+        legend.setColumnCount(columns)
 
 
 class _LaidOutLegend(pg.LegendItem):

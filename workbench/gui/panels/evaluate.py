@@ -20,6 +20,7 @@ from workbench.config import DataConfig
 from workbench.config.formats import ArtefactError
 from workbench.engine.checkpoint_choice import checkpoint_choices
 from workbench.engine.runs import RunFolder
+from workbench.gui.forms import Collapsible
 from workbench.gui.report_pdf import print_report_with_qt
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel
 from workbench.gui.try_image import TryImageBox, dropped_file
@@ -28,13 +29,19 @@ from workbench.gui.workers import JobSlot, WhileBusy, format_seconds
 from workbench.probes.defaults import DEFAULT_FRACTIONS, DEFAULT_SEEDS, SCRATCH, Schedule, ranking_csv
 from workbench.probes.report import PDF_INSTALL_HINT, build_report, convert_to_pdf, find_pdf_converter, headline
 from workbench.probes.svg import PALETTE
-from workbench.probes.table import (LABELS_RULE, PROBE_NAME, ProbeResult, pixels_note, schedule_note, starting_note,
-                                    table_cells)
+from workbench.probes.table import (LABELS_RULE, PROBE_NAME, ProbeResult, pixels_note, schedule_note, selection_note,
+                                    starting_note, table_cells)
 
 COLUMNS = ("Method", "Labels\nused", "Accuracy", "Balanced\naccuracy")
 STRATEGIES = (("mix of both", "mixed"), ("hardest for the model", "loss"), ("least like the others", "diversity"))
 """(what the list shows, the ranking strategy)."""
 PERCENT_TICKS = [[(value / 100, f"{value}%") for value in range(0, 101, 25)]]
+CHART_TOP = 1.2
+"""The chart's y axis ends above 100%, so the value over a full bar stays in view."""
+CHART_HEIGHT = 150
+"""The bar chart's least height: bars, their values and both axes' labels readable."""
+RESULTS_FIRST = 10_000
+"""The table and chart take the height first; the tabs below, their least, and a third of any more."""
 CELL_SIZE = QSize(THUMBNAIL_SIZE + 40, THUMBNAIL_SIZE + 44)
 METHODS_HELP = ("Accuracy on held-out labelled images (mean ± spread over seeds; best per share in bold). "
                 "<b>Linear / kNN probe</b>: the pretrained encoder, frozen, plus a simple classifier. "
@@ -105,9 +112,9 @@ class EvaluatePanel(QWidget):
         self.try_box = TryImageBox(self)
         self.lower_tabs.addTab(self.try_box, "Try an image")
         splitter.addWidget(self.lower_tabs)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([420, 380])  # room for two rows of thumbnails below
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([RESULTS_FIRST, 1])  # the tabs below start at their least (a row of thumbnails)
         layout.addWidget(splitter, 1)
         self.setAcceptDrops(True)
         app = QCoreApplication.instance()
@@ -186,7 +193,9 @@ class EvaluatePanel(QWidget):
         self.methods_caption = QLabel(METHODS_HELP, box)
         self.methods_caption.setProperty("role", "caption")
         self.methods_caption.setWordWrap(True)
-        column.addWidget(self.methods_caption)
+        self.methods_caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.methods_details = Collapsible("Methods and training details", "probeDetails", self.methods_caption, box)
+        column.addWidget(self.methods_details)
         return box
 
     def _table(self) -> QTableWidget:
@@ -230,14 +239,14 @@ class EvaluatePanel(QWidget):
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.hideButtons()
         self.chart.showGrid(y=True, alpha=0.15)
-        for axis, title in (("left", "Accuracy"), ("bottom", "Labelled images used for training")):
+        for axis, title in (("left", "Accuracy (%)"), ("bottom", "Share of the labels used for training")):
             self.chart.setLabel(axis, title, color=self._foreground.name())
             self.chart.getAxis(axis).setTextPen(self._foreground)
             self.chart.getAxis(axis).setPen(QColor(self._foreground.red(), self._foreground.green(),
                                                    self._foreground.blue(), 120))
         self.chart.getAxis("left").setTicks(PERCENT_TICKS)
-        self.chart.setYRange(0, 1.08, padding=0)  # room for the value above a 100% bar
-        self.chart.setMinimumHeight(140)
+        self.chart.setYRange(0, CHART_TOP, padding=0)
+        self.chart.setMinimumHeight(CHART_HEIGHT)
         column.addWidget(self.chart, 1)
         return box
 
@@ -359,9 +368,10 @@ class EvaluatePanel(QWidget):
         note = schedule_note(record) if record else ""
         pixels = pixels_note(record) if record else ""
         starting = starting_note(record) if record else ""
+        chosen = selection_note(record) if record else ""
         self.methods_caption.setText(METHODS_HELP + f" Labels: {LABELS_RULE}."
                                      + "".join(f" {html.escape(text[:1].upper() + text[1:])}."
-                                               for text in (starting, pixels) if text)
+                                               for text in (starting, pixels, chosen) if text)
                                      + (f" Trained here: {html.escape(note)}." if note else "")
                                      + (f" Kept as {html.escape(record.saved_as)}." if record and record.saved_as
                                         else ""))
@@ -416,7 +426,7 @@ class EvaluatePanel(QWidget):
             self.chart.addItem(pg.BarGraphItem(x=list(xs), height=list(heights), width=width * 0.88, name=method,
                                                brush=colour, pen=pg.mkPen(None)))
             for x, height in places:
-                label = pg.TextItem(f"{height:.0%}", color=self._foreground, anchor=(0.5, 1.0))
+                label = pg.TextItem(f"{100 * height:.0f}", color=self._foreground, anchor=(0.5, 1.0))
                 label.setFont(small)
                 label.setPos(x, height)
                 self.chart.addItem(label)
