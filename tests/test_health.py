@@ -15,6 +15,14 @@ def test_collapse_warns_once_per_episode_and_not_at_step_zero():
     assert detector.check(50, 0.02) is not None
 
 
+def test_a_collapse_warned_of_before_a_resume_is_not_warned_of_again():
+    before = [_evaluation(10, 30.0), _evaluation(20, 30.0, spread=COLLAPSE_STD / 2)]  # warned at step 20
+    assert CollapseDetector().check(30, 0.01) is not None  # without the history, the resumed run would warn again
+    resumed = CollapseDetector(history=before)
+    assert resumed.check(30, 0.01) is None
+    assert resumed.check(40, 0.4) is None and resumed.check(50, 0.02) is not None  # a new episode still warns
+
+
 def test_divergence_needs_a_fall_then_a_climb_past_the_start():
     detector = DivergenceDetector(warmup_steps=5)
     for step, loss in [(5, 5.0), (10, 4.0), (15, 3.5), (20, 4.9), (25, 5.0)]:

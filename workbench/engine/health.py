@@ -29,10 +29,14 @@ def diverged(first: float, best: float, loss: float, margin: float = 0.1) -> boo
 class CollapseDetector:
     """Warns once each time embedding_std falls into the collapse zone (again after it recovered)."""
 
-    def __init__(self, advice: str = COLLAPSE_ADVICE) -> None:
-        """`advice`: what to try, for the run's kind of task."""
+    def __init__(self, advice: str = COLLAPSE_ADVICE, history: Iterable[Event] = ()) -> None:
+        """`advice`: what to try, for the run's kind of task; `history`: events recorded earlier (a resumed run's),
+        so that a collapse already warned of before the resume is not warned of again."""
         self._collapsed = False
         self._advice = advice
+        for event in history:
+            if isinstance(event, EvalEvent):
+                self.check(event.step, event.values["embedding_std"])
 
     def check(self, step: int, embedding_std: float) -> str | None:
         collapsed = embedding_std < COLLAPSE_STD

@@ -219,7 +219,7 @@ class Trainer:
             self._write_scan_report()
         history = self.folder.read_events() if self.resume else []  # a resumed run's record counts for both
         self._judge = VerdictJudge(list(cfg.tasks), cfg.train.warmup_steps, history)
-        self._collapse = CollapseDetector(COLLAPSE_ADVICE[self._judge.family])
+        self._collapse = CollapseDetector(COLLAPSE_ADVICE[self._judge.family], history)
         self._narrowing = DimensionalCollapseDetector(RANK_ADVICE[self._judge.family], history)
         self._divergence = DivergenceDetector(cfg.train.warmup_steps)
         self._skipped_in_a_row = 0
