@@ -159,9 +159,10 @@ class Sweep:
     def _enqueue_grid_point(self, study, trials) -> None:
         """Queue the first grid combination no trial has taken (interrupted ones are taken again). Optuna's
         GridSampler is not used: it stops the study from `tell`, which only works inside `Study.optimize`."""
+        grid = self._grid()
         taken = {trial.user_attrs.get("grid_point") for trial in trials if _result(trial).state != "interrupted"}
-        point = next(index for index in range(len(self._grid())) if index not in taken)
-        study.enqueue_trial(self._grid()[point], user_attrs={"grid_point": point})
+        point = next(index for index in range(len(grid)) if index not in taken)
+        study.enqueue_trial(grid[point], user_attrs={"grid_point": point})
 
     def results(self) -> list[TrialResult]:
         """Every trial, ranked: finished ones by score (best first), then the others by number."""

@@ -394,10 +394,10 @@ class MainWindow(QMainWindow):
     def _apply_fitting(self, fitting: dict) -> None:
         """Use the values that fit the images (the Dataset step's banner); the registries' rules are checked by
         `validate`, off this thread for a timm backbone."""
-        from workbench.engine.recipe import apply_settings
+        from workbench.engine.recipe import apply_settings, settings_text
 
         self.apply_config(apply_settings(self.current_config(), fitting, registry_checks=False), rescan=False)
-        self.statusBar().showMessage("Set " + "; ".join(f"{key} = {value}" for key, value in fitting.items()), 5000)
+        self.statusBar().showMessage("Set " + settings_text(fitting), 5000)
 
     def _apply_recipe(self, config: RunConfig) -> None:
         self.apply_config(config, rescan=False)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QGridLayout, QHBoxLayo
 
 from workbench.config import DataConfig
 from workbench.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailModel, pixels_to_qimage
-from workbench.gui.widgets import Banner, action_button, scaling, thumbnail_grid
+from workbench.gui.widgets import Banner, action_button, scaled_to_fit, thumbnail_grid
 from workbench.gui.workers import JobSlot, WhileBusy
 
 PREVIEW_SIZE = 150
@@ -280,9 +280,7 @@ class TryImageBox(QWidget):
             self._show_error(str(prediction))
             return
         image = pixels_to_qimage(prediction.pixels)
-        fitted = image.size().scaled(PREVIEW_SIZE, PREVIEW_SIZE, Qt.AspectRatioMode.KeepAspectRatio)
-        self.drop_zone.setPixmap(QPixmap.fromImage(image.scaled(fitted, Qt.AspectRatioMode.KeepAspectRatio,
-                                                                scaling(image.size(), fitted))))
+        self.drop_zone.setPixmap(QPixmap.fromImage(scaled_to_fit(image, QSize(PREVIEW_SIZE, PREVIEW_SIZE))))
         size = prediction.pixels.shape[0]
         where = f", frame {prediction.frame + 1} of {prediction.frames}" if prediction.frames > 1 else ""
         self.file_label.setText(f"{path.name}{where}\nseen at {size} × {size} px")

@@ -24,6 +24,12 @@ def scaling(source: QSize, shown: QSize) -> Qt.TransformationMode:
     return Qt.TransformationMode.FastTransformation if sharp else Qt.TransformationMode.SmoothTransformation
 
 
+def scaled_to_fit(picture, room: QSize):
+    """`picture` (a QImage or QPixmap) as large as fits in `room`, its aspect ratio kept, by the `scaling` rule."""
+    fitted = picture.size().scaled(room, Qt.AspectRatioMode.KeepAspectRatio)
+    return picture.scaled(fitted, Qt.AspectRatioMode.KeepAspectRatio, scaling(picture.size(), fitted))
+
+
 class Banner(QFrame):
     """A dismissable message shown inside the window (never only in a terminal), with an optional button that
     acts on it."""
@@ -243,9 +249,7 @@ class ImageTile(QWidget):
             return
         room = frame.adjusted(2, 2, -2, -2).size()
         if room != self._room:
-            fitted = self._pixmap.size().scaled(room, Qt.AspectRatioMode.KeepAspectRatio)
-            self._scaled = self._pixmap.scaled(fitted, Qt.AspectRatioMode.KeepAspectRatio,
-                                               scaling(self._pixmap.size(), fitted))
+            self._scaled = scaled_to_fit(self._pixmap, room)
             self._room = room
         target = QRect(QPoint(0, 0), self._scaled.size())
         target.moveCenter(frame.center())

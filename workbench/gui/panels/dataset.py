@@ -318,10 +318,12 @@ class DatasetPanel(QWidget):
             return
         self._fit_notes = text
         if text:
+            from workbench.engine.recipe import settings_text  # loaded by now: notes come once torch is
+
             fitting = {key: value for misfit in found for key, value in misfit.fitting.items()}
             fix = ", ".join(misfit.fix for misfit in found)
-            self.banner.show_message(text, FIT_NOTES_LEVEL, (fix[:1].upper() + fix[1:], "Set " + "; ".join(
-                f"{key} = {value}" for key, value in fitting.items()), lambda: self.fit_requested.emit(fitting)))
+            self.banner.show_message(text, FIT_NOTES_LEVEL, (fix[:1].upper() + fix[1:], "Set " + settings_text(fitting),
+                                                             lambda: self.fit_requested.emit(fitting)))
         elif not self.banner.isHidden():
             self.banner.clear()
 
